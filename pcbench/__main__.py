@@ -1,0 +1,5 @@
+"""Allow ``python -m pcbench``."""
+
+from pcbench.cli import main
+
+main()

@@ -1,0 +1,65 @@
+"""In-memory image sets: uint8 images, labels and stable sample ids."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_arrays
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images ``uint8 [N, H, W, 3]``, labels ``int64 [N]`` and sample ids ``int64 [N]``.
+
+    ``ids`` are positions in the full split, so a subset's samples keep their identity
+    (corruption seeds, per-sample predictions and paired statistics rely on it).
+    """
+
+    name: str
+    split: str
+    images: np.ndarray
+    labels: np.ndarray
+    ids: np.ndarray
+    num_classes: int
+
+    @cached_property
+    def content_hash(self) -> str:
+        """Hash of the images, labels and ids: identifies exactly what was evaluated."""
+        return hash_arrays(self.images, self.labels, self.ids)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def subset(self, limit: int | None, seed: int) -> "ImageSet":
+        """A seeded, class-stratified subset of ``limit`` samples (all when ``None`` or larger).
+
+        Each class's samples are shuffled with ``numpy.random.default_rng(seed)``; samples
+        are then taken round-robin over classes (in label order) until ``limit`` are chosen,
+        and returned sorted by id. The same (data, limit, seed) always gives the same ids.
+        """
+        if limit is None or limit >= len(self):
+            return self
+        if limit < 1:
+            raise PcbenchError(f"limit = {limit} must be >= 1")
+        rng = np.random.default_rng(seed)
+        queues = [list(rng.permutation(np.flatnonzero(self.labels == c))) for c in np.unique(self.labels)]
+        chosen: list[int] = []
+        while len(chosen) < limit:
+            for queue in queues:
+                if queue and len(chosen) < limit:
+                    chosen.append(int(queue.pop(0)))
+        index = np.sort(np.asarray(chosen))
+        return ImageSet(
+            self.name, self.split, self.images[index], self.labels[index], self.ids[index],
+            self.num_classes,
+        )
+
+    def tensor(self, images: np.ndarray | None = None) -> torch.Tensor:
+        """``images`` (default: this set's) as float ``[N, 3, H, W]`` in [0, 1]."""
+        array = self.images if images is None else images
+        return torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)

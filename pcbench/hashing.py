@@ -1,0 +1,35 @@
+"""Stable content hashes used for provenance and cache keys."""
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+SHORT = 16  # hex characters kept in stored hashes: 64 bits, ample for cache keys
+
+
+def hash_json(obj: Any) -> str:
+    """Hash a JSON-serialisable object independently of dict key order."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:SHORT]
+
+
+def hash_file(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (full 64 hex characters, as users publish them)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def hash_arrays(*arrays: np.ndarray) -> str:
+    """Hash the dtype, shape and bytes of arrays (data set contents, sample ids)."""
+    digest = hashlib.sha256()
+    for array in arrays:
+        array = np.ascontiguousarray(array)
+        digest.update(f"{array.dtype.str}{array.shape}".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()[:SHORT]

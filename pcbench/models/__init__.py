@@ -1,0 +1,1 @@
+"""Models: the timestep protocol, the PC wrapper, builders and the built-in zoo."""

@@ -1,0 +1,223 @@
+"""Build registered models as timestep models, with their weights and provenance hashes."""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import torch
+import torchvision
+from torch import nn
+
+from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_file, hash_json
+from pcbench.models.pc import GradientMode, PCModel
+from pcbench.models.predictors import derive_predictors, feature_shapes
+from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
+from pcbench.paths import model_cache_dir
+from pcbench.registry.registry import get_model_spec, spec_hash
+from pcbench.registry.spec import ModelSpec
+
+#: Seed for parameters that no weights file sets (untrained predictors), so builds repeat.
+INIT_SEED = 0
+
+
+def build_model(
+    spec: ModelSpec | str,
+    *,
+    device: str | torch.device = "cpu",
+    timesteps: int | None = None,
+    gradient_mode: GradientMode = "full",
+) -> TimestepModel:
+    """Build ``spec`` (or a registered name) in eval mode with frozen parameters.
+
+    ``timesteps`` overrides the spec's default T for a PC variant (ignored for
+    feedforward models, which have T = 0). Weights of embedded models are trained on
+    first use and cached (see :func:`weights_path`).
+    """
+    spec = get_model_spec(spec) if isinstance(spec, str) else spec
+    if spec.variant == "feedforward":
+        model: TimestepModel = FeedforwardModel(_backbone(spec), _normalize(spec))
+    else:
+        model = build_pc_model(spec, timesteps=timesteps, gradient_mode=gradient_mode)
+        path = weights_path(spec)
+        if path is not None:
+            _load_into(model.predictors, path, spec)
+    model.eval().requires_grad_(False)
+    return model.to(device)
+
+
+def build_pc_model(
+    spec: ModelSpec,
+    *,
+    timesteps: int | None = None,
+    gradient_mode: GradientMode = "full",
+    base_weights: bool = True,
+) -> PCModel:
+    """A PC variant with its base's backbone and freshly initialised (seeded) predictors.
+
+    ``base_weights=False`` leaves the backbone untrained (for shapes and parameter counts).
+    """
+    assert spec.pc is not None and spec.base is not None and spec.input_size is not None
+    backbone = _backbone(get_model_spec(spec.base), load_weights=base_weights)
+    normalize = _normalize(spec)
+    modules = [layer.module for layer in spec.pc.layers]
+    shapes = feature_shapes(backbone, normalize, modules, spec.input_size)
+    input_shape = (len(spec.mean), spec.input_size, spec.input_size)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        if spec.pc.predictors is None:
+            predictors = derive_predictors(shapes, input_shape, modules)
+        else:
+            predictors = list(resolve_callable(spec.pc.predictors)(shapes, input_shape))
+    return PCModel(
+        backbone,
+        normalize,
+        modules,
+        predictors,
+        betas=[layer.beta for layer in spec.pc.layers],
+        lambdas=[layer.lam for layer in spec.pc.layers],
+        alphas=[layer.alpha for layer in spec.pc.layers],
+        timesteps=spec.timesteps if timesteps is None else timesteps,
+        gradient_scaling=spec.pc.gradient_scaling,
+        gradient_mode=gradient_mode,
+    )
+
+
+def weights_path(spec: ModelSpec) -> Path | None:
+    """The spec's weights file: given by the user, or trained on first use and cached.
+
+    Embedded models (``spec.train`` set, no ``weights``) are cached under the pcbench home
+    as ``models/<name>-<spec hash>.pt``; a changed spec trains a new checkpoint.
+    """
+    if spec.weights is None:
+        if spec.train is None:
+            return None
+        path = model_cache_dir() / f"{spec.name}-{spec_hash(spec)}.pt"
+        if not path.exists():
+            spec.train(spec, path)
+        return path
+    path = Path(spec.weights)
+    if not path.is_file():
+        raise PcbenchError(
+            f"model '{spec.name}': weights file '{path}' does not exist; expected a state dict "
+            "saved with torch.save(model.state_dict(), path)"
+        )
+    if spec.weights_sha256 and _file_hash(path) != spec.weights_sha256.lower():
+        raise PcbenchError(
+            f"model '{spec.name}': weights file '{path}' has SHA-256 {_file_hash(path)}, "
+            f"expected {spec.weights_sha256}"
+        )
+    return path
+
+
+def checkpoint_hash(spec: ModelSpec) -> str:
+    """Identity of the weights a model is built with (a PC variant's includes its base's)."""
+    path = weights_path(spec)
+    own = _file_hash(path)[:16] if path is not None else f"init-seed-{INIT_SEED}"
+    if spec.base is None:
+        return own
+    return hash_json([checkpoint_hash(get_model_spec(spec.base)), own])
+
+
+def validate_model(spec: ModelSpec) -> None:
+    """Build ``spec`` and run one forward on a dummy input, checking the logits' shape."""
+    model = build_model(spec, timesteps=min(spec.timesteps, 1))
+    size = spec.input_size or 224
+    with torch.no_grad():
+        logits = model(torch.full((2, len(spec.mean), size, size), 0.5))
+    expected = (model.timesteps + 1, 2, spec.num_classes)
+    if tuple(logits.shape) != expected:
+        raise PcbenchError(
+            f"model '{spec.name}': forward gave logits {tuple(logits.shape)}, expected "
+            f"{expected} ([timesteps, batch, num_classes])"
+        )
+
+
+def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
+    """A callable given directly, as ``"module:attribute"``, or as a torchvision model name."""
+    if callable(target):
+        return target
+    if ":" not in target:
+        if target not in torchvision.models.list_models():
+            raise PcbenchError(
+                f"arch = '{target}' is neither 'module:function' nor a torchvision model name"
+            )
+        return functools.partial(torchvision.models.get_model, target)
+    module_name, _, attribute = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise PcbenchError(f"cannot import '{target}': {exc}") from None
+    if not callable(obj):
+        raise PcbenchError(f"'{target}' is not callable")
+    return obj
+
+
+def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    """A state dict from ``path``, loaded with ``weights_only=True`` (no arbitrary pickles)."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise PcbenchError(f"cannot load weights '{path}': {str(exc).splitlines()[0]}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict):
+        raise PcbenchError(f"weights '{path}' hold a {type(state).__name__}, not a state dict")
+    return state
+
+
+def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
+    """(backbone, feedback) parameter counts, from an untrained build (no weights needed)."""
+    if spec.variant == "feedforward":
+        return sum(p.numel() for p in _backbone(spec, load_weights=False).parameters()), 0
+    model = build_pc_model(spec, base_weights=False)
+    return (
+        sum(p.numel() for p in model.backbone.parameters()),
+        sum(p.numel() for p in model.predictors.parameters()),
+    )
+
+
+def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
+    assert spec.arch is not None
+    builder = resolve_callable(spec.arch)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(INIT_SEED)
+        try:
+            backbone = builder(num_classes=spec.num_classes, **spec.arch_kwargs)
+        except PcbenchError:
+            raise
+        except Exception as exc:
+            raise PcbenchError(f"model '{spec.name}': arch '{spec.arch}' failed: {exc}") from None
+    path = weights_path(spec) if load_weights else None
+    if path is not None:
+        _load_into(backbone, path, spec)
+    return backbone
+
+
+def _load_into(module: nn.Module, path: Path, spec: ModelSpec) -> None:
+    try:
+        module.load_state_dict(load_state_dict(path))
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[0]
+        raise PcbenchError(f"model '{spec.name}': weights '{path}' do not fit: {first}") from None
+
+
+def _normalize(spec: ModelSpec) -> Normalize:
+    return Normalize(spec.mean, spec.std)
+
+
+def _file_hash(path: Path) -> str:
+    stat = os.stat(path)
+    return _cached_file_hash(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_file_hash(path: str, mtime_ns: int, size: int) -> str:
+    return hash_file(path)

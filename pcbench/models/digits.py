@@ -1,0 +1,124 @@
+"""The embedded models: a small CNN for digits and its predictive-coding variant.
+
+Both are trained on first use, deterministically (fixed seeds, fixed batch order) on the
+digits train split, and cached by :func:`pcbench.models.build.weights_path`.
+
+- ``digits-cnn``: three conv(3×3)+ReLU+max-pool blocks (16, 32, 64 channels) and a linear
+  head; Adam (lr 1e-3), batch 64, 15 epochs, cross-entropy.
+- ``digits-pcnn``: PCoders on the three ReLUs (before pooling, as in PVGG16), predictors
+  ConvT(16→3, k5, p2); ConvT(32→16, k4, s2, p1)+ReLU; ConvT(64→32, k4, s2, p1)+ReLU. The
+  backbone is ``digits-cnn``'s, frozen (eval mode); only the predictors are trained, with
+  the reconstruction objective Σ_n MSE(p_n, r_{n-1}) on the timestep-0 pass; Adam
+  (lr 1e-3), batch 64, 15 epochs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from pcbench.data.digits import load_digits_split
+from pcbench.registry.spec import ModelSpec
+
+TRAIN_SEED = 0
+EPOCHS = 15
+BATCH_SIZE = 64
+LEARNING_RATE = 1e-3
+
+
+def digits_cnn(num_classes: int = 10) -> nn.Module:
+    """The ``digits-cnn`` architecture for 32×32 RGB inputs."""
+    return nn.Sequential(
+        nn.Sequential(
+            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        ),
+        nn.Flatten(),
+        nn.Linear(64 * 4 * 4, num_classes),
+    )
+
+
+#: PCoder placements in ``digits_cnn``: the ReLU of each block, before pooling.
+DIGITS_PC_MODULES = ("0.1", "0.4", "0.7")
+
+
+def digits_predictors(
+    shapes: Sequence[tuple[int, ...]], input_shape: tuple[int, ...]
+) -> list[nn.Module]:
+    """Feedback predictors of ``digits-pcnn`` (shapes are fixed by the architecture)."""
+    return [
+        nn.ConvTranspose2d(16, 3, kernel_size=5, padding=2),
+        nn.Sequential(nn.ConvTranspose2d(32, 16, kernel_size=4, stride=2, padding=1), nn.ReLU()),
+        nn.Sequential(nn.ConvTranspose2d(64, 32, kernel_size=4, stride=2, padding=1), nn.ReLU()),
+    ]
+
+
+def train_digits_cnn(spec: ModelSpec, path: Path) -> None:
+    """Train the feedforward digits CNN and save its state dict to ``path``."""
+    from pcbench.models.build import resolve_callable
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TRAIN_SEED)
+        network = resolve_callable(spec.arch)(num_classes=spec.num_classes, **spec.arch_kwargs)
+        model = nn.Sequential(_normalizer(spec), network)
+        loss = nn.CrossEntropyLoss()
+        _fit(model, network.parameters(), lambda x, y: loss(model(x), y), f"training {spec.name}")
+    _save(network.state_dict(), path)
+
+
+def train_digits_feedback(spec: ModelSpec, path: Path) -> None:
+    """Train the PC variant's predictors (backbone frozen) and save them to ``path``."""
+    from pcbench.models.build import build_pc_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TRAIN_SEED)
+        model = build_pc_model(spec)
+        model.backbone.eval().requires_grad_(False)
+        _fit(
+            model.predictors,
+            model.predictors.parameters(),
+            lambda x, y: torch.stack(model.reconstruction_errors(x)).sum(),
+            f"training {spec.name} feedback",
+        )
+    _save(model.predictors.state_dict(), path)
+
+
+def _fit(
+    trained: nn.Module,
+    parameters: Iterator[nn.Parameter],
+    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    description: str,
+) -> None:
+    data = load_digits_split("train")
+    images, labels = data.tensor(), torch.from_numpy(data.labels)
+    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
+    order = torch.Generator().manual_seed(TRAIN_SEED)
+    trained.train()
+    with tqdm(range(EPOCHS), desc=description, unit="epoch", leave=False) as bar:
+        for _ in bar:
+            for batch in torch.randperm(len(labels), generator=order).split(BATCH_SIZE):
+                optimizer.zero_grad()
+                loss = loss_fn(images[batch], labels[batch])
+                loss.backward()
+                optimizer.step()
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+    trained.eval()
+
+
+def _normalizer(spec: ModelSpec) -> nn.Module:
+    from pcbench.models.protocol import Normalize
+
+    return Normalize(spec.mean, spec.std)
+
+
+def _save(state: dict[str, torch.Tensor], path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)

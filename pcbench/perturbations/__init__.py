@@ -1,0 +1,1 @@
+"""Perturbations applied to evaluation images: common corruptions and adversarial attacks."""

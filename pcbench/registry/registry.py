@@ -1,0 +1,139 @@
+"""The model registry: built-ins, Python registrations, entry points and the user file.
+
+Like torchvision's and timm's registries it maps names to builders; entries are
+:class:`~pcbench.registry.spec.ModelSpec` objects. Sources are loaded lazily, on the first
+lookup, in this order: built-ins (:mod:`pcbench.models.zoo`), packages exposing the entry
+point group ``pcbench.models`` (each entry point is a callable returning an iterable of
+``ModelSpec``), then the user registry file written by ``pcbench register``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterable
+from importlib.metadata import entry_points
+from typing import Any
+
+from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_json
+from pcbench.registry.spec import ModelSpec
+
+ENTRY_POINT_GROUP = "pcbench.models"
+
+_REGISTRY: dict[str, ModelSpec] = {}
+_sources_loaded = False
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to the registry and return it (completed from its base for PC variants).
+
+    A PC variant inherits architecture, label space and preprocessing from its ``base``,
+    which must already be registered. Registering a name twice raises :class:`PcbenchError`.
+    """
+    _load_sources()
+    existing = _REGISTRY.get(spec.name)
+    if existing is not None:
+        raise PcbenchError(
+            f"model '{spec.name}' is already registered (source: {existing.source}); "
+            "choose another name or remove the existing entry"
+        )
+    if spec.variant == "pc":
+        spec = _inherit_from_base(spec)
+    _REGISTRY[spec.name] = spec
+    return spec
+
+
+def register(name: str | None = None, **fields: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator registering an architecture builder as a feedforward model.
+
+    Example::
+
+        @pcbench.register("my-cnn", num_classes=10, dataset="digits", input_size=32,
+                          weights="my-cnn.pt")
+        def my_cnn(num_classes: int) -> nn.Module: ...
+
+    ``name`` defaults to the function name with ``_`` replaced by ``-``.
+    """
+
+    def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
+        register_model(
+            ModelSpec(name=name or builder.__name__.replace("_", "-"), arch=builder, **fields)
+        )
+        return builder
+
+    return decorate
+
+
+def unregister_model(name: str) -> ModelSpec:
+    """Remove ``name`` from the in-memory registry and return its spec."""
+    _load_sources()
+    spec = get_model_spec(name)
+    dependants = [s.name for s in _REGISTRY.values() if s.base == name]
+    if dependants:
+        raise PcbenchError(f"model '{name}' is the base of {dependants}; remove those first")
+    return _REGISTRY.pop(name)
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    """The spec registered under ``name``; a clear error listing known names otherwise."""
+    _load_sources()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        known = ", ".join(sorted(_REGISTRY)) or "none"
+        raise PcbenchError(f"unknown model '{name}'; registered models: {known}") from None
+
+
+def list_model_specs() -> list[ModelSpec]:
+    """All registered specs, in registration order."""
+    _load_sources()
+    return list(_REGISTRY.values())
+
+
+def spec_hash(spec: ModelSpec) -> str:
+    """Hash of everything that determines a model's behaviour, including its base's."""
+    record = spec.to_record()
+    if spec.base is not None:
+        record["base_hash"] = spec_hash(get_model_spec(spec.base))
+    return hash_json(record)
+
+
+def _inherit_from_base(spec: ModelSpec) -> ModelSpec:
+    assert spec.base is not None
+    base = _REGISTRY.get(spec.base)
+    if base is None:
+        known = ", ".join(s.name for s in _REGISTRY.values() if s.variant == "feedforward")
+        raise PcbenchError(
+            f"model '{spec.name}': base = '{spec.base}' is not registered; "
+            f"feedforward models: {known or 'none'}"
+        )
+    if base.variant != "feedforward":
+        raise PcbenchError(f"model '{spec.name}': base '{spec.base}' must be a feedforward model")
+    inherited = ("arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std")
+    return dataclasses.replace(spec, **{key: getattr(base, key) for key in inherited})
+
+
+def _register_all(specs: Iterable[ModelSpec], source: str) -> None:
+    for spec in specs:
+        register_model(dataclasses.replace(spec, source=source))
+
+
+def _load_sources() -> None:
+    global _sources_loaded
+    if _sources_loaded:
+        return
+    _sources_loaded = True
+    from pcbench.models import zoo
+    from pcbench.registry.user_file import load_user_specs
+
+    _register_all(zoo.builtin_specs(), "builtin")
+    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            specs = list(entry_point.load()())
+        except Exception as exc:  # a broken plug-in must name itself, not crash deep inside
+            raise PcbenchError(
+                f"entry point '{entry_point.name}' ({entry_point.value}) in group "
+                f"'{ENTRY_POINT_GROUP}' failed: {exc}"
+            ) from exc
+        _register_all(specs, f"entry-point:{entry_point.name}")
+    _register_all(load_user_specs(), "user")

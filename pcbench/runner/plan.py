@@ -1,0 +1,34 @@
+"""``pcbench run --dry-run``: the cell grid and the model passes it implies."""
+
+from __future__ import annotations
+
+from pcbench.registry.registry import get_model_spec
+from pcbench.runner.grid import expand_perturbations
+from pcbench.runner.run import evaluation_timesteps, load_suite_data
+from pcbench.suite import Suite
+
+
+def format_plan(suite: Suite) -> str:
+    """A text table of cells per model and the number of image-timestep passes.
+
+    A clean or corruption cell costs ``n × (T + 1)`` image-timestep forward passes (one
+    unroll to T per image); an attack cell adds ``steps`` forward+backward unrolls per image.
+    """
+    n = len(load_suite_data(suite))
+    perturbations = expand_perturbations(suite)
+    lines = [
+        f"suite {suite.name} ({suite.content_hash}): {suite.dataset.name}/{suite.dataset.split}, "
+        f"{n} samples, {len(perturbations)} perturbations × {len(suite.models)} models "
+        f"= {len(perturbations) * len(suite.models)} cells",
+        f"{'model':<24}{'T':>4}{'cells':>7}{'forward passes':>17}{'attack gradient passes':>25}",
+    ]
+    totals = [0, 0, 0]
+    for name in suite.models:
+        unroll = max(evaluation_timesteps(get_model_spec(name), suite)) + 1
+        forward = n * unroll * len(perturbations)
+        gradient = sum(n * unroll * p.attack.steps for p in perturbations if p.attack)
+        lines.append(f"{name:<24}{unroll - 1:>4}{len(perturbations):>7}{forward:>17,}{gradient:>25,}")
+        totals = [totals[0] + len(perturbations), totals[1] + forward, totals[2] + gradient]
+    lines.append(f"{'total':<28}{totals[0]:>7}{totals[1]:>17,}{totals[2]:>25,}")
+    lines.append("cells: " + ", ".join(p.label for p in perturbations))
+    return "\n".join(lines)

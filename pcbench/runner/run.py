@@ -1,0 +1,269 @@
+"""Run a suite: evaluate every (model, perturbation) cell at all timesteps and commit it.
+
+Each cell is evaluated once for all timesteps (one unroll per batch) and committed
+atomically, scores and per-sample predictions together (:mod:`pcbench.store`). A cell is
+skipped when its stored key equals the key it would be computed with now; the key covers
+exactly what determines the cell's numbers (model spec and checkpoint, perturbation, the
+evaluated data's content, seed, timesteps, corruption source, and the batch size for
+attacks, whose random starts are seeded per batch). So a changed model, checkpoint or
+suite entry re-runs exactly the cells it affects, and a killed run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm import tqdm
+
+from pcbench.data import ImageSet, load_dataset
+from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_arrays, hash_json
+from pcbench.models.build import build_model, checkpoint_hash
+from pcbench.models.protocol import TimestepModel
+from pcbench.perturbations.attacks import attack_images
+from pcbench.perturbations.corruptions import corrupt_images, corruption_source
+from pcbench.registry.registry import get_model_spec, spec_hash
+from pcbench.registry.spec import ModelSpec
+from pcbench.runner.evaluate import predict
+from pcbench.runner.grid import Perturbation, expand_perturbations
+from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, stored_key
+from pcbench.store.provenance import new_run_id, package_versions
+from pcbench.suite import Suite
+
+
+@dataclass
+class _Entry:
+    """A model taking part in the run, built lazily (only when one of its cells runs)."""
+
+    spec: ModelSpec
+    spec_hash: str
+    checkpoint: str
+    timesteps: tuple[int, ...]
+    device: torch.device
+    model: TimestepModel | None = None
+
+    def built(self) -> TimestepModel:
+        if self.model is None:
+            self.model = build_model(
+                self.spec, device=self.device, timesteps=max(self.timesteps)
+            )
+        return self.model
+
+
+@dataclass
+class RunSummary:
+    """What a run did: cells evaluated and skipped, and where the results are."""
+
+    run_id: str
+    results: Path
+    evaluated: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` (CUDA when available, else CPU), ``cpu``, ``cuda`` or ``cuda:i``."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit()):
+        if not torch.cuda.is_available():
+            raise PcbenchError(f"--device {name}: CUDA is not available on this machine")
+        return torch.device(name)
+    raise PcbenchError(f"--device {name!r} is not allowed; use auto, cpu, cuda or cuda:<index>")
+
+
+def evaluation_timesteps(spec: ModelSpec, suite: Suite) -> tuple[int, ...]:
+    """Timesteps at which a model is evaluated: the suite's, or 0..T of the model.
+
+    A feedforward model has only timestep 0, whatever the suite asks for.
+    """
+    if spec.variant == "feedforward":
+        return (0,)
+    return suite.timesteps if suite.timesteps is not None else tuple(range(spec.timesteps + 1))
+
+
+def load_suite_data(suite: Suite) -> ImageSet:
+    """The suite's evaluation data: the split, then the seeded stratified subset."""
+    config = suite.dataset
+    return load_dataset(config.name, config.split, config.root).subset(config.limit, config.seed)
+
+
+def run_suite(
+    suite: Suite,
+    *,
+    results_dir: Path,
+    device: str = "auto",
+    batch_size: int = 128,
+    resume: bool = True,
+    progress: bool = True,
+) -> RunSummary:
+    """Evaluate every cell of ``suite`` for ``suite.models`` and store the results."""
+    if batch_size < 1:
+        raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
+    torch_device = resolve_device(device)
+    data = load_suite_data(suite)
+    root = results_dir / suite.name
+    remove_stale_temp_files(root)
+    summary = RunSummary(run_id=new_run_id(), results=root)
+    entries = [_entry(name, suite, data, torch_device) for name in suite.models]
+    images, labels = data.tensor(), torch.from_numpy(data.labels)
+    context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
+    perturbations = expand_perturbations(suite)
+    with tqdm(
+        total=len(perturbations) * len(entries), desc=f"{suite.name}", unit="cell",
+        disable=not progress,
+    ) as bar:
+        for perturbation in perturbations:
+            todo = []
+            for entry in entries:
+                key = _cell_key(entry, perturbation, suite, data, batch_size)
+                stem = cell_stem(entry.spec.name, perturbation.label)
+                if resume and stored_key(root, stem) == key:
+                    summary.skipped.append(stem)
+                    bar.update()
+                else:
+                    todo.append((entry, key, stem))
+            if not todo:
+                continue
+            inputs = _perturbed_inputs(perturbation, data, images, suite.seed)
+            for entry, key, stem in todo:
+                bar.set_postfix_str(f"{entry.spec.name} {perturbation.label}")
+                started = time.perf_counter()
+                model = entry.built()
+                x = inputs
+                if perturbation.kind == "attack":
+                    assert perturbation.attack is not None and perturbation.epsilon is not None
+                    x = attack_images(
+                        model, images, labels, perturbation.attack, perturbation.epsilon,
+                        num_classes=data.num_classes, seed=suite.seed,
+                        batch_size=batch_size, device=torch_device,
+                    )
+                predictions = predict(model, x, batch_size=batch_size, device=torch_device)
+                wall = time.perf_counter() - started
+                scores, per_sample = _tables(
+                    entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall}
+                )
+                commit_cell(root, stem, key, scores, per_sample)
+                summary.evaluated.append(stem)
+                bar.update()
+    return summary
+
+
+def _entry(name: str, suite: Suite, data: ImageSet, device: torch.device) -> _Entry:
+    spec = get_model_spec(name)
+    if spec.num_classes != data.num_classes:
+        raise PcbenchError(
+            f"model '{name}' predicts {spec.num_classes} classes but dataset "
+            f"'{data.name}' has {data.num_classes}"
+        )
+    return _Entry(spec, spec_hash(spec), checkpoint_hash(spec), evaluation_timesteps(spec, suite), device)
+
+
+def _cell_key(
+    entry: _Entry, perturbation: Perturbation, suite: Suite, data: ImageSet, batch_size: int
+) -> str:
+    return hash_json(
+        {
+            "model": entry.spec_hash,
+            "checkpoint": entry.checkpoint,
+            "perturbation": perturbation.record(),
+            "data": data.content_hash,
+            "seed": suite.seed,
+            "timesteps": entry.timesteps,
+            "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
+            "batch_size": batch_size if perturbation.kind == "attack" else None,
+        }
+    )
+
+
+def _perturbed_inputs(
+    perturbation: Perturbation, data: ImageSet, images: torch.Tensor, seed: int
+) -> torch.Tensor:
+    """Images every model sees for this perturbation (attacks start from clean images)."""
+    if perturbation.kind != "corruption":
+        return images
+    assert perturbation.corruption is not None and perturbation.severity is not None
+    return data.tensor(
+        corrupt_images(data.images, data.ids, perturbation.corruption, perturbation.severity, seed)
+    )
+
+
+def _row_context(
+    suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int
+) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "suite": suite.name,
+        "suite_hash": suite.content_hash,
+        "dataset": data.name,
+        "split": data.split,
+        "dataset_hash": data.content_hash,
+        "subset_hash": hash_arrays(data.ids),
+        "seed": suite.seed,
+        "device": str(device),
+        "batch_size": batch_size,
+        **package_versions(),
+    }
+
+
+def _tables(
+    entry: _Entry,
+    perturbation: Perturbation,
+    predictions: np.ndarray,
+    data: ImageSet,
+    key: str,
+    context: dict[str, Any],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The cell's score rows (one per evaluated timestep) and per-sample predictions."""
+    model_timesteps = np.asarray(entry.timesteps)
+    kept = predictions[model_timesteps]
+    correct = (kept == data.labels[None, :]).sum(axis=1)
+    attack = perturbation.attack
+    spec = entry.spec
+    scores = pd.DataFrame(
+        {
+            "model": spec.name,
+            "variant": spec.variant,
+            "base": spec.base,
+            "perturbation": perturbation.kind,
+            "corruption": perturbation.corruption,
+            "severity": pd.array([perturbation.severity] * len(kept), dtype="Int64"),
+            "attack": attack.label if attack else None,
+            "epsilon": pd.array([perturbation.epsilon] * len(kept), dtype="Float64"),
+            "timestep": model_timesteps.astype(np.int64),
+            "n": len(data),
+            "correct": correct.astype(np.int64),
+            "accuracy": correct / len(data),
+            "cell": perturbation.label,
+            "cell_key": key,
+            "model_spec_hash": entry.spec_hash,
+            "checkpoint_hash": entry.checkpoint,
+            "gradient_mode": attack.gradient_mode if attack else None,
+            "attack_timestep": attack.attack_timestep if attack else None,
+            "attack_params": json.dumps(attack.params(), sort_keys=True) if attack else None,
+            "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
+            **context,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+    )
+    per_sample = pd.DataFrame(
+        {
+            "model": spec.name,
+            "cell": perturbation.label,
+            "sample_id": np.repeat(data.ids[None, :], len(kept), axis=0).ravel().astype(np.int32),
+            "label": np.tile(data.labels, len(kept)).astype(np.int16),
+            "timestep": np.repeat(model_timesteps, len(data)).astype(np.int16),
+            "prediction": kept.ravel(),
+        }
+    )
+    return scores, per_sample

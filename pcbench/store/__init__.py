@@ -1,0 +1,23 @@
+"""Atomic, resumable Parquet storage of a suite's scores and per-sample predictions."""
+
+from pcbench.store.results import (
+    CELL_KEY,
+    atomic_write,
+    cell_stem,
+    commit_cell,
+    read_predictions,
+    read_scores,
+    remove_stale_temp_files,
+    stored_key,
+)
+
+__all__ = [
+    "CELL_KEY",
+    "atomic_write",
+    "cell_stem",
+    "commit_cell",
+    "read_predictions",
+    "read_scores",
+    "remove_stale_temp_files",
+    "stored_key",
+]

@@ -1,0 +1,186 @@
+"""On-disk results of one suite: a scores and a predictions Parquet dataset.
+
+Layout under ``root = <results>/<suite>/``::
+
+    scores/<stem>.parquet       one row per (model, cell, timestep), as the runner built it
+    predictions/<stem>.parquet  per-sample predictions of that cell (long format:
+                                sample_id, label, timestep, prediction, + runner columns)
+
+There is one file pair per (model, cell), named by :func:`cell_stem`. Both files carry
+the cell key in their Parquet schema metadata under :data:`CELL_KEY`; a cell is done
+exactly when :func:`stored_key` returns the runner's current key for it.
+
+Writes are atomic: each file is written to a hidden temporary file (name starting with
+``.``, which Parquet datasets and the readers here ignore) in the same directory,
+fsynced, then ``os.replace``-d onto its final name. Predictions are committed before
+scores, so a killed run leaves at worst hidden temp files or a predictions file
+without its scores; either way the cell reads as "not done" and is recomputed.
+"""
+
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pcbench.errors import PcbenchError
+
+CELL_KEY = b"pcbench.cell_key"
+SCORES = "scores"
+PREDICTIONS = "predictions"
+TEMP_SUFFIX = ".tmp"
+SCORE_SORT = ("model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep")
+PREDICTION_SORT = ("model", "cell_key", "timestep", "sample_id")
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+_MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_MAX
+
+
+def cell_stem(model: str, cell_label: str) -> str:
+    """File stem of a (model, cell): ``<model>__<label>__<8 hex>``, filesystem safe.
+
+    Characters outside ``[A-Za-z0-9._-]`` become ``-`` and each part is cut to 80
+    characters, which keeps the name readable; the suffix, the first 8 hex digits of
+    sha256(``model \\0 label``), is always appended, so distinct (model, label) pairs
+    never share a stem (up to a 32-bit hash collision). A leading ``.`` or ``_`` is
+    replaced by ``-`` so that Parquet readers never take the file for a hidden one.
+    """
+    digest = hashlib.sha256(f"{model}\0{cell_label}".encode()).hexdigest()[:8]
+    parts = (_UNSAFE.sub("-", part)[:_MAX_PART] for part in (model, cell_label))
+    stem = "__".join((*parts, digest))
+    return "-" + stem[1:] if stem.startswith((".", "_")) else stem
+
+
+def _path(root: Path, kind: str, stem: str) -> Path:
+    """The visible Parquet file of one cell in the ``scores`` or ``predictions`` dataset."""
+    return Path(root) / kind / f"{stem}.parquet"
+
+
+def stored_key(root: Path, stem: str) -> str | None:
+    """The cell key in the scores file's schema metadata; None when missing or unreadable.
+
+    Reads only the Parquet footer. A truncated or corrupt file means "not done", so the
+    runner recomputes the cell and :func:`commit_cell` overwrites the file.
+    """
+    try:
+        metadata = pq.read_schema(_path(root, SCORES, stem)).metadata or {}
+    except (OSError, pa.ArrowException):
+        return None
+    key = metadata.get(CELL_KEY)
+    return None if key is None else key.decode()
+
+
+def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write ``path`` through ``write(handle)`` atomically, creating its directory.
+
+    The bytes go to a hidden ``.<name>.*.tmp`` file next to ``path``, are fsynced and
+    then ``os.replace``-d onto ``path``; if anything fails the temp file is removed and
+    the exception propagates, leaving any previous ``path`` untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with open(fd, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def _write_parquet(path: Path, frame: pd.DataFrame, key: str) -> None:
+    """Atomically write ``frame`` as zstd Parquet with ``key`` in the schema metadata."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), CELL_KEY: key.encode()})
+    atomic_write(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
+
+
+def commit_cell(root: Path, stem: str, key: str, scores: pd.DataFrame, predictions: pd.DataFrame) -> None:
+    """Store one finished cell, predictions first and scores last, replacing any old pair."""
+    _write_parquet(_path(root, PREDICTIONS, stem), predictions, key)
+    _write_parquet(_path(root, SCORES, stem), scores, key)
+
+
+def _visible_files(directory: Path) -> list[Path]:
+    """The dataset's ``*.parquet`` files in name order, without hidden (``.``/``_``) ones."""
+    if not directory.is_dir():
+        return []
+    return sorted(p for p in directory.glob("*.parquet") if not p.name.startswith((".", "_")))
+
+
+def _read_file(path: Path, model: str | None) -> pa.Table:
+    """One Parquet file, only the rows of ``model`` when given (a pyarrow filter)."""
+    if model is None:
+        return pq.read_table(path)
+    if "model" not in pq.read_schema(path).names:
+        raise PcbenchError(f"cannot select model {model!r}: {path} has no 'model' column")
+    return pq.read_table(path, filters=[("model", "==", model)])
+
+
+def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | None = None) -> pd.DataFrame:
+    """Concatenate one dataset's files, optionally keep one model, sort deterministically.
+
+    Raises PcbenchError when there is no file, when a file is unreadable (naming it) or
+    when ``model`` is given but a file has no ``model`` column to filter on.
+    """
+    root = Path(root)
+    directory = root / kind
+    files = _visible_files(directory)
+    if not files:
+        raise PcbenchError(f"no {kind} files in {directory}: run `pcbench run {root.name}` first")
+    tables = []
+    for path in files:
+        try:
+            tables.append(_read_file(path, model))
+        except (OSError, pa.ArrowException) as error:
+            reason = " ".join(str(error).split())
+            raise PcbenchError(
+                f"corrupt results file {path} ({reason}): rerun `pcbench run {root.name}` to recompute it"
+            ) from error
+    table = pa.concat_tables(tables, promote_options="permissive")
+    keys = [(name, "ascending") for name in sort if name in table.column_names]
+    if keys:
+        table = table.sort_by(keys)  # stable; nulls sort last
+    return table.to_pandas()
+
+
+def read_scores(root: Path) -> pd.DataFrame:
+    """All scores of the suite at ``root``, sorted by model, cell and timestep (stable).
+
+    Sort columns are :data:`SCORE_SORT` where present; nulls sort last. Raises
+    PcbenchError when no scores file exists or one is corrupt.
+    """
+    return _read_dataset(root, SCORES, SCORE_SORT)
+
+
+def read_predictions(root: Path, model: str | None = None) -> pd.DataFrame:
+    """All per-sample predictions at ``root``, optionally only those of ``model``.
+
+    Sorted by :data:`PREDICTION_SORT` where present. An unknown ``model`` gives an empty
+    frame. Raises PcbenchError when no predictions file exists or one is corrupt.
+    """
+    return _read_dataset(root, PREDICTIONS, PREDICTION_SORT, model)
+
+
+def remove_stale_temp_files(root: Path) -> int:
+    """Delete hidden ``.*.tmp`` files left by killed runs; return how many were removed.
+
+    Call it only while no other process is writing to ``root``.
+    """
+    stale = [
+        path
+        for kind in (SCORES, PREDICTIONS)
+        for path in (Path(root) / kind).glob(f".*{TEMP_SUFFIX}")
+        if path.is_file()
+    ]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

@@ -1,0 +1,418 @@
+"""Benchmark suite schema: frozen dataclasses and the validation that builds them.
+
+A suite says which models to evaluate, on which data set, at which timesteps, under
+which corruptions and attacks. :func:`parse_suite` turns the mapping read from a suite
+TOML file into a :class:`Suite`; every problem raises :class:`PcbenchError` with one
+line naming the file (``<suite>`` when there is none), the dotted key, the bad value
+and what is allowed.
+"""
+
+import dataclasses
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cache, partial
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, NoReturn, TypeVar
+
+from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_json
+
+ATTACK_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
+GRADIENT_MODES = ("full", "detached")
+ATTACK_TIMESTEPS = ("last", "each", "first", "mean")
+SEVERITIES = (1, 2, 3, 4, 5)
+
+#: Data sets a suite may name, mapped to whether they need ``dataset.root``.
+DEFAULT_DATASETS: Mapping[str, bool] = MappingProxyType(
+    {"digits": False, "cifar10": True, "cifar100": True, "imagenet": True, "imagefolder": True}
+)
+
+# kind -> (steps, rel_stepsize, random_start) defaults; foolbox's defaults for pgd/bim.
+_ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyType(
+    {
+        "fgsm": (1, None, False),
+        "pgd-linf": (40, 0.01 / 0.3, True),
+        "pgd-l2": (50, 0.025, True),
+        "bim-linf": (10, 0.2, False),
+    }
+)
+
+_SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset",
+               "corruptions", "attacks")
+_DATASET_KEYS = ("name", "split", "root", "limit", "seed")
+_CORRUPTION_KEYS = ("names", "severities")
+_ATTACK_KEYS = ("kind", "epsilons", "steps", "rel_stepsize", "random_start", "targeted",
+                "gradient_mode", "attack_timestep")
+_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
+_OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """The evaluation data: a known data set, its split, where it lives and which subset.
+
+    ``root`` is an absolute path (``None`` when the data set needs none); ``limit`` keeps
+    a random subset of that many samples drawn with ``seed`` (``None`` keeps them all).
+    """
+
+    name: str
+    split: str = "test"
+    root: Path | None = None
+    limit: int | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class CorruptionConfig:
+    """The image corruptions (``imagecorruptions`` names) and severities (1..5) to apply."""
+
+    names: tuple[str, ...]
+    severities: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class AttackConfig:
+    """One adversarial attack evaluated at each of its ``epsilons``.
+
+    ``target_offset`` makes the attack targeted at class ``(y + target_offset) mod
+    classes``; ``gradient_mode`` says whether gradients flow through the recurrent
+    feedback (``"full"``) or not (``"detached"``); ``attack_timestep`` says which
+    timestep's output the attack's loss uses.
+    """
+
+    kind: str
+    epsilons: tuple[float, ...]
+    steps: int
+    rel_stepsize: float | None
+    random_start: bool
+    target_offset: int | None = None
+    gradient_mode: str = "full"
+    attack_timestep: str = "last"
+
+    @property
+    def label(self) -> str:
+        """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``."""
+        label = self.kind
+        if self.target_offset is not None:
+            label += f"-t{self.target_offset}"
+        if self.gradient_mode == "detached":
+            label += "-detached"
+        if self.attack_timestep != "last":
+            label += f"-{self.attack_timestep}"
+        return label
+
+    def params(self) -> dict[str, Any]:
+        """Every setting except the epsilons, as a JSON-able dict (for cache keys)."""
+        params = dataclasses.asdict(self)
+        del params["epsilons"]
+        return params
+
+
+@dataclass(frozen=True)
+class Suite:
+    """A validated benchmark suite.
+
+    ``path`` is the file it was loaded from (``None`` when parsed from a dict);
+    ``timesteps`` is ``None`` for each model's default; ``content_hash`` hashes every
+    other field except ``path``, so it identifies what the suite evaluates.
+    """
+
+    name: str
+    description: str
+    path: Path | None
+    seed: int
+    models: tuple[str, ...]
+    timesteps: tuple[int, ...] | None
+    clean: bool
+    dataset: DatasetConfig
+    corruptions: CorruptionConfig | None
+    attacks: tuple[AttackConfig, ...]
+    content_hash: str
+
+    def with_overrides(
+        self,
+        *,
+        seed: int | None = None,
+        limit: int | None = None,
+        models: Sequence[str] | None = None,
+    ) -> "Suite":
+        """A copy with the suite seed, the data subset size or the models replaced."""
+        changes: dict[str, Any] = {}
+        if seed is not None:
+            changes["seed"] = _require_int(_OVERRIDES, "seed", seed, minimum=0)
+        if limit is not None:
+            limit = _require_int(_OVERRIDES, "dataset.limit", limit, minimum=1)
+            changes["dataset"] = dataclasses.replace(self.dataset, limit=limit)
+        if models is not None:
+            changes["models"] = _require_list(_OVERRIDES, "models", models, _require_str)
+        return _with_hash(dataclasses.replace(self, **changes))
+
+
+def parse_suite(
+    data: Mapping[str, Any],
+    *,
+    source: str = "<suite>",
+    base_dir: Path | None = None,
+    datasets: Mapping[str, bool] = DEFAULT_DATASETS,
+) -> Suite:
+    """Validate a parsed suite mapping and build a :class:`Suite` (with ``path=None``).
+
+    ``source`` names the suite in error messages; a relative ``dataset.root`` is taken
+    relative to ``base_dir`` (the working directory when ``None``); ``datasets`` maps
+    each allowed data set name to whether it needs a ``root``.
+    """
+    table = _table(source, "", data, _SUITE_KEYS)
+    name = _require_str(source, "name", _required(source, table, "", "name"))
+    if not _NAME_PATTERN.fullmatch(name):
+        _fail(source, "name", name, "letters, digits, '-' and '_' only")
+    corruptions = table.get("corruptions")
+    suite = Suite(
+        name=name,
+        description=_require_str(source, "description", table.get("description", ""), empty=True),
+        path=None,
+        seed=_require_int(source, "seed", table.get("seed", 0), minimum=0),
+        models=_require_list(source, "models", _required(source, table, "", "models"),
+                             _require_str),
+        timesteps=_parse_timesteps(source, table.get("timesteps")),
+        clean=_require_bool(source, "clean", table.get("clean", True)),
+        dataset=_parse_dataset(source, _required(source, table, "", "dataset"), base_dir, datasets),
+        corruptions=None if corruptions is None else _parse_corruptions(source, corruptions),
+        attacks=_parse_attacks(source, table.get("attacks", [])),
+        content_hash="",
+    )
+    return _with_hash(suite)
+
+
+def _with_hash(suite: Suite) -> Suite:
+    """``suite`` with ``content_hash`` computed from every field but ``path``."""
+    content = dataclasses.asdict(suite)
+    del content["path"], content["content_hash"]
+    root = suite.dataset.root
+    content["dataset"]["root"] = None if root is None else str(root)
+    return dataclasses.replace(suite, content_hash=hash_json(content))
+
+
+# --- sections -------------------------------------------------------------------------
+
+
+def _parse_timesteps(src: str, value: object) -> tuple[int, ...] | None:
+    """``None`` (absent), an int T meaning 0..T, or a list of distinct ints, sorted."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return tuple(range(_require_int(src, "timesteps", value, minimum=0) + 1))
+    if isinstance(value, (list, tuple)):
+        check = partial(_require_int, minimum=0)
+        return tuple(sorted(_require_list(src, "timesteps", value, check, distinct=True)))
+    _fail(src, "timesteps", value,
+          "an integer T >= 0 (timesteps 0..T) or a non-empty list of distinct integers >= 0")
+
+
+def _parse_dataset(
+    src: str, value: object, base_dir: Path | None, datasets: Mapping[str, bool]
+) -> DatasetConfig:
+    """The ``[dataset]`` table; checks that a needed root is given and exists."""
+    table = _table(src, "dataset", value, _DATASET_KEYS)
+    name = _require_choice(src, "dataset.name", _required(src, table, "dataset", "name"),
+                           tuple(datasets))
+    raw_root = table.get("root")
+    if raw_root is None and datasets[name]:
+        raise PcbenchError(f"{src}: dataset.root is missing; data set {name!r} needs "
+                           "root = a directory holding its files")
+    limit = table.get("limit")
+    return DatasetConfig(
+        name=name,
+        split=_require_str(src, "dataset.split", table.get("split", "test")),
+        root=None if raw_root is None else _resolve_root(src, raw_root, base_dir, name),
+        limit=None if limit is None else _require_int(src, "dataset.limit", limit, minimum=1),
+        seed=_require_int(src, "dataset.seed", table.get("seed", 0), minimum=0),
+    )
+
+
+def _resolve_root(src: str, value: object, base_dir: Path | None, dataset: str) -> Path:
+    """``dataset.root`` with ``~`` expanded, made absolute against ``base_dir``; must exist."""
+    raw = _require_str(src, "dataset.root", value)
+    path = Path(raw).expanduser()
+    if base_dir is not None and not path.is_absolute():
+        path = base_dir / path
+    if not path.exists():
+        resolved = "" if str(path) == raw else f" (resolved to {str(path)!r})"
+        raise PcbenchError(f"{src}: dataset.root = {raw!r}{resolved} does not exist; "
+                           f"expected a directory holding the {dataset} data set")
+    return path.resolve()
+
+
+def _parse_corruptions(src: str, value: object) -> CorruptionConfig:
+    """The ``[corruptions]`` table: names (``"all"``, ``"common"`` or a list) and severities."""
+    table = _table(src, "corruptions", value, _CORRUPTION_KEYS)
+    names = table.get("names", "all")
+    if names in ("all", "common"):
+        names = _corruption_names(names)
+    elif isinstance(names, (list, tuple)):
+        check = partial(_require_choice, choices=_corruption_names("all"))
+        names = _require_list(src, "corruptions.names", names, check)
+    else:
+        _fail(src, "corruptions.names", names,
+              "'all', 'common' or a non-empty list of corruption names")
+    check_severity = partial(_require_int, minimum=SEVERITIES[0], maximum=SEVERITIES[-1])
+    severities = _require_list(src, "corruptions.severities",
+                               table.get("severities", list(SEVERITIES)), check_severity)
+    return CorruptionConfig(names=names, severities=severities)
+
+
+@cache
+def _corruption_names(subset: str) -> tuple[str, ...]:
+    """``imagecorruptions`` names of a subset, in its order (imported lazily: it is slow)."""
+    from imagecorruptions import get_corruption_names
+
+    return tuple(get_corruption_names(subset))
+
+
+def _parse_attacks(src: str, value: object) -> tuple[AttackConfig, ...]:
+    """The ``[[attacks]]`` tables; their labels must be distinct."""
+    if not isinstance(value, (list, tuple)):
+        _fail(src, "attacks", value, "an array of tables ([[attacks]])")
+    attacks = tuple(_parse_attack(src, f"attacks[{i}]", item) for i, item in enumerate(value))
+    first_with_label: dict[str, int] = {}
+    for i, attack in enumerate(attacks):
+        j = first_with_label.setdefault(attack.label, i)
+        if j == i:
+            continue
+        if attack == attacks[j]:
+            raise PcbenchError(f"{src}: attacks[{i}] repeats attacks[{j}] "
+                               f"({attack.label!r} with identical settings); remove one")
+        raise PcbenchError(
+            f"{src}: attacks[{j}] and attacks[{i}] share the label {attack.label!r}; merge "
+            "them into one table (list all epsilons) or change targeted, gradient_mode or "
+            "attack_timestep in one of them"
+        )
+    return attacks
+
+
+def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
+    """One ``[[attacks]]`` table, with the kind's defaults filled in."""
+    table = _table(src, key, value, _ATTACK_KEYS)
+    kind = _require_choice(src, f"{key}.kind", _required(src, table, key, "kind"), ATTACK_KINDS)
+    default_steps, default_rel_stepsize, default_random_start = _ATTACK_DEFAULTS[kind]
+    steps = _require_int(src, f"{key}.steps", table.get("steps", default_steps), minimum=1)
+    rel_stepsize = table.get("rel_stepsize", default_rel_stepsize)
+    if kind == "fgsm":
+        if steps != 1:
+            _fail(src, f"{key}.steps", steps, "1 (fgsm takes a single step)")
+        if rel_stepsize is not None:
+            _fail(src, f"{key}.rel_stepsize", rel_stepsize, "none for fgsm (its step is epsilon)")
+    else:
+        rel_stepsize = _require_number(src, f"{key}.rel_stepsize", rel_stepsize,
+                                       minimum=0.0, inclusive=False)
+    targeted = table.get("targeted")
+    return AttackConfig(
+        kind=kind,
+        epsilons=_require_list(src, f"{key}.epsilons", _required(src, table, key, "epsilons"),
+                               partial(_require_number, minimum=0.0)),
+        steps=steps,
+        rel_stepsize=rel_stepsize,
+        random_start=_require_bool(src, f"{key}.random_start",
+                                   table.get("random_start", default_random_start)),
+        target_offset=None if targeted is None
+        else _require_int(src, f"{key}.targeted", targeted, minimum=1),
+        gradient_mode=_require_choice(src, f"{key}.gradient_mode",
+                                      table.get("gradient_mode", "full"), GRADIENT_MODES),
+        attack_timestep=_require_choice(src, f"{key}.attack_timestep",
+                                        table.get("attack_timestep", "last"), ATTACK_TIMESTEPS),
+    )
+
+
+# --- generic checkers -----------------------------------------------------------------
+
+
+def _fail(src: str, key: str, value: object, allowed: str) -> NoReturn:
+    """Raise the standard one-line error for a bad value."""
+    raise PcbenchError(f"{src}: {key} = {value!r} is not allowed: {allowed}")
+
+
+def _dotted(prefix: str, name: object) -> str:
+    """``prefix.name``, or just ``name`` at the top level."""
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
+def _table(src: str, key: str, value: object, allowed: Sequence[str]) -> Mapping[str, Any]:
+    """Check that ``value`` is a table whose keys are all in ``allowed``."""
+    if not isinstance(value, Mapping):
+        _fail(src, key or "suite", value, "a table")
+    for name in value:
+        if name not in allowed:
+            raise PcbenchError(f"{src}: unknown key {_dotted(key, name)!r}; "
+                               f"allowed: {', '.join(allowed)}")
+    return value
+
+
+def _required(src: str, table: Mapping[str, Any], prefix: str, name: str) -> Any:
+    """``table[name]``, or an error naming the missing key."""
+    if name not in table:
+        raise PcbenchError(f"{src}: missing required key {_dotted(prefix, name)!r}")
+    return table[name]
+
+
+def _require_int(src: str, key: str, value: object, *, minimum: int,
+                 maximum: int | None = None) -> int:
+    """An int (not a bool) in ``minimum..maximum``."""
+    in_range = (isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+                and (maximum is None or value <= maximum))
+    if not in_range:
+        _fail(src, key, value, f"an integer >= {minimum}" if maximum is None
+              else f"an integer from {minimum} to {maximum}")
+    return value
+
+
+def _require_number(src: str, key: str, value: object, *, minimum: float,
+                    inclusive: bool = True) -> float:
+    """A finite int or float (not a bool) ``>= minimum`` (``> minimum`` unless inclusive)."""
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value) and (value >= minimum if inclusive else value > minimum))
+    if not ok:
+        _fail(src, key, value, f"a finite number {'>=' if inclusive else '>'} {minimum:g}")
+    return float(value)
+
+
+def _require_bool(src: str, key: str, value: object) -> bool:
+    """A bool."""
+    if not isinstance(value, bool):
+        _fail(src, key, value, "true or false")
+    return value
+
+
+def _require_str(src: str, key: str, value: object, *, empty: bool = False) -> str:
+    """A string, non-empty unless ``empty``."""
+    if not isinstance(value, str) or not (empty or value):
+        _fail(src, key, value, "a string" if empty else "a non-empty string")
+    return value
+
+
+def _require_choice(src: str, key: str, value: object, choices: Sequence[str]) -> str:
+    """One of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        _fail(src, key, value, f"one of {', '.join(choices)}")
+    return value
+
+
+def _require_list(src: str, key: str, value: object,
+                  check_item: Callable[[str, str, object], T], *,
+                  distinct: bool = False) -> tuple[T, ...]:
+    """A non-empty list whose items pass ``check_item(src, item_key, item)``.
+
+    Repeated items are dropped (keeping the first), or rejected when ``distinct``.
+    """
+    if not isinstance(value, (list, tuple)) or not value:
+        _fail(src, key, value, "a non-empty list")
+    items: dict[T, None] = {}
+    for index, item in enumerate(value):
+        checked = check_item(src, f"{key}[{index}]", item)
+        if distinct and checked in items:
+            _fail(src, f"{key}[{index}]", item, f"a value not already in {key}")
+        items[checked] = None
+    return tuple(items)
