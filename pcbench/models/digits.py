@@ -100,7 +100,7 @@ def _fit(
     optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
     order = torch.Generator().manual_seed(TRAIN_SEED)
     trained.train()
-    with tqdm(range(EPOCHS), desc=description, unit="epoch", leave=False) as bar:
+    with torch.enable_grad(), tqdm(range(EPOCHS), desc=description, unit="epoch", leave=False) as bar:
         for _ in bar:
             for batch in torch.randperm(len(labels), generator=order).split(BATCH_SIZE):
                 optimizer.zero_grad()

@@ -28,10 +28,13 @@ def feature_shapes(
         module.register_forward_hook(record(index))
         for index, module in enumerate(resolve_modules(backbone, modules))
     ]
+    was_training = backbone.training
+    backbone.eval()  # batch-norm statistics must neither see nor be changed by the dry run
     try:
         with torch.no_grad():
             backbone(normalize(torch.zeros(1, 3, input_size, input_size)))
     finally:
+        backbone.train(was_training)
         for handle in handles:
             handle.remove()
     missing = [modules[i] for i in range(len(modules)) if i not in shapes]

@@ -4,8 +4,8 @@ Each cell is evaluated once for all timesteps (one unroll per batch) and committ
 atomically, scores and per-sample predictions together (:mod:`pcbench.store`). A cell is
 skipped when its stored key equals the key it would be computed with now; the key covers
 exactly what determines the cell's numbers (model spec and checkpoint, perturbation, the
-evaluated data's content, seed, timesteps, corruption source, and the batch size for
-attacks, whose random starts are seeded per batch). So a changed model, checkpoint or
+evaluated data's content, timesteps, the seed and corruption source where they matter,
+and the batch size for attacks, whose random starts are seeded per batch). So a changed model, checkpoint or
 suite entry re-runs exactly the cells it affects, and a killed run resumes where it stopped.
 """
 
@@ -178,7 +178,7 @@ def _cell_key(
             "checkpoint": entry.checkpoint,
             "perturbation": perturbation.record(),
             "data": data.content_hash,
-            "seed": suite.seed,
+            "seed": suite.seed if perturbation.kind != "clean" else None,
             "timesteps": entry.timesteps,
             "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
             "batch_size": batch_size if perturbation.kind == "attack" else None,

@@ -1,0 +1,158 @@
+"""End to end: a small suite runs, stores Parquet, resumes, and survives SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pcbench.leaderboard import leaderboard_table
+from pcbench.store import read_predictions, read_scores
+from pcbench.suite import load_suite
+from pcbench.runner import run_suite
+
+SUITE = """
+name = "mini"
+models = ["digits-cnn", "digits-pcnn"]
+timesteps = 3
+seed = 7
+
+[dataset]
+name = "digits"
+limit = 40
+
+[corruptions]
+names = ["gaussian_noise", "impulse_noise", "fog"]
+severities = [1, 4]
+
+[[attacks]]
+kind = "fgsm"
+epsilons = [0.0, 0.1]
+
+[[attacks]]
+kind = "pgd-linf"
+epsilons = [0.05]
+steps = 3
+rel_stepsize = 0.5
+
+[[attacks]]
+kind = "fgsm"
+epsilons = [0.1]
+attack_timestep = "first"
+"""
+
+PROVENANCE = [
+    "run_id", "cell_key", "model_spec_hash", "checkpoint_hash", "suite_hash", "dataset_hash",
+    "subset_hash", "seed", "pcbench_version", "torch_version", "foolbox_version",
+    "imagecorruptions_version", "device", "gradient_mode", "corruption_source", "wall_time_s",
+]
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("suite") / "mini.toml"
+    path.write_text(SUITE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def first_run(suite_file, tmp_path_factory):
+    results = tmp_path_factory.mktemp("results")
+    summary = run_suite(load_suite(suite_file), results_dir=results, device="cpu", batch_size=16, progress=False)
+    return summary, results
+
+
+def test_every_cell_is_stored_in_long_format_with_provenance(first_run):
+    summary, results = first_run
+    assert len(summary.evaluated) == 2 * (1 + 6 + 4) and not summary.skipped
+    scores = read_scores(results / "mini")
+    for column in ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep", "n", "correct", "accuracy", *PROVENANCE]:
+        assert column in scores.columns, column
+    counts = scores.groupby("model").size().to_dict()
+    assert counts == {"digits-cnn": 11, "digits-pcnn": 11 * 4}  # feedforward: timestep 0 only
+    assert set(scores.loc[scores.model == "digits-pcnn", "timestep"]) == {0, 1, 2, 3}
+    assert (scores.n == 40).all() and (scores.accuracy == scores.correct / scores.n).all()
+    attack = scores[scores.perturbation == "attack"]
+    assert set(attack.gradient_mode) == {"full"} and attack.corruption_source.isna().all()
+    assert scores.loc[scores.perturbation == "corruption", "corruption_source"].str.startswith("generated:imagecorruptions-imaug==").all()
+    assert scores.run_id.nunique() == 1 and (scores.seed == 7).all()
+
+
+def test_per_sample_predictions_reproduce_the_scores(first_run):
+    _, results = first_run
+    scores = read_scores(results / "mini")
+    predictions = read_predictions(results / "mini")
+    predictions["hit"] = predictions.prediction == predictions.label
+    recount = predictions.groupby(["model", "cell", "timestep"]).hit.sum().rename("recount")
+    merged = scores.join(recount, on=["model", "cell", "timestep"])
+    assert (merged.recount == merged.correct).all()
+
+
+def test_pc_timestep_zero_equals_feedforward_on_clean_and_corruption_cells(first_run):
+    _, results = first_run
+    scores = read_scores(results / "mini")
+    t0 = scores[scores.timestep == 0].pivot(index="cell", columns="model", values="correct")
+    same_input = t0.index.map(lambda cell: "@" not in cell or cell.startswith("fgsm-first"))
+    assert (t0.loc[same_input, "digits-pcnn"] == t0.loc[same_input, "digits-cnn"]).all()
+    # ε = 0 changes nothing: robust accuracy equals clean accuracy at every timestep
+    clean = scores[scores.cell == "clean"].set_index(["model", "timestep"]).correct
+    zero = scores[scores.cell == "fgsm@0"].set_index(["model", "timestep"]).correct
+    assert clean.equals(zero)
+
+
+def test_rerun_evaluates_nothing(first_run, suite_file):
+    _, results = first_run
+    started = time.perf_counter()
+    summary = run_suite(load_suite(suite_file), results_dir=results, device="cpu", batch_size=16, progress=False)
+    assert summary.evaluated == [] and len(summary.skipped) == 22
+    assert time.perf_counter() - started < 30
+
+
+def test_no_resume_recomputes_the_same_numbers(first_run, suite_file, tmp_path):
+    _, results = first_run
+    summary = run_suite(load_suite(suite_file), results_dir=tmp_path, device="cpu", batch_size=16, resume=False, progress=False)
+    assert len(summary.evaluated) == 22
+    columns = ["model", "cell", "timestep", "correct"]
+    pd.testing.assert_frame_equal(read_scores(tmp_path / "mini")[columns], read_scores(results / "mini")[columns])
+
+
+def test_changed_seed_reruns_exactly_the_cells_it_affects(first_run, suite_file, tmp_path):
+    _, results = first_run
+    copy = tmp_path / "mini"
+    import shutil
+    shutil.copytree(results / "mini", copy)
+    summary = run_suite(load_suite(suite_file).with_overrides(seed=8), results_dir=tmp_path, device="cpu", batch_size=16, progress=False)
+    assert sorted(s.split("__")[1] for s in summary.skipped) == ["clean", "clean"]
+    assert len(summary.evaluated) == 20
+
+
+def test_sigkill_then_rerun_gives_the_uninterrupted_table(first_run, suite_file, tmp_path):
+    _, results = first_run
+    command = [sys.executable, "-m", "pcbench", "run", str(suite_file), "--results", str(tmp_path / "r"),
+               "--leaderboards", str(tmp_path / "lb"), "--device", "cpu", "--batch-size", "16"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())
+    scores_dir = tmp_path / "r" / "mini" / "scores"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and len(list(scores_dir.glob("*.parquet"))) < 5:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    done = len(list(scores_dir.glob("*.parquet")))
+    assert 5 <= done < 22, "the kill should land mid-run"
+    finished = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    assert finished.returncode == 0, finished.stderr
+    resumed = read_scores(tmp_path / "r" / "mini")
+    assert resumed.run_id.nunique() == 2  # the second run only added the missing cells
+    columns = ["model", "cell", "timestep", "correct"]
+    pd.testing.assert_frame_equal(resumed[columns], read_scores(results / "mini")[columns])
+    written = pd.read_csv(tmp_path / "lb" / "mini.csv")
+    expected = leaderboard_table(read_scores(results / "mini"))
+    pd.testing.assert_frame_equal(written, expected.round(4), check_dtype=False, atol=1e-4)
+    assert "digits-pcnn" in finished.stdout and "clean_acc" in finished.stdout
