@@ -129,8 +129,8 @@ def test_format_leaderboard_shows_summary_percentages() -> None:
     text = format_leaderboard(leaderboard_table(tiny_scores()))
     lines = text.splitlines()
     assert len(lines) == 1 + 4
-    assert lines[0].split() == ["model", "timestep", "clean_acc", "corruption_acc",
-                                "fgsm@0.01_acc", "fgsm@0.03_acc", "pgd-linf@0.01_acc"]
+    assert lines[0].split() == ["model", "timestep", "clean", "corruption",
+                                "fgsm@0.01", "fgsm@0.03", "pgd-linf@0.01"]
     assert lines[1].split() == ["zeta-ff", "0", "90.0", "55.0", "30.0", "-", "-"]
     assert lines[4].split() == ["alpha-pc", "2", "82.0", "47.5", "30.0", "20.0", "7.0"]
     assert "snow" not in text
@@ -138,5 +138,5 @@ def test_format_leaderboard_shows_summary_percentages() -> None:
 
 def test_format_leaderboard_keeps_first_max_columns() -> None:
     text = format_leaderboard(leaderboard_table(tiny_scores()), max_columns=4)
-    assert text.splitlines()[0].split() == ["model", "timestep", "clean_acc", "corruption_acc"]
+    assert text.splitlines()[0].split() == ["model", "timestep", "clean", "corruption"]
     assert np.isclose(float(text.splitlines()[2].split()[2]), 80.0)

@@ -121,10 +121,11 @@ def _percent(value: float) -> str:
     return "-" if pd.isna(value) else f"{100 * value:.1f}"
 
 
-def format_leaderboard(table: pd.DataFrame, max_columns: int = 8) -> str:
+def format_leaderboard(table: pd.DataFrame, max_columns: int = 14) -> str:
     """Terminal view: model, timestep, clean, pooled corruption and attack accuracies in %.
 
-    Per-corruption columns are left out; of the rest, the first ``max_columns`` are kept.
+    Per-corruption columns are left out (they are in the CSV); of the rest, the first
+    ``max_columns`` are kept, and the ``_acc`` suffix is dropped from the headers.
     Returns a header line followed by one aligned line per row.
     """
     names = [c for c in table.columns if c in SUMMARY or (c.endswith("_acc") and "@" in c)]
@@ -132,4 +133,4 @@ def format_leaderboard(table: pd.DataFrame, max_columns: int = 8) -> str:
     for name in view.columns:
         if name.endswith("_acc"):
             view[name] = view[name].map(_percent)
-    return view.to_string(index=False)
+    return view.rename(columns=lambda name: name.removesuffix("_acc")).to_string(index=False)

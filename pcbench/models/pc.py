@@ -219,10 +219,13 @@ class PCModel(TimestepModel):
                 )
             gradient = None
             if needs_gradient:
-                per_sample = (prediction - target).pow(2).flatten(1).mean(dim=1)
+                # ∂/∂p of Σ_samples mean((p - target)²) is 2 (p - target) / numel(sample);
+                # back-propagating it through the predictor gives the error gradient.
+                residual = prediction - target
                 (gradient,) = torch.autograd.grad(
-                    per_sample.sum(),
+                    prediction,
                     source,
+                    grad_outputs=residual * (2.0 / residual[0].numel()),
                     create_graph=tracked and self.gradient_mode == "full",
                     retain_graph=outer_grad,
                 )
