@@ -61,8 +61,8 @@ def check_quick(suite) -> None:
     assert suite.corruptions.severities == (1, 2, 3, 4, 5)
     fgsm, pgd = suite.attacks
     assert (fgsm.kind, fgsm.steps, fgsm.rel_stepsize, fgsm.random_start) == ("fgsm", 1, None, False)
-    assert fgsm.epsilons == pgd.epsilons == (0.01, 0.02, 0.05, 0.1)
-    assert (pgd.kind, pgd.steps, pgd.rel_stepsize, pgd.random_start) == ("pgd-linf", 10, 0.1, True)
+    assert fgsm.epsilons == (0.01, 0.02, 0.05, 0.1) and pgd.epsilons == (0.02, 0.05, 0.1)
+    assert (pgd.kind, pgd.steps, pgd.rel_stepsize, pgd.random_start) == ("pgd-linf", 5, 0.25, True)
     assert suite.path == QUICK_FILE
 
 
