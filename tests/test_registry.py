@@ -181,7 +181,7 @@ def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, tm
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("pcbench.registry.user_file.os.replace", crash)
+    monkeypatch.setattr("pcbench.files.os.replace", crash)
     with pytest.raises(KeyboardInterrupt):
         register_from_file(write(tmp_path / "b.toml", second))
     assert user_registry_file().read_bytes() == before

@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from pcbench.errors import PcbenchError
-from pcbench.store.results import atomic_write
+from pcbench.files import atomic_write
 
 ROW = ["model", "timestep"]
 CELL = ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep"]

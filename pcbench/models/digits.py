@@ -14,7 +14,6 @@ digits train split, and cached by :func:`pcbench.models.build.weights_path`.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -23,6 +22,8 @@ from torch import nn
 from tqdm import tqdm
 
 from pcbench.data.digits import load_digits_split
+from pcbench.files import atomic_write
+from pcbench.models.protocol import Normalize
 from pcbench.registry.spec import ModelSpec
 
 TRAIN_SEED = 0
@@ -66,7 +67,7 @@ def train_digits_cnn(spec: ModelSpec, path: Path) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TRAIN_SEED)
         network = resolve_callable(spec.arch)(num_classes=spec.num_classes, **spec.arch_kwargs)
-        model = nn.Sequential(_normalizer(spec), network)
+        model = nn.Sequential(Normalize(spec.mean, spec.std), network)
         loss = nn.CrossEntropyLoss()
         _fit(model, network.parameters(), lambda x, y: loss(model(x), y), f"training {spec.name}")
     _save(network.state_dict(), path)
@@ -111,14 +112,5 @@ def _fit(
     trained.eval()
 
 
-def _normalizer(spec: ModelSpec) -> nn.Module:
-    from pcbench.models.protocol import Normalize
-
-    return Normalize(spec.mean, spec.std)
-
-
 def _save(state: dict[str, torch.Tensor], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: torch.save(state, handle))

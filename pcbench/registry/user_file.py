@@ -29,8 +29,6 @@ plus rename), so an interrupted ``pcbench register`` never leaves it half-writte
 
 from __future__ import annotations
 
-import os
-import tempfile
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -39,6 +37,7 @@ from typing import Any
 import tomli_w
 
 from pcbench.errors import PcbenchError
+from pcbench.files import atomic_write
 from pcbench.paths import user_registry_file
 from pcbench.registry.registry import register_model, unregister_model
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
@@ -200,14 +199,4 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _write_toml_atomically(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            tomli_w.dump(data, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(path, lambda handle: tomli_w.dump(data, handle))

@@ -2,7 +2,6 @@
 
 from pcbench.store.results import (
     CELL_KEY,
-    atomic_write,
     cell_stem,
     commit_cell,
     read_predictions,
@@ -13,7 +12,6 @@ from pcbench.store.results import (
 
 __all__ = [
     "CELL_KEY",
-    "atomic_write",
     "cell_stem",
     "commit_cell",
     "read_predictions",

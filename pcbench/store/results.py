@@ -18,23 +18,19 @@ without its scores; either way the cell reads as "not done" and is recomputed.
 """
 
 import hashlib
-import os
 import re
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pcbench.errors import PcbenchError
+from pcbench.files import TEMP_SUFFIX, atomic_write
 
 CELL_KEY = b"pcbench.cell_key"
 SCORES = "scores"
 PREDICTIONS = "predictions"
-TEMP_SUFFIX = ".tmp"
 SCORE_SORT = ("model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep")
 PREDICTION_SORT = ("model", "cell_key", "timestep", "sample_id")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -73,27 +69,6 @@ def stored_key(root: Path, stem: str) -> str | None:
         return None
     key = metadata.get(CELL_KEY)
     return None if key is None else key.decode()
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
-    """Write ``path`` through ``write(handle)`` atomically, creating its directory.
-
-    The bytes go to a hidden ``.<name>.*.tmp`` file next to ``path``, are fsynced and
-    then ``os.replace``-d onto ``path``; if anything fails the temp file is removed and
-    the exception propagates, leaving any previous ``path`` untouched.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with open(fd, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def _write_parquet(path: Path, frame: pd.DataFrame, key: str) -> None:
