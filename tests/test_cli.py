@@ -41,11 +41,12 @@ def test_models_show_prints_the_pcoder_table():
 def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path):
     result = CliRunner().invoke(cli, ["run", "quick", "--dry-run", "--limit", "20", "--results", str(tmp_path)])
     assert result.exit_code == 0, result.output
-    assert "20 samples, 103 perturbations × 2 models = 206 cells" in result.output
+    assert "20 samples, 105 perturbations × 2 models = 210 cells" in result.output
     rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:4]}
-    # 20 images × 11 timesteps × 103 cells; attack gradients: 20 × 11 × (4 FGSM × 1 + 3 PGD × 5 steps)
-    assert rows["digits-pcnn"] == ["10", "103", "22,660", "4,180"]
-    assert rows["digits-cnn"] == ["0", "103", "2,060", "380"]
+    # 20 images × 11 timesteps × 105 cells; attack gradients: 20 × 11 × (3 FGSM × 1 + 4 PGD × 10
+    # steps) through the whole unroll, plus 20 × 1 × 2 PGD × 10 steps on the feedforward pass
+    assert rows["digits-pcnn"] == ["10", "105", "23,100", "9,860"]
+    assert rows["digits-cnn"] == ["0", "105", "2,100", "1,260"]
     assert not any(tmp_path.iterdir())
 
 

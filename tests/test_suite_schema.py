@@ -59,10 +59,11 @@ def check_quick(suite) -> None:
     assert (suite.dataset.name, suite.dataset.split, suite.dataset.root) == ("digits", "test", None)
     assert len(suite.corruptions.names) == 19
     assert suite.corruptions.severities == (1, 2, 3, 4, 5)
-    fgsm, pgd = suite.attacks
+    fgsm, pgd, transfer = suite.attacks
     assert (fgsm.kind, fgsm.steps, fgsm.rel_stepsize, fgsm.random_start) == ("fgsm", 1, None, False)
-    assert fgsm.epsilons == (0.01, 0.02, 0.05, 0.1) and pgd.epsilons == (0.02, 0.05, 0.1)
-    assert (pgd.kind, pgd.steps, pgd.rel_stepsize, pgd.random_start) == ("pgd-linf", 5, 0.25, True)
+    assert fgsm.epsilons == (0.02, 0.05, 0.1) and pgd.epsilons == (0.02, 0.05, 0.1, 0.5)
+    assert (pgd.kind, pgd.steps, pgd.rel_stepsize, pgd.random_start) == ("pgd-linf", 10, 0.25, True)
+    assert (transfer.label, transfer.epsilons) == ("pgd-linf-first", (0.05, 0.1))
     assert suite.path == QUICK_FILE
 
 

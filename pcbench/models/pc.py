@@ -25,6 +25,13 @@ size 1). With ``gradient_scaling`` the gradient is multiplied by ``numel / sqrt(
 predictor inputs feeding one output element of its first (transposed) convolution:
 ``in_channels × ⌈k_h/s_h⌉ × ⌈k_w/s_w⌉``.
 
+Activation checkpointing (``activation_checkpointing = True``) applies to differentiable
+forwards (attacks): each timestep's backbone sweep keeps only its inputs (the carried
+states, predictions and gradients) and is recomputed during backward, so the backbone's
+intermediate activations are held for one timestep at a time instead of T + 1, for about
+one extra sweep of compute per attack step. The predictor and error-gradient graphs (one
+predictor per PCoder) are kept as usual. Values are unchanged.
+
 Gradient modes. ``"full"`` builds the error gradient with ``create_graph=True`` so an
 attacker differentiates through the α·∇ε term; ``"detached"`` treats that term as a
 constant (the reference behaviour, a partial, BPDA-like gradient). Both give identical
@@ -33,6 +40,7 @@ forward values.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +48,7 @@ from typing import Literal
 
 import torch
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from pcbench.errors import PcbenchError
 from pcbench.models.protocol import Normalize, TimestepModel
@@ -49,13 +58,16 @@ GRADIENT_MODES: tuple[str, ...] = ("full", "detached")
 
 
 @dataclass
-class _Unroll:
-    """Mutable state of one forward call (kept off the module between calls)."""
+class _Sweep:
+    """What the PCoder hooks need during one bottom-up sweep (kept off the module between
+    sweeps): the timestep, the previous timestep's states, predictions and error gradients,
+    and the new states as the hooks produce them."""
 
-    timestep: int = 0
+    timestep: int
+    previous: Sequence[torch.Tensor | None]
+    predictions: Sequence[torch.Tensor | None]
+    gradients: Sequence[torch.Tensor | None]
     states: list[torch.Tensor | None] = field(default_factory=list)
-    predictions: list[torch.Tensor | None] = field(default_factory=list)
-    gradients: list[torch.Tensor | None] = field(default_factory=list)
     calls: int = 0
 
 
@@ -87,6 +99,7 @@ class PCModel(TimestepModel):
         timesteps: int,
         gradient_scaling: bool = False,
         gradient_mode: GradientMode = "full",
+        activation_checkpointing: bool = False,
     ) -> None:
         super().__init__(backbone, normalize)
         count = len(modules)
@@ -99,8 +112,9 @@ class PCModel(TimestepModel):
         self.timesteps = timesteps
         self.gradient_scaling = gradient_scaling
         self.gradient_mode = gradient_mode
+        self.activation_checkpointing = activation_checkpointing
         self._scales = [_gradient_scale(p) if gradient_scaling else None for p in predictors]
-        self._unroll: _Unroll | None = None
+        self._active: _Sweep | None = None
         for index, module in enumerate(resolve_modules(backbone, modules)):
             module.register_forward_hook(self._make_hook(index))
 
@@ -118,85 +132,100 @@ class PCModel(TimestepModel):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         image = self.normalize(x)
         count = len(self.module_paths)
-        self._unroll = _Unroll(
-            states=[None] * count, predictions=[None] * count, gradients=[None] * count
-        )
-        try:
-            logits = []
-            for t in range(self.timesteps + 1):
-                self._unroll.timestep, self._unroll.calls = t, 0
-                logits.append(self.backbone(image))
-                if self._unroll.calls != count:
-                    raise PcbenchError(
-                        f"PCoder modules ran {self._unroll.calls} times in one forward, "
-                        f"expected {count}: each PCoder module must run once per forward"
-                    )
-                if t < self.timesteps:
-                    self._predict(image)
-            return torch.stack(logits)
-        finally:
-            self._unroll = None
+        states: list[torch.Tensor | None] = [None] * count
+        predictions: list[torch.Tensor | None] = [None] * count
+        gradients: list[torch.Tensor | None] = [None] * count
+        logits = []
+        for t in range(self.timesteps + 1):
+            sweep = functools.partial(self._sweep, t)
+            inputs = (image, *states, *predictions, *gradients)
+            if self.activation_checkpointing and torch.is_grad_enabled():
+                out = checkpoint(sweep, *inputs, use_reentrant=False)
+            else:
+                out = sweep(*inputs)
+            logits.append(out[0])
+            states = list(out[1:])
+            if t < self.timesteps:
+                predictions, gradients = self._predict(image, states)
+        return torch.stack(logits)
 
     def reconstruction_errors(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Per-PCoder MSE(p_n, r_{n-1}) of the timestep-0 pass: the feedback training loss."""
         image = self.normalize(x)
+        _, *states = self._sweep(0, image, *(None,) * (3 * len(self.module_paths)))
+        return [
+            nn.functional.mse_loss(predictor(states[i]), (image if i == 0 else states[i - 1]).detach())
+            for i, predictor in enumerate(self.predictors)
+        ]
+
+    def _sweep(self, t: int, image: torch.Tensor, *carried: torch.Tensor | None) -> tuple:
+        """The backbone's bottom-up sweep at timestep ``t`` given the carried states,
+        predictions and gradients of ``t - 1``; returns ``(logits, *states)``. A pure
+        function of its inputs (activation checkpointing recomputes it during backward)."""
         count = len(self.module_paths)
-        self._unroll = _Unroll(states=[None] * count)
+        self._active = _Sweep(
+            timestep=t,
+            previous=carried[:count],
+            predictions=carried[count : 2 * count],
+            gradients=carried[2 * count :],
+            states=[None] * count,
+        )
         try:
-            self.backbone(image)
-            states = self._unroll.states
-            return [
-                nn.functional.mse_loss(
-                    predictor(states[i]), (image if i == 0 else states[i - 1]).detach()
+            logits = self.backbone(image)
+            if self._active.calls != count:
+                raise PcbenchError(
+                    f"PCoder modules ran {self._active.calls} times in one forward, "
+                    f"expected {count}: each PCoder module must run once per forward"
                 )
-                for i, predictor in enumerate(self.predictors)
-            ]
+            return (logits, *self._active.states)
         finally:
-            self._unroll = None
+            self._active = None
 
     def _make_hook(self, index: int):
         def hook(module: nn.Module, inputs: tuple, output: torch.Tensor) -> torch.Tensor | None:
-            unroll = self._unroll
-            if unroll is None:  # the backbone used on its own: leave it untouched
+            sweep = self._active
+            if sweep is None:  # the backbone used on its own: leave it untouched
                 return None
-            if unroll.calls != index:
+            if sweep.calls != index:
                 raise PcbenchError(
                     f"PCoder '{self.module_paths[index]}' ran out of order: PC layers must be "
                     "listed bottom-up in the order the backbone calls them, each once"
                 )
-            unroll.calls += 1
-            state = output if unroll.timestep == 0 else self._update(index, output, unroll)
-            unroll.states[index] = state
+            sweep.calls += 1
+            state = output if sweep.timestep == 0 else self._update(index, output, sweep)
+            sweep.states[index] = state
             return state.clone()
 
         return hook
 
-    def _update(self, n: int, ff: torch.Tensor, unroll: _Unroll) -> torch.Tensor:
+    def _update(self, n: int, ff: torch.Tensor, sweep: _Sweep) -> torch.Tensor:
         beta, lam, alpha = self.betas[n], self.lambdas[n], self.alphas[n]
-        previous = unroll.states[n]
+        previous = sweep.previous[n]
         assert previous is not None
         state = ff if beta == 1.0 else beta * ff
         if lam != 0.0:
-            state = state + lam * unroll.predictions[n + 1]
+            state = state + lam * sweep.predictions[n + 1]
         if 1.0 - beta - lam != 0.0:
             state = state + (1.0 - beta - lam) * previous
         if alpha != 0.0:
-            state = state - alpha * unroll.gradients[n]
+            state = state - alpha * sweep.gradients[n]
         return state
 
-    def _predict(self, image: torch.Tensor) -> None:
+    def _predict(
+        self, image: torch.Tensor, states: Sequence[torch.Tensor]
+    ) -> tuple[list[torch.Tensor | None], list[torch.Tensor | None]]:
         """Predictions and error gradients of the current states, for the next timestep."""
-        unroll = self._unroll
-        assert unroll is not None
+        predictions: list[torch.Tensor | None] = [None] * len(states)
+        gradients: list[torch.Tensor | None] = [None] * len(states)
         for n, predictor in enumerate(self.predictors):
             feeds_below = n > 0 and self.lambdas[n - 1] != 0.0
             corrects = self.alphas[n] != 0.0
-            if not (feeds_below or corrects):
-                continue
-            target = image if n == 0 else unroll.states[n - 1]
-            unroll.predictions[n], unroll.gradients[n] = self._prediction_and_gradient(
-                n, predictor, unroll.states[n], target, corrects
-            )
+            if feeds_below or corrects:
+                target = image if n == 0 else states[n - 1]
+                predictions[n], gradients[n] = self._prediction_and_gradient(
+                    n, predictor, states[n], target, corrects
+                )
+        return predictions, gradients
 
     def _prediction_and_gradient(
         self,

@@ -1,16 +1,27 @@
 """Adversarial attacks through foolbox 3, run on the unrolled timestep model.
 
 Inputs live in [0, 1] (bounds (0, 1)); normalisation is inside the model, so foolbox gets
-no preprocessing. The attacked logits are chosen by the suite's ``attack_timestep``:
-``last`` (the gradient flows through all T timesteps), ``first`` (the feedforward pass)
-or ``mean`` (logits averaged over timesteps). Robust accuracy is *not* taken from foolbox's
+no preprocessing. The attacked logits are those of one timestep ``t`` (the model is
+unrolled to ``t`` and no further, so the gradient flows through all ``t`` timesteps) or the
+mean of the logits over all timesteps. Robust accuracy is *not* taken from foolbox's
 success flags (which count already-misclassified samples as successes): the runner
 evaluates the returned adversarial images at every timestep itself.
+
+Determinism: random starts are drawn per sample from a seed derived from (suite seed,
+attack, ε, sample id), through foolbox's ``get_random_start`` hook, so a sample's
+adversarial image does not depend on the batch it is in or on ``--limit``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import eagerpy as ep
 import foolbox as fb
+import numpy as np
 import torch
 
 from pcbench.errors import PcbenchError
@@ -19,29 +30,98 @@ from pcbench.models.pc import PCModel
 from pcbench.models.protocol import AtTimestep, TimestepModel
 from pcbench.suite import AttackConfig
 
-_ATTACK_TIMESTEPS = {"last": "last", "first": 0, "mean": "mean"}
+AttackTarget = int | Literal["mean"]
+
+
+class _PerSampleStart:
+    """Foolbox mix-in: the random start comes from ``self.noise`` (unit ball, per sample)."""
+
+    noise: torch.Tensor
+
+    def get_random_start(self, x0: ep.Tensor, epsilon: float) -> ep.Tensor:
+        return x0 + epsilon * ep.astensor(self.noise.to(x0.raw.device))
+
+
+class _LinfPGD(_PerSampleStart, fb.attacks.LinfPGD):
+    pass
+
+
+class _L2PGD(_PerSampleStart, fb.attacks.L2PGD):
+    pass
+
+
+class _LinfBIM(_PerSampleStart, fb.attacks.LinfBasicIterativeAttack):
+    pass
+
+
+_ITERATIVE = {"pgd-linf": _LinfPGD, "pgd-l2": _L2PGD, "bim-linf": _LinfBIM}
 
 
 def make_attack(config: AttackConfig) -> fb.attacks.Attack:
-    """The foolbox attack for a suite attack entry."""
+    """The foolbox attack for a suite attack entry (iterative ones with per-sample starts)."""
     if config.kind == "fgsm":
         return fb.attacks.FGSM()
-    options = dict(rel_stepsize=config.rel_stepsize, steps=config.steps, random_start=config.random_start)
-    if config.kind == "pgd-linf":
-        return fb.attacks.LinfPGD(**options)
-    if config.kind == "pgd-l2":
-        return fb.attacks.L2PGD(**options)
-    if config.kind == "bim-linf":
-        return fb.attacks.LinfBasicIterativeAttack(**options)
-    raise PcbenchError(f"attack kind '{config.kind}' is not supported")
+    if config.kind not in _ITERATIVE:
+        raise PcbenchError(f"attack kind '{config.kind}' is not supported")
+    return _ITERATIVE[config.kind](
+        rel_stepsize=config.rel_stepsize, steps=config.steps, random_start=config.random_start
+    )
+
+
+def start_noise(
+    ids: np.ndarray, shape: tuple[int, ...], config: AttackConfig, epsilon: float, seed: int
+) -> torch.Tensor:
+    """Per-sample random-start directions in the unit ball of the attack's norm."""
+    noise = torch.empty((len(ids), *shape))
+    salt = hash_json([seed, config.params(), epsilon])
+    for row, sample_id in enumerate(ids):
+        digest = hashlib.sha256(f"{salt}:{int(sample_id)}".encode()).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+        if config.kind == "pgd-l2":
+            direction = torch.randn(shape, generator=generator)
+            radius = torch.rand((), generator=generator) ** (1.0 / direction.numel())
+            noise[row] = direction / direction.norm() * radius
+        else:
+            noise[row] = torch.rand(shape, generator=generator) * 2 - 1
+    return noise
+
+
+@contextlib.contextmanager
+def unrolled_to(model: TimestepModel, timesteps: int) -> Iterator[TimestepModel]:
+    """Temporarily unroll a PC model to ``timesteps`` (feedforward models are unchanged)."""
+    if not isinstance(model, PCModel):
+        yield model
+        return
+    saved = model.timesteps
+    model.timesteps = timesteps
+    try:
+        yield model
+    finally:
+        model.timesteps = saved
+
+
+@contextlib.contextmanager
+def gradient_mode(model: TimestepModel, mode: str) -> Iterator[None]:
+    """Temporarily set a PC model's gradient mode (feedforward models have none)."""
+    if not isinstance(model, PCModel):
+        yield
+        return
+    saved = model.gradient_mode
+    model.gradient_mode = mode  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        model.gradient_mode = saved
 
 
 def attack_images(
     model: TimestepModel,
     images: torch.Tensor,
     labels: torch.Tensor,
+    ids: np.ndarray,
     config: AttackConfig,
     epsilon: float,
+    target: AttackTarget,
     *,
     num_classes: int,
     seed: int,
@@ -50,30 +130,26 @@ def attack_images(
 ) -> torch.Tensor:
     """Adversarial versions (clipped to [0, 1]) of ``images``, on the CPU.
 
-    Batch ``k`` runs with ``torch.manual_seed`` derived from (seed, attack, ε, k), so the
-    same seed and batch size give the same images.
+    ``target`` is the timestep whose logits are attacked (the model is unrolled to it), or
+    ``"mean"`` for the mean of the logits over the model's full unroll.
     """
-    if config.attack_timestep not in _ATTACK_TIMESTEPS:
-        raise PcbenchError(
-            f"attack_timestep = '{config.attack_timestep}' is not implemented yet; "
-            f"available: {', '.join(_ATTACK_TIMESTEPS)}"
-        )
-    if isinstance(model, PCModel):
-        model.gradient_mode = config.gradient_mode
-    target = AtTimestep(model, _ATTACK_TIMESTEPS[config.attack_timestep]).eval()
-    fmodel = fb.PyTorchModel(target, bounds=(0.0, 1.0), device=device)
     attack = make_attack(config)
-    adversarial = []
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        for index, start in enumerate(range(0, len(labels), batch_size)):
-            torch.manual_seed(int(hash_json([seed, config.params(), epsilon, index]), 16) % 2**63)
+    unroll = model.timesteps if target == "mean" else target
+    with unrolled_to(model, unroll), gradient_mode(model, config.gradient_mode):
+        attacked = AtTimestep(model, "mean" if target == "mean" else "last").eval()
+        fmodel = fb.PyTorchModel(attacked, bounds=(0.0, 1.0), device=device)
+        adversarial = []
+        for start in range(0, len(labels), batch_size):
             x = images[start : start + batch_size].to(device)
             y = labels[start : start + batch_size].to(device)
-            criterion = (
-                fb.criteria.TargetedMisclassification((y + config.target_offset) % num_classes)
-                if config.target_offset
-                else fb.criteria.Misclassification(y)
-            )
-            _, clipped, _ = attack(fmodel, x, criterion, epsilons=epsilon)
+            if config.random_start and config.kind != "fgsm":
+                attack.noise = start_noise(ids[start : start + batch_size], tuple(x.shape[1:]), config, epsilon, seed)
+            _, clipped, _ = attack(fmodel, x, _criterion(y, config, num_classes), epsilons=epsilon)
             adversarial.append(clipped.detach().cpu())
     return torch.cat(adversarial)
+
+
+def _criterion(labels: torch.Tensor, config: AttackConfig, num_classes: int) -> Any:
+    if config.target_offset:
+        return fb.criteria.TargetedMisclassification((labels + config.target_offset) % num_classes)
+    return fb.criteria.Misclassification(labels)

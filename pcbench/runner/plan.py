@@ -12,7 +12,8 @@ def format_plan(suite: Suite) -> str:
     """A text table of cells per model and the number of image-timestep passes.
 
     A clean or corruption cell costs ``n × (T + 1)`` image-timestep forward passes (one
-    unroll to T per image); an attack cell adds ``steps`` forward+backward unrolls per image.
+    unroll to T per image); an attack cell adds ``steps`` forward+backward passes per image
+    through the attacked unroll (T + 1 timesteps; 1 for ``first``; Σ_t (t + 1) for ``each``).
     """
     n = len(load_suite_data(suite))
     perturbations = expand_perturbations(suite)
@@ -26,9 +27,22 @@ def format_plan(suite: Suite) -> str:
     for name in suite.models:
         unroll = max(evaluation_timesteps(get_model_spec(name), suite)) + 1
         forward = n * unroll * len(perturbations)
-        gradient = sum(n * unroll * p.attack.steps for p in perturbations if p.attack)
+        gradient = sum(
+            n * p.attack.steps * _attacked_unroll(p.attack.attack_timestep, unroll)
+            for p in perturbations
+            if p.attack
+        )
         lines.append(f"{name:<24}{unroll - 1:>4}{len(perturbations):>7}{forward:>17,}{gradient:>25,}")
         totals = [totals[0] + len(perturbations), totals[1] + forward, totals[2] + gradient]
     lines.append(f"{'total':<28}{totals[0]:>7}{totals[1]:>17,}{totals[2]:>25,}")
     lines.append("cells: " + ", ".join(p.label for p in perturbations))
     return "\n".join(lines)
+
+
+def _attacked_unroll(attack_timestep: str, unroll: int) -> int:
+    """Timesteps one attack step runs through (``unroll`` = T + 1)."""
+    if attack_timestep == "first":
+        return 1
+    if attack_timestep == "each":
+        return unroll * (unroll + 1) // 2
+    return unroll

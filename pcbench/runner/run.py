@@ -4,9 +4,9 @@ Each cell is evaluated once for all timesteps (one unroll per batch) and committ
 atomically, scores and per-sample predictions together (:mod:`pcbench.store`). A cell is
 skipped when its stored key equals the key it would be computed with now; the key covers
 exactly what determines the cell's numbers (model spec and checkpoint, perturbation, the
-evaluated data's content, timesteps, the seed and corruption source where they matter,
-and the batch size for attacks, whose random starts are seeded per batch). So a changed model, checkpoint or
-suite entry re-runs exactly the cells it affects, and a killed run resumes where it stopped.
+evaluated data's content, timesteps, and the seed and corruption source where they
+matter; not the batch size: attacks draw their random starts per sample). So a changed
+model, checkpoint or suite entry re-runs exactly the cells it affects, and a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_arrays, hash_json
 from pcbench.models.build import build_model, checkpoint_hash
+from pcbench.models.pc import PCModel
 from pcbench.models.protocol import TimestepModel
-from pcbench.perturbations.attacks import attack_images
 from pcbench.perturbations.corruptions import corrupt_images, corruption_source
 from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec
+from pcbench.runner.adversarial import attacked_predictions
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, stored_key
@@ -49,6 +50,7 @@ class _Entry:
     checkpoint: str
     timesteps: tuple[int, ...]
     device: torch.device
+    checkpointing: bool = False
     model: TimestepModel | None = None
 
     def built(self) -> TimestepModel:
@@ -56,6 +58,8 @@ class _Entry:
             self.model = build_model(
                 self.spec, device=self.device, timesteps=max(self.timesteps)
             )
+            if isinstance(self.model, PCModel):
+                self.model.activation_checkpointing = self.checkpointing
         return self.model
 
 
@@ -106,8 +110,14 @@ def run_suite(
     batch_size: int = 128,
     resume: bool = True,
     progress: bool = True,
+    checkpointing: bool = False,
 ) -> RunSummary:
-    """Evaluate every cell of ``suite`` for ``suite.models`` and store the results."""
+    """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
+
+    ``checkpointing`` turns on activation checkpointing across timesteps for PC models
+    (less memory during attacks, about one extra sweep of compute per attack step; the
+    numbers are identical, so it is not part of any cell key).
+    """
     if batch_size < 1:
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
     torch_device = resolve_device(device)
@@ -115,8 +125,8 @@ def run_suite(
     root = results_dir / suite.name
     remove_stale_temp_files(root)
     summary = RunSummary(run_id=new_run_id(), results=root)
-    entries = [_entry(name, suite, data, torch_device) for name in suite.models]
-    images, labels = data.tensor(), torch.from_numpy(data.labels)
+    entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
+    images = data.tensor()
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
     with tqdm(
@@ -126,7 +136,7 @@ def run_suite(
         for perturbation in perturbations:
             todo = []
             for entry in entries:
-                key = _cell_key(entry, perturbation, suite, data, batch_size)
+                key = _cell_key(entry, perturbation, suite, data)
                 stem = cell_stem(entry.spec.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
@@ -140,15 +150,14 @@ def run_suite(
                 bar.set_postfix_str(f"{entry.spec.name} {perturbation.label}")
                 started = time.perf_counter()
                 model = entry.built()
-                x = inputs
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
-                    x = attack_images(
-                        model, images, labels, perturbation.attack, perturbation.epsilon,
-                        num_classes=data.num_classes, seed=suite.seed,
-                        batch_size=batch_size, device=torch_device,
+                    predictions = attacked_predictions(
+                        model, perturbation.attack, perturbation.epsilon, data, entry.timesteps,
+                        seed=suite.seed, batch_size=batch_size, device=torch_device,
                     )
-                predictions = predict(model, x, batch_size=batch_size, device=torch_device)
+                else:
+                    predictions = predict(model, inputs, batch_size=batch_size, device=torch_device)
                 wall = time.perf_counter() - started
                 scores, per_sample = _tables(
                     entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall}
@@ -159,19 +168,22 @@ def run_suite(
     return summary
 
 
-def _entry(name: str, suite: Suite, data: ImageSet, device: torch.device) -> _Entry:
+def _entry(
+    name: str, suite: Suite, data: ImageSet, device: torch.device, checkpointing: bool
+) -> _Entry:
     spec = get_model_spec(name)
     if spec.num_classes != data.num_classes:
         raise PcbenchError(
             f"model '{name}' predicts {spec.num_classes} classes but dataset "
             f"'{data.name}' has {data.num_classes}"
         )
-    return _Entry(spec, spec_hash(spec), checkpoint_hash(spec), evaluation_timesteps(spec, suite), device)
+    return _Entry(
+        spec, spec_hash(spec), checkpoint_hash(spec), evaluation_timesteps(spec, suite), device,
+        checkpointing,
+    )
 
 
-def _cell_key(
-    entry: _Entry, perturbation: Perturbation, suite: Suite, data: ImageSet, batch_size: int
-) -> str:
+def _cell_key(entry: _Entry, perturbation: Perturbation, suite: Suite, data: ImageSet) -> str:
     return hash_json(
         {
             "model": entry.spec_hash,
@@ -181,7 +193,6 @@ def _cell_key(
             "seed": suite.seed if perturbation.kind != "clean" else None,
             "timesteps": entry.timesteps,
             "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
-            "batch_size": batch_size if perturbation.kind == "attack" else None,
         }
     )
 

@@ -1,0 +1,106 @@
+"""Self-checks against gradient masking, computed from stored scores (Carlini et al. 2019).
+
+For every model and timestep, each flag is ``True`` when the check *fails* (a warning sign
+that the attack was hindered by the model, not that the model is robust), ``False`` when
+it passes and missing (``NA``) when the suite has no cells to check it with:
+
+``flag_iterative_weaker_than_fgsm``
+    An iterative L∞ attack (``pgd-linf`` or ``bim-linf``, untargeted) leaves more correct
+    samples than FGSM at the same ε (same gradient mode and attack timestep).
+``flag_not_monotonic_in_epsilon``
+    For some attack, accuracy rises with ε.
+``flag_large_epsilon_not_zero``
+    An iterative L∞ attack at ε ≥ :data:`LARGE_LINF_EPSILON` leaves accuracy above
+    :data:`NEAR_ZERO_ACCURACY` (such a budget can turn any image into any other).
+``flag_whitebox_weaker_than_transfer``
+    PC variants: the white-box attack through the unroll (``attack_timestep = "last"``)
+    leaves more correct samples than the same attack on the feedforward pass
+    (``attack_timestep = "first"``, i.e. transferred from the feedforward base, whose
+    timestep-0 network it shares exactly).
+
+Comparisons allow a slack of one sample (random starts make equal-strength attacks differ
+by a sample or so).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+LARGE_LINF_EPSILON = 0.5
+NEAR_ZERO_ACCURACY = 0.05
+ITERATIVE_LINF = ("pgd-linf", "bim-linf")
+FLAGS = (
+    "flag_iterative_weaker_than_fgsm",
+    "flag_not_monotonic_in_epsilon",
+    "flag_large_epsilon_not_zero",
+    "flag_whitebox_weaker_than_transfer",
+)
+
+
+def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
+    """One row per (model, timestep) that has attack cells: ``model``, ``timestep``, flags."""
+    attacks = _attack_rows(scores)
+    rows = []
+    for (model, timestep), group in attacks.groupby(["model", "timestep"], sort=False):
+        slack = 1.0 / group["n"].min()
+        rows.append(
+            {
+                "model": model,
+                "timestep": timestep,
+                FLAGS[0]: _iterative_weaker(group, slack),
+                FLAGS[1]: _not_monotonic(group, slack),
+                FLAGS[2]: _large_epsilon_not_zero(group),
+                FLAGS[3]: _whitebox_weaker(group, slack),
+            }
+        )
+    table = pd.DataFrame(rows, columns=["model", "timestep", *FLAGS])
+    return table.astype({flag: "boolean" for flag in FLAGS})
+
+
+def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    attacks = scores[scores["perturbation"] == "attack"].copy()
+    params = attacks["attack_params"].map(json.loads)
+    attacks["kind"] = params.map(lambda p: p["kind"])
+    attacks["targeted"] = params.map(lambda p: p.get("target_offset") is not None)
+    attacks["attack_timestep"] = params.map(lambda p: p.get("attack_timestep", "last"))
+    attacks["gradient_mode"] = params.map(lambda p: p.get("gradient_mode", "full"))
+    return attacks[~attacks["targeted"]]
+
+
+def _iterative_weaker(group: pd.DataFrame, slack: float) -> bool | None:
+    fgsm = group[group["kind"] == "fgsm"]
+    iterative = group[group["kind"].isin(ITERATIVE_LINF)]
+    return _exceeds(iterative, fgsm, ["epsilon", "gradient_mode", "attack_timestep"], slack)
+
+
+def _not_monotonic(group: pd.DataFrame, slack: float) -> bool | None:
+    verdicts = [
+        bool((np.diff(attack.sort_values("epsilon")["accuracy"].to_numpy()) > slack).any())
+        for _, attack in group.groupby("attack")
+        if attack["epsilon"].nunique() > 1
+    ]
+    return any(verdicts) if verdicts else None
+
+
+def _large_epsilon_not_zero(group: pd.DataFrame) -> bool | None:
+    large = group[group["kind"].isin(ITERATIVE_LINF) & (group["epsilon"] >= LARGE_LINF_EPSILON)]
+    return None if large.empty else bool((large["accuracy"] > NEAR_ZERO_ACCURACY).any())
+
+
+def _whitebox_weaker(group: pd.DataFrame, slack: float) -> bool | None:
+    if (group["variant"] != "pc").all():
+        return None
+    whitebox = group[group["attack_timestep"] == "last"]
+    transfer = group[group["attack_timestep"] == "first"]
+    return _exceeds(whitebox, transfer, ["kind", "epsilon", "gradient_mode"], slack)
+
+
+def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str], slack: float) -> bool | None:
+    """Whether ``stronger`` (expected to be the stronger attack) leaves higher accuracy."""
+    pairs = stronger[[*keys, "accuracy"]].merge(weaker[[*keys, "accuracy"]], on=keys, suffixes=("", "_other"))
+    if pairs.empty:
+        return None
+    return bool((pairs["accuracy"] - pairs["accuracy_other"] > slack).any())

@@ -1,0 +1,53 @@
+"""Predictions under attack at every timestep, for each ``attack_timestep`` choice.
+
+- ``last``: one attack on the logits of the last timestep T (gradient through the whole
+  unroll); its adversarial images are evaluated at every timestep.
+- ``first``: one attack on the feedforward pass (timestep 0; for a PC variant this is
+  exactly a transfer attack from its feedforward base), evaluated at every timestep.
+- ``mean``: one attack on the mean of the logits over timesteps, evaluated at every one.
+- ``each``: a separate attack per evaluated timestep t; the prediction stored for t is the
+  model's at t on the images attacked at t (the diagonal of the attack × evaluation grid).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from pcbench.data import ImageSet
+from pcbench.models.protocol import TimestepModel
+from pcbench.perturbations.attacks import attack_images, unrolled_to
+from pcbench.runner.evaluate import predict
+from pcbench.suite import AttackConfig
+
+
+def attacked_predictions(
+    model: TimestepModel,
+    config: AttackConfig,
+    epsilon: float,
+    data: ImageSet,
+    timesteps: tuple[int, ...],
+    *,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """Predicted classes ``int16 [T + 1, N]`` under the attack (rows outside ``timesteps``
+    are -1 for ``each``)."""
+    images, labels = data.tensor(), torch.from_numpy(data.labels)
+
+    def attack(target: int | str) -> torch.Tensor:
+        return attack_images(
+            model, images, labels, data.ids, config, epsilon, target,
+            num_classes=data.num_classes, seed=seed, batch_size=batch_size, device=device,
+        )
+
+    last = max(timesteps)
+    if config.attack_timestep != "each":
+        target = {"last": last, "first": 0, "mean": "mean"}[config.attack_timestep]
+        return predict(model, attack(target), batch_size=batch_size, device=device)
+    predictions = np.full((last + 1, len(data)), -1, dtype=np.int16)
+    for t in timesteps:
+        with unrolled_to(model, t):
+            predictions[t] = predict(model, attack(t), batch_size=batch_size, device=device)[t]
+    return predictions

@@ -1,0 +1,140 @@
+"""Adversarial evaluation: agreement with a plain-torch PGD, gradient modes, determinism,
+and the gradient-masking checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pcbench.data.digits import load_digits_split
+from pcbench.leaderboard.masking import masking_flags
+from pcbench.models.build import build_model, load_state_dict, weights_path
+from pcbench.models.digits import digits_cnn
+from pcbench.models.protocol import AtTimestep
+from pcbench.perturbations.attacks import start_noise
+from pcbench.registry import ModelSpec, get_model_spec, register_model
+from pcbench.runner import run_suite
+from pcbench.runner.adversarial import attacked_predictions
+from pcbench.store import read_scores
+from pcbench.suite import AttackConfig, parse_suite
+
+PGD = AttackConfig(kind="pgd-linf", epsilons=(0.05,), steps=5, rel_stepsize=0.25, random_start=False)
+
+
+def data(limit: int = 60):
+    return load_digits_split("test").subset(limit, seed=0)
+
+
+def plain_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, steps: int, step: float) -> torch.Tensor:
+    """L∞ PGD without random start, written out in plain torch."""
+    adversarial = x.clone()
+    for _ in range(steps):
+        adversarial.requires_grad_(True)
+        loss = F.cross_entropy(model(adversarial), y, reduction="sum")
+        (gradient,) = torch.autograd.grad(loss, adversarial)
+        adversarial = adversarial.detach() + step * gradient.sign()
+        adversarial = torch.min(torch.max(adversarial, x - eps), x + eps).clamp(0, 1)
+    return adversarial
+
+
+@pytest.mark.parametrize("name", ["digits-cnn", "digits-pcnn"])
+def test_pgd_agrees_with_plain_torch_pgd_within_one_sample(name):
+    subset, model = data(), build_model(name)
+    last = model.timesteps
+    ours = attacked_predictions(model, PGD, 0.05, subset, tuple(range(last + 1)), seed=0, batch_size=32, device=torch.device("cpu"))
+    x, y = subset.tensor(), torch.from_numpy(subset.labels)
+    reference = plain_pgd(AtTimestep(model, "last"), x, y, 0.05, 5, 0.25 * 0.05)
+    with torch.no_grad():
+        reference_correct = (model(reference)[-1].argmax(-1) == y).sum().item()
+    ours_correct = int((ours[last] == subset.labels).sum())
+    assert abs(ours_correct - reference_correct) <= 1
+    with torch.no_grad():
+        clean_correct = (model(x)[-1].argmax(-1) == y).sum().item()
+    assert ours_correct < clean_correct - 5  # the attack does bite
+
+
+def test_full_and_detached_gradients_differ_only_where_alpha_is_positive(registry_snapshot):
+    pcnn = get_model_spec("digits-pcnn")
+    layers = tuple(dataclasses.replace(layer, alpha=0.0) for layer in pcnn.pc.layers)
+    no_alpha = register_model(dataclasses.replace(
+        pcnn, name="digits-pcnn-no-alpha", pc=dataclasses.replace(pcnn.pc, layers=layers),
+        train=None, weights=str(weights_path(pcnn)), source="python",
+    ))
+    subset = data(24)
+    x, y = subset.tensor(), torch.from_numpy(subset.labels)
+    for spec, should_differ in ((pcnn, True), (no_alpha, False)):
+        model = build_model(spec)
+        gradients = {}
+        for mode in ("full", "detached"):
+            model.gradient_mode = mode
+            inputs = x.clone().requires_grad_()
+            loss = F.cross_entropy(AtTimestep(model, "last")(inputs), y, reduction="sum")
+            (gradients[mode],) = torch.autograd.grad(loss, inputs)
+        assert gradients["full"].abs().max() > 0
+        assert torch.equal(gradients["full"], gradients["detached"]) != should_differ
+
+
+def test_random_starts_are_seeded_per_sample():
+    config = dataclasses.replace(PGD, random_start=True)
+    ids = np.array([3, 10, 42, 77])
+    everything = start_noise(ids, (3, 4, 4), config, 0.1, seed=5)
+    assert torch.equal(start_noise(ids[2:3], (3, 4, 4), config, 0.1, seed=5)[0], everything[2])
+    assert not torch.equal(start_noise(ids, (3, 4, 4), config, 0.1, seed=6), everything)
+    assert everything.abs().max() <= 1
+    l2 = start_noise(ids, (3, 4, 4), dataclasses.replace(config, kind="pgd-l2"), 0.1, seed=5)
+    assert (l2.flatten(1).norm(dim=1) <= 1 + 1e-6).all()
+
+
+def test_same_seed_same_result_and_batch_size_does_not_matter():
+    subset, model = data(40), build_model("digits-cnn")
+    config = dataclasses.replace(PGD, random_start=True)
+    run = lambda batch: attacked_predictions(model, config, 0.1, subset, (0,), seed=3, batch_size=batch, device=torch.device("cpu"))
+    first, again, other_batches = run(16), run(16), run(7)
+    assert np.array_equal(first, again)
+    assert (first != other_batches).sum() <= 1
+
+
+def quantised_digits_cnn(num_classes: int = 10) -> nn.Module:
+    """digits-cnn behind a non-differentiable input quantiser: a gradient-masking model."""
+
+    class Quantise(nn.Module):
+        def forward(self, x):
+            return torch.round(x * 8) / 8
+
+    return nn.Sequential(Quantise(), digits_cnn(num_classes))
+
+
+def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_ones(registry_snapshot, tmp_path):
+    cnn = get_model_spec("digits-cnn")
+    state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
+    torch.save(state, tmp_path / "quantised.pt")
+    register_model(dataclasses.replace(cnn, name="digits-quantised", arch=quantised_digits_cnn, train=None,
+                                       weights=str(tmp_path / "quantised.pt"), source="python"))
+    suite = parse_suite({
+        "name": "masking", "models": ["digits-cnn", "digits-pcnn", "digits-quantised"], "timesteps": 3,
+        "dataset": {"name": "digits", "limit": 40}, "clean": True,
+        "attacks": [
+            {"kind": "fgsm", "epsilons": [0.05, 0.1]},
+            {"kind": "pgd-linf", "epsilons": [0.05, 0.1, 0.5], "steps": 10, "rel_stepsize": 0.25, "random_start": False},
+            {"kind": "pgd-linf", "epsilons": [0.1], "steps": 10, "rel_stepsize": 0.25, "random_start": False, "attack_timestep": "first"},
+        ],
+    })
+    run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
+    flags = masking_flags(read_scores(tmp_path / "masking")).set_index(["model", "timestep"])
+    assert flags.loc[("digits-quantised", 0), "flag_large_epsilon_not_zero"]
+    for model, timestep in (("digits-cnn", 0), ("digits-pcnn", 3)):
+        row = flags.loc[(model, timestep)]
+        assert not row.fillna(False).any(), (model, row.to_dict())
+    assert not pd_isna(flags.loc[("digits-pcnn", 3), "flag_whitebox_weaker_than_transfer"])
+
+
+def pd_isna(value) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
