@@ -4,7 +4,6 @@ and the gradient-masking checks."""
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 
 import numpy as np
 import pytest
@@ -138,3 +137,29 @@ def pd_isna(value) -> bool:
     import pandas as pd
 
     return bool(pd.isna(value))
+
+
+def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_attack():
+    subset, model = data(16), build_model("digits-pcnn")
+    each = attacked_predictions(model, dataclasses.replace(PGD, attack_timestep="each"), 0.1, subset, (0, 2),
+                                seed=0, batch_size=16, device=torch.device("cpu"))
+    first = attacked_predictions(model, dataclasses.replace(PGD, attack_timestep="first"), 0.1, subset, (0, 1, 2),
+                                 seed=0, batch_size=16, device=torch.device("cpu"))
+    feedforward = attacked_predictions(build_model("digits-cnn"), PGD, 0.1, subset, (0,),
+                                       seed=0, batch_size=16, device=torch.device("cpu"))
+    assert each.shape == (3, 16) and (each[1] == -1).all() and (each[[0, 2]] >= 0).all()
+    assert np.array_equal(each[0], first[0]) and np.array_equal(first[0], feedforward[0])
+    assert model.timesteps == 10  # the truncated unrolls were restored
+
+
+def test_activation_checkpointing_gives_identical_gradients():
+    subset = data(8)
+    x, y = subset.tensor(), torch.from_numpy(subset.labels)
+    model = build_model("digits-pcnn")
+    gradients = []
+    for checkpointing in (False, True):
+        model.activation_checkpointing = checkpointing
+        inputs = x.clone().requires_grad_()
+        loss = F.cross_entropy(AtTimestep(model, "last")(inputs), y, reduction="sum")
+        gradients.append(torch.autograd.grad(loss, inputs)[0])
+    assert torch.equal(*gradients)
