@@ -163,3 +163,18 @@ def test_activation_checkpointing_gives_identical_gradients():
         loss = F.cross_entropy(AtTimestep(model, "last")(inputs), y, reduction="sum")
         gradients.append(torch.autograd.grad(loss, inputs)[0])
     assert torch.equal(*gradients)
+
+
+@pytest.mark.parametrize(("name", "offset"), [("adversarial-cifar10", 5), ("adversarial-imagenet", 800)])
+def test_adversarial_suites_carry_the_predify_protocol_and_need_a_root(name, offset, tmp_path):
+    from pcbench.errors import PcbenchError
+    from pcbench.suite import load_suite
+
+    suite = load_suite(name, dataset_root=tmp_path)
+    assert suite.dataset.root == tmp_path.resolve()
+    bim = next(attack for attack in suite.attacks if attack.kind == "bim-linf")
+    assert (bim.steps, bim.rel_stepsize, bim.random_start, bim.target_offset, bim.gradient_mode) == (100, 0.025, True, offset, "detached")
+    assert {attack.label for attack in suite.attacks} >= {"fgsm", "pgd-linf", "pgd-l2", "pgd-linf-first"}
+    assert max(max(attack.epsilons) for attack in suite.attacks if attack.kind == "pgd-linf") == 0.5
+    with pytest.raises(PcbenchError, match="dataset.root is missing.*--root"):
+        load_suite(name)

@@ -20,12 +20,14 @@ def builtin_suite_names() -> list[str]:
                    for path in folder.glob("*.toml")})
 
 
-def load_suite(path_or_name: str | Path, *,
+def load_suite(path_or_name: str | Path, *, dataset_root: str | Path | None = None,
                datasets: Mapping[str, bool] = DEFAULT_DATASETS) -> Suite:
     """Load and validate a suite from an existing file path, else by built-in name.
 
     A relative ``dataset.root`` is taken relative to the suite file's folder;
-    ``datasets`` is passed on to :func:`parse_suite`.
+    ``dataset_root`` (``pcbench run --root``) replaces it before validation, so a built-in
+    suite for on-disk data runs without editing its file. ``datasets`` is passed on to
+    :func:`parse_suite`.
     """
     path = Path(path_or_name).expanduser()
     source = str(path_or_name)
@@ -38,6 +40,8 @@ def load_suite(path_or_name: str | Path, *,
         raise PcbenchError(f"{source}: invalid TOML: {_one_line(exc)}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise PcbenchError(f"{source}: cannot read suite file: {_one_line(exc)}") from None
+    if dataset_root is not None and isinstance(data.get("dataset"), dict):
+        data["dataset"]["root"] = str(Path(dataset_root).expanduser().resolve())
     suite = parse_suite(data, source=source, base_dir=path.parent, datasets=datasets)
     return dataclasses.replace(suite, path=path.resolve())  # path is not hashed
 

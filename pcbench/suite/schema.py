@@ -223,7 +223,7 @@ def _parse_dataset(
     raw_root = table.get("root")
     if raw_root is None and datasets[name]:
         raise PcbenchError(f"{src}: dataset.root is missing; data set {name!r} needs "
-                           "root = a directory holding its files")
+                           "root = a directory holding its files (or pass pcbench run --root DIR)")
     limit = table.get("limit")
     return DatasetConfig(
         name=name,
