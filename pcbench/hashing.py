@@ -31,5 +31,5 @@ def hash_arrays(*arrays: np.ndarray) -> str:
     for array in arrays:
         array = np.ascontiguousarray(array)
         digest.update(f"{array.dtype.str}{array.shape}".encode())
-        digest.update(array.tobytes())
+        digest.update(memoryview(array).cast("B"))  # no copy: memory-mapped images stay on disk
     return digest.hexdigest()[:SHORT]

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from pcbench.errors import PcbenchError
+from pcbench.perturbations.corruptions import CORRUPTIONS as CORRUPTION_NAMES
 from pcbench.suite import (
     ATTACK_KINDS,
     AttackConfig,
@@ -243,3 +244,71 @@ def test_errors_are_one_line_and_name_file_key_value(tmp_path, text, fragments):
 def test_parse_without_file_names_suite():
     with pytest.raises(PcbenchError, match=r"^<suite>: seed = -1 is not allowed"):
         parse_suite(minimal(seed=-1))
+
+
+# --- corruption sources ---------------------------------------------------------------
+
+
+def test_corruptions_default_to_generated():
+    corruptions = parse_suite(minimal(corruptions={"names": ["fog"]})).corruptions
+    assert (corruptions.source, corruptions.root) == ("generated", None)
+
+
+def test_precomputed_root_is_resolved_against_the_suite_file(tmp_path):
+    (tmp_path / "data" / "CIFAR-10-C").mkdir(parents=True)
+    path = write(tmp_path, BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n'
+                 '[corruptions]\nsource = "precomputed"\nroot = "data/CIFAR-10-C"\n')
+    suite = load_suite(path)
+    assert suite.corruptions.source == "precomputed"
+    assert suite.corruptions.root == (tmp_path / "data" / "CIFAR-10-C").resolve()
+    generated = load_suite(write(tmp_path, BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n'
+                                 "[corruptions]\n", "g.toml"))
+    assert generated.content_hash != suite.content_hash
+
+
+@pytest.mark.parametrize(
+    ("corruptions", "fragments"),
+    [
+        ('source = "files"\n', ["corruptions.source = 'files'", "one of generated, precomputed"]),
+        ('source = "precomputed"\n', ["corruptions.root is missing", "CIFAR-10-C"]),
+        ('source = "precomputed"\nroot = "nowhere"\n',
+         ["corruptions.root = 'nowhere'", "does not exist", "a directory holding CIFAR-10-C"]),
+        ('root = "."\n', ["corruptions.root = '.'", "no root with source = 'generated'"]),
+        ('rooot = "."\n', ["unknown key 'corruptions.rooot'", "source, root"]),
+    ],
+)
+def test_bad_corruption_sources(tmp_path, corruptions, fragments):
+    message = load_error(write(tmp_path, BASE + f'[dataset]\nname = "cifar10"\nroot = "."\n[corruptions]\n{corruptions}'))
+    for fragment in fragments:
+        assert fragment in message
+
+
+def test_precomputed_needs_a_data_set_that_has_one(tmp_path):
+    message = load_error(write(tmp_path, BASE + DIGITS + '[corruptions]\nsource = "precomputed"\nroot = "."\n'))
+    assert "corruptions.source = 'precomputed'" in message
+    assert "'generated' for dataset 'digits': precomputed sets exist for cifar10, cifar100, imagenet" in message
+
+
+C_SUITES = {
+    "cifar10-c": ("cifar10", "precomputed"), "cifar10-c-generated": ("cifar10", "generated"),
+    "cifar100-c": ("cifar100", "precomputed"), "cifar100-c-generated": ("cifar100", "generated"),
+    "imagenet-c": ("imagenet", "precomputed"), "imagenet-c-generated": ("imagenet", "generated"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(C_SUITES))
+def test_shipped_corruption_suites_run_once_pointed_at_data(name, tmp_path):
+    dataset, source = C_SUITES[name]
+    assert name in builtin_suite_names()
+    with pytest.raises(PcbenchError, match=rf"^{name}.toml: dataset.root is missing; .*pcbench run --root DIR"):
+        load_suite(name)
+    roots = {"dataset_root": tmp_path}
+    if source == "precomputed":
+        with pytest.raises(PcbenchError, match=r"corruptions.root is missing; .*pcbench run --corruptions-root DIR\)$"):
+            load_suite(name, **roots)
+        (tmp_path / "c").mkdir()
+        roots["corruptions_root"] = tmp_path / "c"
+    suite = load_suite(name, **roots)
+    assert (suite.dataset.name, suite.dataset.root, suite.corruptions.source) == (dataset, tmp_path.resolve(), source)
+    assert suite.corruptions.root == (None if source == "generated" else (tmp_path / "c").resolve())
+    assert suite.corruptions.names == tuple(CORRUPTION_NAMES) and suite.clean

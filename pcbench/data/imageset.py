@@ -1,4 +1,4 @@
-"""In-memory image sets: uint8 images, labels and stable sample ids."""
+"""Image sets: uint8 images (in memory or memory-mapped), labels and stable sample ids."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ from pcbench.hashing import hash_arrays
 @dataclass(frozen=True)
 class ImageSet:
     """Images ``uint8 [N, H, W, 3]``, labels ``int64 [N]`` and sample ids ``int64 [N]``.
+
+    ``images`` may be a read-only memory map (decoded image folders live in the cache).
 
     ``ids`` are positions in the full split, so a subset's samples keep their identity
     (corruption seeds, per-sample predictions and paired statistics rely on it).
@@ -62,4 +64,5 @@ class ImageSet:
     def tensor(self, images: np.ndarray | None = None) -> torch.Tensor:
         """``images`` (default: this set's) as float ``[N, 3, H, W]`` in [0, 1]."""
         array = self.images if images is None else images
-        return torch.from_numpy(array).permute(0, 3, 1, 2).float().div_(255.0)
+        writable = np.require(array, requirements=["C", "W"])  # copies read-only memory maps
+        return torch.from_numpy(writable).permute(0, 3, 1, 2).float().div_(255.0)

@@ -21,12 +21,14 @@ def builtin_suite_names() -> list[str]:
 
 
 def load_suite(path_or_name: str | Path, *, dataset_root: str | Path | None = None,
+               corruptions_root: str | Path | None = None,
                datasets: Mapping[str, bool] = DEFAULT_DATASETS) -> Suite:
     """Load and validate a suite from an existing file path, else by built-in name.
 
     A relative ``dataset.root`` is taken relative to the suite file's folder;
     ``dataset_root`` (``pcbench run --root``) replaces it before validation, so a built-in
-    suite for on-disk data runs without editing its file. ``datasets`` is passed on to
+    suite for on-disk data runs without editing its file; ``corruptions_root``
+    (``--corruptions-root``) likewise replaces ``corruptions.root``. ``datasets`` is passed on to
     :func:`parse_suite`.
     """
     path = Path(path_or_name).expanduser()
@@ -42,6 +44,8 @@ def load_suite(path_or_name: str | Path, *, dataset_root: str | Path | None = No
         raise PcbenchError(f"{source}: cannot read suite file: {_one_line(exc)}") from None
     if dataset_root is not None and isinstance(data.get("dataset"), dict):
         data["dataset"]["root"] = str(Path(dataset_root).expanduser().resolve())
+    if corruptions_root is not None and isinstance(data.get("corruptions"), dict):
+        data["corruptions"]["root"] = str(Path(corruptions_root).expanduser().resolve())
     suite = parse_suite(data, source=source, base_dir=path.parent, datasets=datasets)
     return dataclasses.replace(suite, path=path.resolve())  # path is not hashed
 

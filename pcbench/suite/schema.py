@@ -24,6 +24,11 @@ ATTACK_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
 GRADIENT_MODES = ("full", "detached")
 ATTACK_TIMESTEPS = ("last", "each", "first", "mean")
 SEVERITIES = (1, 2, 3, 4, 5)
+CORRUPTION_SOURCES = ("generated", "precomputed")
+#: Data sets with a canonical precomputed corruption set, and that set's name.
+PRECOMPUTED_SETS: Mapping[str, str] = MappingProxyType(
+    {"cifar10": "CIFAR-10-C", "cifar100": "CIFAR-100-C", "imagenet": "ImageNet-C"}
+)
 
 #: Data sets a suite may name, mapped to whether they need ``dataset.root``.
 DEFAULT_DATASETS: Mapping[str, bool] = MappingProxyType(
@@ -43,7 +48,7 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
 _SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset",
                "corruptions", "attacks")
 _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
-_CORRUPTION_KEYS = ("names", "severities")
+_CORRUPTION_KEYS = ("names", "severities", "source", "root")
 _ATTACK_KEYS = ("kind", "epsilons", "steps", "rel_stepsize", "random_start", "targeted",
                 "gradient_mode", "attack_timestep")
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
@@ -69,10 +74,16 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class CorruptionConfig:
-    """The image corruptions (``imagecorruptions`` names) and severities (1..5) to apply."""
+    """The image corruptions (``imagecorruptions`` names) and severities (1..5) to apply.
+
+    ``source`` is ``"generated"`` (imagecorruptions, on the fly, cached) or
+    ``"precomputed"`` (the canonical -C files under ``root``, an absolute path).
+    """
 
     names: tuple[str, ...]
     severities: tuple[int, ...]
+    source: str = "generated"
+    root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -171,6 +182,7 @@ def parse_suite(
     if not _NAME_PATTERN.fullmatch(name):
         _fail(source, "name", name, "letters, digits, '-' and '_' only")
     corruptions = table.get("corruptions")
+    dataset = _parse_dataset(source, _required(source, table, "", "dataset"), base_dir, datasets)
     suite = Suite(
         name=name,
         description=_require_str(source, "description", table.get("description", ""), empty=True),
@@ -180,8 +192,9 @@ def parse_suite(
                              _require_str),
         timesteps=_parse_timesteps(source, table.get("timesteps")),
         clean=_require_bool(source, "clean", table.get("clean", True)),
-        dataset=_parse_dataset(source, _required(source, table, "", "dataset"), base_dir, datasets),
-        corruptions=None if corruptions is None else _parse_corruptions(source, corruptions),
+        dataset=dataset,
+        corruptions=None if corruptions is None
+        else _parse_corruptions(source, corruptions, base_dir, dataset.name),
         attacks=_parse_attacks(source, table.get("attacks", [])),
         content_hash="",
     )
@@ -236,19 +249,26 @@ def _parse_dataset(
 
 def _resolve_root(src: str, value: object, base_dir: Path | None, dataset: str) -> Path:
     """``dataset.root`` with ``~`` expanded, made absolute against ``base_dir``; must exist."""
-    raw = _require_str(src, "dataset.root", value)
+    return _existing_path(src, "dataset.root", value, base_dir,
+                          f"a directory holding the {dataset} data set")
+
+
+def _existing_path(src: str, key: str, value: object, base_dir: Path | None, expected: str) -> Path:
+    """A path with ``~`` expanded, made absolute against ``base_dir``; must exist."""
+    raw = _require_str(src, key, value)
     path = Path(raw).expanduser()
     if base_dir is not None and not path.is_absolute():
         path = base_dir / path
     if not path.exists():
         resolved = "" if str(path) == raw else f" (resolved to {str(path)!r})"
-        raise PcbenchError(f"{src}: dataset.root = {raw!r}{resolved} does not exist; "
-                           f"expected a directory holding the {dataset} data set")
+        raise PcbenchError(f"{src}: {key} = {raw!r}{resolved} does not exist; expected {expected}")
     return path.resolve()
 
 
-def _parse_corruptions(src: str, value: object) -> CorruptionConfig:
-    """The ``[corruptions]`` table: names (``"all"``, ``"common"`` or a list) and severities."""
+def _parse_corruptions(src: str, value: object, base_dir: Path | None, dataset: str) -> CorruptionConfig:
+    """The ``[corruptions]`` table: names (``"all"``, ``"common"`` or a list), severities,
+    and the source: ``generated`` (default) or ``precomputed`` from ``root`` (the data set's
+    canonical -C set, which must exist)."""
     table = _table(src, "corruptions", value, _CORRUPTION_KEYS)
     names = table.get("names", "all")
     if names in ("all", "common"):
@@ -262,7 +282,25 @@ def _parse_corruptions(src: str, value: object) -> CorruptionConfig:
     check_severity = partial(_require_int, minimum=SEVERITIES[0], maximum=SEVERITIES[-1])
     severities = _require_list(src, "corruptions.severities",
                                table.get("severities", list(SEVERITIES)), check_severity)
-    return CorruptionConfig(names=names, severities=severities)
+    source = _require_choice(src, "corruptions.source", table.get("source", "generated"),
+                             CORRUPTION_SOURCES)
+    raw_root = table.get("root")
+    if source == "generated":
+        if raw_root is not None:
+            _fail(src, "corruptions.root", raw_root,
+                  "no root with source = 'generated' (the root of precomputed files)")
+        return CorruptionConfig(names=names, severities=severities)
+    if dataset not in PRECOMPUTED_SETS:
+        _fail(src, "corruptions.source", source,
+              f"'generated' for dataset {dataset!r}: precomputed sets exist for "
+              f"{', '.join(PRECOMPUTED_SETS)}")
+    if raw_root is None:
+        raise PcbenchError(f"{src}: corruptions.root is missing; source = 'precomputed' needs "
+                           f"root = the directory holding {PRECOMPUTED_SETS[dataset]} "
+                           "(or pass pcbench run --corruptions-root DIR)")
+    root = _existing_path(src, "corruptions.root", raw_root, base_dir,
+                          f"a directory holding {PRECOMPUTED_SETS[dataset]}")
+    return CorruptionConfig(names=names, severities=severities, source=source, root=root)
 
 
 @cache
