@@ -6,6 +6,7 @@ import functools
 import importlib
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,8 +17,9 @@ from torch import nn
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_file, hash_json
 from pcbench.models.pc import GradientMode, PCModel
-from pcbench.models.predictors import derive_predictors, feature_shapes
+from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
+from pcbench.models.weight_files import missing_weights_message, resolve_weights
 from pcbench.paths import model_cache_dir
 from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec
@@ -68,10 +70,16 @@ def build_pc_model(
     modules = [layer.module for layer in spec.pc.layers]
     shapes = feature_shapes(backbone, normalize, modules, spec.input_size)
     input_shape = (len(spec.mean), spec.input_size, spec.input_size)
+    declared = [layer.predictor for layer in spec.pc.layers]
+    if spec.pc.predictors is not None and any(declared):
+        raise PcbenchError(
+            f"model '{spec.name}': pc.predictors and per-layer 'predictor' tables exclude "
+            "each other; use one of them"
+        )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         if spec.pc.predictors is None:
-            predictors = derive_predictors(shapes, input_shape, modules)
+            predictors = derive_predictors(shapes, input_shape, modules, declared)
         else:
             predictors = list(resolve_callable(spec.pc.predictors)(shapes, input_shape))
     return PCModel(
@@ -92,27 +100,31 @@ def weights_path(spec: ModelSpec) -> Path | None:
     """The spec's weights file: given by the user, or trained on first use and cached.
 
     Embedded models (``spec.train`` set, no ``weights``) are cached under the pcbench home
-    as ``models/<name>-<spec hash>.pt``; a changed spec trains a new checkpoint.
+    as ``models/<name>-<spec hash>.pt``; a changed spec trains a new checkpoint. A missing
+    user file is an error saying where it is expected and how to obtain it.
     """
-    if spec.weights is None:
-        if spec.train is None:
-            return None
-        path = model_cache_dir() / f"{spec.name}-{spec_hash(spec)}.pt"
-        if not path.exists():
+    path = expected_weights_path(spec)
+    if spec.weights is None:  # no weights, or an embedded model trained on first use
+        if path is not None and not path.exists():
             spec.train(spec, path)
         return path
-    path = Path(spec.weights)
     if not path.is_file():
-        raise PcbenchError(
-            f"model '{spec.name}': weights file '{path}' does not exist; expected a state dict "
-            "saved with torch.save(model.state_dict(), path)"
-        )
+        raise PcbenchError(missing_weights_message(spec, path))
     if spec.weights_sha256 and _file_hash(path) != spec.weights_sha256.lower():
         raise PcbenchError(
             f"model '{spec.name}': weights file '{path}' has SHA-256 {_file_hash(path)}, "
             f"expected {spec.weights_sha256}"
         )
     return path
+
+
+def expected_weights_path(spec: ModelSpec) -> Path | None:
+    """Where the spec's weights are or would be; never trains, checks or raises."""
+    if spec.weights is not None:
+        return resolve_weights(spec.weights)
+    if spec.train is not None:
+        return model_cache_dir() / f"{spec.name}-{spec_hash(spec)}.pt"
+    return None
 
 
 def checkpoint_hash(spec: ModelSpec) -> str:
@@ -173,15 +185,42 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
-    """(backbone, feedback) parameter counts, from an untrained build (no weights needed)."""
-    if spec.variant == "feedforward":
-        return sum(p.numel() for p in _backbone(spec, load_weights=False).parameters()), 0
-    model = build_pc_model(spec, base_weights=False)
-    return (
+@dataclass(frozen=True)
+class Architecture:
+    """Sizes and shapes of a model, from a weightless build on the meta device.
+
+    ``feature_shapes`` and ``predictors`` (described) have one entry per PCoder; both are
+    empty for a feedforward model.
+    """
+
+    backbone_parameters: int
+    feedback_parameters: int
+    feature_shapes: tuple[tuple[int, ...], ...] = ()
+    predictors: tuple[str, ...] = ()
+
+
+def describe_architecture(spec: ModelSpec) -> Architecture:
+    """The model's :class:`Architecture`; allocates no memory and loads no weights."""
+    with torch.device("meta"):
+        if spec.variant == "feedforward":
+            backbone = _backbone(spec, load_weights=False)
+            return Architecture(sum(p.numel() for p in backbone.parameters()), 0)
+        assert spec.pc is not None and spec.input_size is not None
+        model = build_pc_model(spec, base_weights=False)
+        modules = [layer.module for layer in spec.pc.layers]
+        shapes = feature_shapes(model.backbone, model.normalize, modules, spec.input_size)
+    return Architecture(
         sum(p.numel() for p in model.backbone.parameters()),
         sum(p.numel() for p in model.predictors.parameters()),
+        tuple(shapes),
+        tuple(describe_predictor(predictor) for predictor in model.predictors),
     )
+
+
+def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
+    """(backbone, feedback) parameter counts, from a weightless build (no weights needed)."""
+    architecture = describe_architecture(spec)
+    return architecture.backbone_parameters, architecture.feedback_parameters
 
 
 def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:

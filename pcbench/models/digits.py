@@ -10,26 +10,32 @@ digits train split, and cached by :func:`pcbench.models.build.weights_path`.
   backbone is ``digits-cnn``'s, frozen (eval mode); only the predictors are trained, with
   the reconstruction objective Σ_n MSE(p_n, r_{n-1}) on the timestep-0 pass; Adam
   (lr 1e-3), batch 64, 15 epochs.
+
+Both use pcbench's one training loop (:mod:`pcbench.training.loop`), without checkpoints.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from torch import nn
-from tqdm import tqdm
 
 from pcbench.data.digits import load_digits_split
-from pcbench.files import atomic_write
 from pcbench.models.protocol import Normalize
 from pcbench.registry.spec import ModelSpec
+from pcbench.training.checkpoints import save_checkpoint
+from pcbench.training.loop import Schedule, Trainable, fit
+from pcbench.training.optimizers import TrainingPreset
 
 TRAIN_SEED = 0
 EPOCHS = 15
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3
+#: ``digits-pcnn``'s feedback training (also the default of ``pcbench train-feedback``).
+FEEDBACK_PRESET = TrainingPreset("adam", lr=LEARNING_RATE, weight_decay=0.0, epochs=EPOCHS,
+                                 batch_size=BATCH_SIZE)
 
 
 def digits_cnn(num_classes: int = 10) -> nn.Module:
@@ -69,48 +75,30 @@ def train_digits_cnn(spec: ModelSpec, path: Path) -> None:
         network = resolve_callable(spec.arch)(num_classes=spec.num_classes, **spec.arch_kwargs)
         model = nn.Sequential(Normalize(spec.mean, spec.std), network)
         loss = nn.CrossEntropyLoss()
-        _fit(model, network.parameters(), lambda x, y: loss(model(x), y), f"training {spec.name}")
-    _save(network.state_dict(), path)
+        trainable = Trainable(
+            {"network": network},
+            torch.optim.Adam(network.parameters(), lr=LEARNING_RATE),
+            lambda x, y: {"loss": loss(model(x), y)},
+        )
+        fit(trainable, load_digits_split("train"), _schedule(), f"training {spec.name}")
+    save_checkpoint(path, network.state_dict())
 
 
 def train_digits_feedback(spec: ModelSpec, path: Path) -> None:
     """Train the PC variant's predictors (backbone frozen) and save them to ``path``."""
     from pcbench.models.build import build_pc_model
+    from pcbench.training.feedback import FeedbackSettings, fit_feedback
 
+    settings = FeedbackSettings.from_preset(FEEDBACK_PRESET, "digits", seed=TRAIN_SEED)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TRAIN_SEED)
         model = build_pc_model(spec)
-        model.backbone.eval().requires_grad_(False)
-        _fit(
-            model.predictors,
-            model.predictors.parameters(),
-            lambda x, y: torch.stack(model.reconstruction_errors(x)).sum(),
+        fit_feedback(
+            model, load_digits_split("train"), settings, _schedule(),
             f"training {spec.name} feedback",
         )
-    _save(model.predictors.state_dict(), path)
+    save_checkpoint(path, model.predictors.state_dict())
 
 
-def _fit(
-    trained: nn.Module,
-    parameters: Iterator[nn.Parameter],
-    loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
-    description: str,
-) -> None:
-    data = load_digits_split("train")
-    images, labels = data.tensor(), torch.from_numpy(data.labels)
-    optimizer = torch.optim.Adam(parameters, lr=LEARNING_RATE)
-    order = torch.Generator().manual_seed(TRAIN_SEED)
-    trained.train()
-    with torch.enable_grad(), tqdm(range(EPOCHS), desc=description, unit="epoch", leave=False) as bar:
-        for _ in bar:
-            for batch in torch.randperm(len(labels), generator=order).split(BATCH_SIZE):
-                optimizer.zero_grad()
-                loss = loss_fn(images[batch], labels[batch])
-                loss.backward()
-                optimizer.step()
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-    trained.eval()
-
-
-def _save(state: dict[str, torch.Tensor], path: Path) -> None:
-    atomic_write(path, lambda handle: torch.save(state, handle))
+def _schedule() -> Schedule:
+    return Schedule(EPOCHS, BATCH_SIZE, TRAIN_SEED)

@@ -219,7 +219,7 @@ class PCModel(TimestepModel):
         gradients: list[torch.Tensor | None] = [None] * len(states)
         for n, predictor in enumerate(self.predictors):
             feeds_below = n > 0 and self.lambdas[n - 1] != 0.0
-            corrects = self.alphas[n] != 0.0
+            corrects = bool(self.alphas[n] != 0.0)  # a learned alpha is a 0-d tensor
             if feeds_below or corrects:
                 target = image if n == 0 else states[n - 1]
                 predictions[n], gradients[n] = self._prediction_and_gradient(

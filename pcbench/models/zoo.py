@@ -1,16 +1,40 @@
-"""Built-in model specs (the embedded digits pair; the published PC zoo joins here)."""
+"""Built-in model specs: the embedded digits pair and the published PC zoo.
+
+Zoo backbones are torchvision architectures with weights read from the weights directory
+(``$PCBENCH_WEIGHTS``, see :mod:`pcbench.models.weight_files`) under torchvision's file names;
+``resnet18-cifar100`` expects ``resnet18-cifar100.pt``. Each PC variant expects its feedback
+in ``<name>-feedback.pt`` there (``pcbench train-feedback NAME`` writes it); the two PVGG16
+variants share ``pvgg16-feedback.pt``, as their feedback training is the same.
+"""
 
 from __future__ import annotations
 
-from pcbench.models import digits
+from pathlib import PurePosixPath
+from urllib.parse import urlparse
+
+import torchvision
+
+from pcbench.models import digits, published
+from pcbench.models.weight_files import in_weights_dir
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
+from pcbench.training.optimizers import DEFAULT_PRESET, TrainingPreset
 
 DIGITS_MEAN = (0.5, 0.5, 0.5)
 DIGITS_STD = (0.5, 0.5, 0.5)
+ZOO_TIMESTEPS = 10
 
 
 def builtin_specs() -> list[ModelSpec]:
     """Specs registered with pcbench itself, feedforward bases before their PC variants."""
+    return [*_digits_specs(), *_zoo_specs()]
+
+
+def feedback_preset(name: str) -> TrainingPreset:
+    """The reference optimiser and schedule for training model ``name``'s feedback."""
+    return _FEEDBACK_PRESETS.get(name, DEFAULT_PRESET)
+
+
+def _digits_specs() -> list[ModelSpec]:
     return [
         ModelSpec(
             name="digits-cnn",
@@ -39,3 +63,80 @@ def builtin_specs() -> list[ModelSpec]:
             description="embedded default: PC variant of digits-cnn (feedback trained on first use)",
         ),
     ]
+
+
+def _zoo_specs() -> list[ModelSpec]:
+    models = torchvision.models
+    imagenet = {
+        "num_classes": 1000, "dataset": "imagenet", "input_size": 224,
+        "mean": published.IMAGENET_MEAN, "std": published.IMAGENET_STD,
+    }
+    return [
+        _torchvision("vgg16", models.VGG16_Weights.IMAGENET1K_V1, imagenet),
+        _pc("pvgg16", "vgg16", published.PVGG16.config(), "PVGG16, paper hyperparameters"),
+        _pc(
+            "pvgg16-layerwise", "vgg16",
+            published.PVGG16.config(
+                published.PVGG16_LAYERWISE_BETAS, published.PVGG16_LAYERWISE_LAMBDAS
+            ),
+            "PVGG16, the package's per-layer example hyperparameters",
+            feedback="pvgg16",
+        ),
+        _torchvision("efficientnet_b0", models.EfficientNet_B0_Weights.IMAGENET1K_V1, imagenet),
+        _pc(
+            "pefficientnet_b0", "efficientnet_b0", published.PEFFICIENTNET_B0.config(),
+            "PEfficientNetB0, paper hyperparameters",
+        ),
+        _torchvision("resnet18", models.ResNet18_Weights.IMAGENET1K_V1, imagenet),
+        _pc("presnet18", "resnet18", published.PRESNET18.config(), "PResNet18 (gradient-scaled)"),
+        ModelSpec(
+            name="resnet18-cifar100",
+            arch=published.resnet18_cifar,
+            num_classes=100,
+            dataset="cifar100",
+            input_size=32,
+            mean=published.CIFAR100_MEAN,
+            std=published.CIFAR100_STD,
+            weights=in_weights_dir("resnet18-cifar100.pt"),
+            description="ResNet-18 for CIFAR-100 (3×3 stem, no max-pool); your weights",
+        ),
+        _pc(
+            "presnet18-cifar100", "resnet18-cifar100", published.PRESNET18_CIFAR.config(),
+            "PResNet18 on CIFAR-100 (gradient-scaled)",
+        ),
+    ]
+
+
+def _torchvision(name: str, weights: torchvision.models.WeightsEnum, fields: dict) -> ModelSpec:
+    file_name = PurePosixPath(urlparse(weights.url).path).name
+    return ModelSpec(
+        name=name,
+        arch=name,
+        weights=in_weights_dir(file_name),
+        description=f"torchvision {name}, {weights} ({file_name})",
+        **fields,
+    )
+
+
+def _pc(
+    name: str, base: str, config: PCConfig, description: str, feedback: str | None = None
+) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        variant="pc",
+        base=base,
+        pc=config,
+        timesteps=ZOO_TIMESTEPS,
+        weights=in_weights_dir(f"{feedback or name}-feedback.pt"),
+        description=description,
+    )
+
+
+_FEEDBACK_PRESETS: dict[str, TrainingPreset] = {
+    "digits-pcnn": digits.FEEDBACK_PRESET,
+    "pvgg16": published.PVGG16.training,
+    "pvgg16-layerwise": published.PVGG16.training,
+    "pefficientnet_b0": published.PEFFICIENTNET_B0.training,
+    "presnet18": published.PRESNET18.training,
+    "presnet18-cifar100": published.PRESNET18_CIFAR.training,
+}

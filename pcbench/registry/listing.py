@@ -1,9 +1,16 @@
-"""Text views of the registry for ``pcbench models`` and ``pcbench models show``."""
+"""Text views of the registry for ``pcbench models`` and ``pcbench models show``.
+
+Both build models on the meta device only (shapes and parameter counts, no memory, no
+weights); a model card hashes weight files that exist and never trains or downloads.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from pcbench.registry.registry import get_model_spec, list_model_specs, spec_hash
-from pcbench.registry.spec import callable_path
+from pcbench.registry.spec import ModelSpec, callable_path
 
 
 def format_model_table() -> str:
@@ -22,12 +29,12 @@ def format_model_table() -> str:
 
 
 def format_model_card(name: str) -> str:
-    """Everything known about one model, without training or loading its weights."""
-    from pcbench.models.build import parameter_counts
+    """Everything known about one model: spec, PCoders, parameters, weights, training."""
+    from pcbench.models.build import describe_architecture
 
     spec = get_model_spec(name)
-    backbone, feedback = parameter_counts(spec)
-    weights = spec.weights or ("trained on first use, cached" if spec.train else "none (seeded init)")
+    architecture = describe_architecture(spec)
+    base = get_model_spec(spec.base) if spec.base else None
     rows = [
         ("name", spec.name),
         ("description", spec.description or "-"),
@@ -37,9 +44,14 @@ def format_model_card(name: str) -> str:
         ("classes / dataset", f"{spec.num_classes} / {spec.dataset}"),
         ("input", f"{spec.input_size}px, mean {spec.mean}, std {spec.std}"),
         ("timesteps", str(spec.timesteps)),
-        ("parameters", f"{backbone:,} backbone + {feedback:,} feedback"),
-        ("weights", weights),
-        ("weights sha256", spec.weights_sha256 or "-"),
+        (
+            "parameters",
+            f"{architecture.backbone_parameters:,} backbone + "
+            f"{architecture.feedback_parameters:,} feedback",
+        ),
+        *_weights_rows("weights", spec),
+        *(_weights_rows("base weights", base) if base else []),
+        ("checkpoint hash", _checkpoint_hash(spec, base)),
         ("spec hash", spec_hash(spec)),
         ("source", spec.source),
     ]
@@ -47,11 +59,64 @@ def format_model_card(name: str) -> str:
     if spec.pc is not None:
         lines.append(
             f"PCoders (gradient scaling {'on' if spec.pc.gradient_scaling else 'off'}, "
-            f"predictors {callable_path(spec.pc.predictors) or 'derived'}):"
+            f"predictors {callable_path(spec.pc.predictors) or 'declared or derived'}):"
         )
-        lines.append(f"  {'module':<24}{'beta':>6}{'lambda':>8}{'alpha':>7}")
+        lines.append(f"  {'module':<24}{'beta':>6}{'lambda':>8}{'alpha':>7}  {'feature map':<16}predictor")
         lines += [
-            f"  {layer.module:<24}{layer.beta:>6g}{layer.lam:>8g}{layer.alpha:>7g}"
-            for layer in spec.pc.layers
+            f"  {layer.module:<24}{layer.beta:>6.3g}{layer.lam:>8.3g}{layer.alpha:>7.3g}  "
+            f"{'×'.join(map(str, shape)):<16}{predictor}"
+            for layer, shape, predictor in zip(
+                spec.pc.layers, architecture.feature_shapes, architecture.predictors
+            )
         ]
+    lines += _training_lines(spec)
     return "\n".join(lines)
+
+
+def _weights_rows(label: str, spec: ModelSpec) -> list[tuple[str, str]]:
+    """Where the weights are and, when the file exists, its SHA-256."""
+    from pcbench.hashing import hash_file
+    from pcbench.models.build import expected_weights_path
+
+    path = expected_weights_path(spec)
+    if path is None:
+        return [(label, "none (seeded init)")]
+    origin = "trained on first use, cached at " if spec.weights is None else ""
+    if not path.is_file():
+        return [(label, f"{origin}{path} (not present)")]
+    rows = [(label, f"{origin}{path}"), (f"{label} sha256", hash_file(path))]
+    if spec.weights_sha256:
+        rows.append((f"{label} expected", spec.weights_sha256))
+    return rows
+
+
+def _checkpoint_hash(spec: ModelSpec, base: ModelSpec | None) -> str:
+    """The checkpoint hash results are stored with, once every weight file exists."""
+    from pcbench.models.build import checkpoint_hash, expected_weights_path
+
+    paths = [expected_weights_path(s) for s in (spec, base) if s is not None]
+    if any(path is not None and not path.is_file() for path in paths):
+        return "- (weights not present)"
+    return checkpoint_hash(spec)
+
+
+def _training_lines(spec: ModelSpec) -> list[str]:
+    """The training record stored with a PC variant's feedback weights, if any."""
+    from pcbench.models.build import expected_weights_path
+    from pcbench.training.checkpoints import read_training_record
+
+    path = expected_weights_path(spec) if spec.variant == "pc" else None
+    record = read_training_record(path) if path is not None and path.is_file() else None
+    if record is None:
+        return []
+    return [f"training (recorded in {Path(path).name}):"] + [
+        f"  {key:<22}{_format_value(value)}" for key, value in record.items()
+    ]
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{key} {_format_value(item)}" for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return " ".join(_format_value(item) for item in value)
+    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pcbench.errors import PcbenchError
+from pcbench.registry.predictor_spec import PredictorSpec
 
 Variant = Literal["feedforward", "pc"]
 
@@ -27,12 +28,14 @@ class PCLayer:
     ``beta`` weighs the feedforward drive, ``lam`` the feedback prediction from the PCoder
     above, ``1 - beta - lam`` the memory of the previous state, ``alpha`` the error-correction
     step. The top PCoder receives no feedback: its ``lam`` is forced to 0 by :class:`PCConfig`.
+    ``predictor`` declares this PCoder's predictor; ``None`` derives the default one.
     """
 
     module: str
     beta: float = PAPER_BETA
     lam: float = PAPER_LAMBDA
     alpha: float = PAPER_ALPHA
+    predictor: PredictorSpec | None = None
 
     def __post_init__(self) -> None:
         for key in ("beta", "lam", "alpha"):
@@ -53,9 +56,10 @@ class PCConfig:
     ``layers`` are ordered bottom-up (the first predicts the normalised input image).
     ``predictors`` builds the feedback modules: a callable (or ``"module:function"``)
     called as ``predictors(feature_shapes, input_shape)`` and returning one ``nn.Module``
-    per layer; ``None`` derives them from a dry forward (bilinear upsampling where the
-    resolution changes, then a 3×3 ConvTranspose2d). ``gradient_scaling`` multiplies the
-    per-sample error gradient by ``numel / sqrt(C)`` (see :mod:`pcbench.models.pc`).
+    per layer; ``None`` builds each layer's declared ``predictor``, or derives it from a dry
+    forward (bilinear upsampling where the resolution changes, then a 3×3 ConvTranspose2d).
+    ``gradient_scaling`` multiplies the per-sample error gradient by ``numel / sqrt(C)``
+    (see :mod:`pcbench.models.pc`).
     """
 
     layers: tuple[PCLayer, ...]
@@ -78,7 +82,10 @@ class PCConfig:
     def to_record(self) -> dict[str, Any]:
         """A JSON/TOML-able description (the predictor builder by its import path)."""
         return {
-            "layers": [dataclasses.asdict(layer) for layer in self.layers],
+            "layers": [  # an undeclared predictor is left out, so older spec hashes hold
+                {k: v for k, v in dataclasses.asdict(layer).items() if v is not None}
+                for layer in self.layers
+            ],
             "predictors": callable_path(self.predictors),
             "gradient_scaling": self.gradient_scaling,
         }

@@ -22,6 +22,12 @@ Both use one format, a table per model::
     lambda = 0.1
     alpha = 0.01
     layers = ["layer1", {module = "layer2", beta = 0.5}, "layer3"]
+    # a layer may declare its predictor (default: derived from the shapes):
+    # {module = "layer2", predictor = {kernel = 4, stride = 2, padding = 1, relu = true}}
+    # keys: kind ("convtranspose"), kernel, stride, padding, upsample (bilinear ×n first), relu
+
+A ``weights`` path is relative to the file, except ``"$PCBENCH_WEIGHTS/<file>"``, which
+names a file in the weights directory (see :mod:`pcbench.models.weight_files`).
 
 The user registry (``$PCBENCH_HOME/registry.toml``) is rewritten atomically (temporary file
 plus rename), so an interrupted ``pcbench register`` never leaves it half-written.
@@ -29,6 +35,7 @@ plus rename), so an interrupted ``pcbench register`` never leaves it half-writte
 
 from __future__ import annotations
 
+import dataclasses
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -38,16 +45,21 @@ import tomli_w
 
 from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write
+from pcbench.models.weight_files import WEIGHTS_PREFIX
 from pcbench.paths import user_registry_file
-from pcbench.registry.registry import register_model, unregister_model
-from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
+from pcbench.registry.predictor_spec import PredictorSpec
+from pcbench.registry.registry import get_model_spec, register_model, unregister_model
+from pcbench.registry.spec import (
+    PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer, callable_path,
+)
 
 _MODEL_KEYS = {
     "arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std", "weights",
     "weights_sha256", "variant", "base", "pc", "timesteps", "description",
 }
 _PC_KEYS = {"layers", "beta", "lambda", "alpha", "gradient_scaling", "predictors"}
-_LAYER_KEYS = {"module", "beta", "lambda", "alpha"}
+_LAYER_KEYS = {"module", "beta", "lambda", "alpha", "predictor"}
+_PREDICTOR_KEYS = {"kind", "kernel", "stride", "padding", "upsample", "relu"}
 
 
 def read_spec_file(path: Path, source: str = "user") -> list[ModelSpec]:
@@ -79,6 +91,7 @@ def register_from_file(path: Path) -> list[ModelSpec]:
     try:
         for spec in specs:
             registered.append(register_model(spec))
+            check_savable(registered[-1])
             validate_model(registered[-1])
     except Exception:
         for spec in reversed(registered):
@@ -89,6 +102,46 @@ def register_from_file(path: Path) -> list[ModelSpec]:
     saved.update({spec.name: spec_to_table(spec) for spec in specs})
     _write_toml_atomically(target, {"models": saved})
     return registered
+
+
+def save_user_spec(spec: ModelSpec, replace: bool = False) -> ModelSpec:
+    """Register ``spec``, build and run it once, then save it in the user registry.
+
+    ``replace`` lets ``spec`` take the place of the user entry of the same name; if the
+    new spec fails, the previous entry stays registered and the file is left untouched.
+    """
+    from pcbench.models.build import validate_model
+
+    check_savable(spec)
+    target = user_registry_file()
+    saved = _read_toml(target).get("models", {}) if target.exists() else {}
+    previous = unregister_model(spec.name) if replace and spec.name in saved else None
+    registered = None
+    try:
+        registered = register_model(spec)
+        validate_model(registered)
+    except Exception:
+        if registered is not None:
+            unregister_model(spec.name)
+        if previous is not None:
+            register_model(previous)
+        raise
+    saved[spec.name] = spec_to_table(spec)
+    _write_toml_atomically(target, {"models": saved})
+    return registered
+
+
+def check_savable(spec: ModelSpec) -> None:
+    """Raise unless the user registry can hold ``spec``: its base must not come from Python.
+
+    The registry file is read by every pcbench process, where models registered from a
+    Python script do not exist.
+    """
+    if spec.base is not None and get_model_spec(spec.base).source == "python":
+        raise PcbenchError(
+            f"model '{spec.name}': its base '{spec.base}' is registered from Python, which the "
+            "user registry cannot refer to; register the base in a TOML file or an entry point"
+        )
 
 
 def remove_from_user_file(name: str) -> None:
@@ -118,13 +171,10 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
         table["base"] = spec.base
         table["pc"] = {
             "gradient_scaling": spec.pc.gradient_scaling,
-            "layers": [
-                {"module": l.module, "beta": l.beta, "lambda": l.lam, "alpha": l.alpha}
-                for l in spec.pc.layers
-            ],
+            "layers": [_layer_table(layer) for layer in spec.pc.layers],
         }
-        if isinstance(spec.pc.predictors, str):
-            table["pc"]["predictors"] = spec.pc.predictors
+        if spec.pc.predictors is not None:
+            table["pc"]["predictors"] = _importable_path(spec.name, spec.pc.predictors)
     for key in ("weights", "weights_sha256", "description"):
         if getattr(spec, key):
             table[key] = getattr(spec, key)
@@ -135,7 +185,7 @@ def _spec_from_table(name: str, table: Any, path: Path, source: str) -> ModelSpe
     where = f"{path}: models.{name}"
     table = _check_table(table, _MODEL_KEYS, where)
     fields = dict(table)
-    if "weights" in fields:
+    if "weights" in fields and not str(fields["weights"]).startswith(WEIGHTS_PREFIX):
         fields["weights"] = str((path.parent / Path(fields["weights"]).expanduser()).resolve())
     for key in ("mean", "std"):
         if key in fields:
@@ -169,12 +219,42 @@ def _pc_from_table(table: Any, where: str) -> PCConfig:
         if "module" not in item:
             raise PcbenchError(f"{where}.layers[{index}] needs a 'module' (a dotted module path)")
         overrides = {"lam" if k == "lambda" else k: v for k, v in item.items() if k != "module"}
+        if "predictor" in item:
+            overrides["predictor"] = _predictor_from_table(
+                item["predictor"], f"{where}.layers[{index}].predictor"
+            )
         parsed.append(PCLayer(module=item["module"], **{**shared, **overrides}))
     return PCConfig(
         layers=tuple(parsed),
         predictors=table.get("predictors"),
         gradient_scaling=bool(table.get("gradient_scaling", False)),
     )
+
+
+def _predictor_from_table(table: Any, where: str) -> PredictorSpec:
+    table = _check_table(table, _PREDICTOR_KEYS, where)
+    try:
+        return PredictorSpec(**table)
+    except PcbenchError as exc:
+        raise PcbenchError(f"{where}: {exc}") from None
+
+
+def _layer_table(layer: PCLayer) -> dict[str, Any]:
+    table = {"module": layer.module, "beta": layer.beta, "lambda": layer.lam, "alpha": layer.alpha}
+    if layer.predictor is not None:
+        table["predictor"] = dataclasses.asdict(layer.predictor)
+    return table
+
+
+def _importable_path(name: str, builder: Any) -> str:
+    path = callable_path(builder)
+    assert path is not None
+    if "<locals>" in path or "<lambda>" in path:
+        raise PcbenchError(
+            f"model '{name}': predictors builder {path} cannot be saved; use an importable "
+            "'module:function' or per-layer predictor tables"
+        )
+    return path
 
 
 def _check_table(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
