@@ -1,4 +1,5 @@
-"""Leaderboard: one row per (model, timestep), one accuracy column per kind of cell.
+"""Per-timestep leaderboard ``<suite>-timesteps.csv``: one row per (model, timestep), one
+accuracy column per kind of cell.
 
 Columns of :func:`leaderboard_table`, in this order (a column appears only when at
 least one model has a cell of that kind):
@@ -72,8 +73,13 @@ def _number(value: object) -> str:
     return "null" if pd.isna(value) else f"{value:g}"
 
 
-def _column_masks(scores: pd.DataFrame) -> dict[str, pd.Series]:
-    """Leaderboard accuracy column name -> boolean mask of the score rows pooled into it."""
+def accuracy_columns(scores: pd.DataFrame) -> dict[str, pd.Series]:
+    """Accuracy column name -> boolean mask of the rows pooled into it.
+
+    Names and order are the leaderboard's (module docstring). Works on any frame with
+    ``perturbation``, ``corruption``, ``attack`` and ``epsilon`` columns: score rows,
+    or one row per cell.
+    """
     kind = scores["perturbation"]
     corrupted = kind == "corruption"
     attacked = kind == "attack"
@@ -103,8 +109,8 @@ def leaderboard_table(scores: pd.DataFrame) -> pd.DataFrame:
     rows = scores[ROW].drop_duplicates()
     rows = rows.sort_values(ROW, key=lambda col: col.map(order) if col.name == "model" else col, kind="stable")
     table = rows.set_index(ROW)
-    for name, mask in _column_masks(scores).items():
-        sums = scores[mask].groupby(ROW)[["correct", "n"]].sum()
+    for name, mask in accuracy_columns(scores).items():
+        sums = scores.loc[mask, [*ROW, "correct", "n"]].groupby(ROW).sum()
         table[name] = sums["correct"] / sums["n"]
     return table.reset_index()
 

@@ -1,0 +1,97 @@
+"""One suite's results combined from several result directories (runs, machines).
+
+A score row is identified by ``(model, cell, timestep)`` and its provenance by
+``(cell_key, checkpoint_hash)``. Copies of the same row with the same provenance are
+identical (the cell key covers everything that determines the numbers) and are kept
+once. Copies with different provenance are a *conflict*: the same cell was computed
+from a different model, checkpoint, data subset, seed or suite entry. Conflicts are
+never averaged; by default they raise a one-line :class:`PcbenchError` naming the
+cells, and ``on_conflict="first"`` keeps the copy of the first directory (in the order
+given) that holds the row. Predictions follow their scores: a row's per-sample
+predictions come from the directory whose score row was kept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pcbench.errors import PcbenchError
+from pcbench.store import read_predictions, read_scores
+
+ON_CONFLICT = ("error", "first")
+ROW_ID = ["model", "cell", "timestep"]
+PROVENANCE = ["cell_key", "checkpoint_hash"]
+SCORE_ORDER = ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep"]
+_SOURCE = "_source"
+_LISTED = 8  # conflicting cells named in the error message before "and N more"
+
+
+@dataclass(frozen=True)
+class Results:
+    """Scores and per-sample predictions of one suite, merged over ``directories``."""
+
+    suite: str
+    directories: tuple[Path, ...]
+    scores: pd.DataFrame
+    predictions: pd.DataFrame
+
+
+def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "error") -> Results:
+    """Read ``<directory>/<suite>/`` of every directory and merge them (see module docstring).
+
+    Raises PcbenchError for an unknown ``on_conflict``, for a directory without results
+    (from :func:`pcbench.store.read_scores`) and, with ``on_conflict="error"``, for conflicts.
+    """
+    if on_conflict not in ON_CONFLICT:
+        raise PcbenchError(f"--on-conflict {on_conflict!r} is not allowed: one of {', '.join(ON_CONFLICT)}")
+    directories = tuple(Path(directory) for directory in directories)
+    if not directories:
+        raise PcbenchError("no --results directory given: name at least one")
+    scores = merge_scores([read_scores(directory / suite) for directory in directories], directories, on_conflict)
+    predictions = [
+        read_predictions(directory / suite).merge(
+            scores.loc[scores[_SOURCE] == index, ROW_ID], on=ROW_ID, how="inner", validate="many_to_one"
+        )
+        for index, directory in enumerate(directories)
+    ]
+    return Results(
+        suite=suite,
+        directories=directories,
+        scores=scores.drop(columns=_SOURCE),
+        predictions=pd.concat(predictions, ignore_index=True),
+    )
+
+
+def merge_scores(tables: Sequence[pd.DataFrame], directories: Sequence[Path], on_conflict: str = "error") -> pd.DataFrame:
+    """Concatenate score tables, keep one copy per row and check provenance.
+
+    The result has a ``_source`` column: the position in ``tables`` of each kept row's
+    table. Rows are sorted by model, cell and timestep.
+    """
+    merged = pd.concat([table.assign(**{_SOURCE: index}) for index, table in enumerate(tables)], ignore_index=True)
+    merged = merged.infer_objects()  # an all-null column of one table must not turn the merged one into objects
+    versions = merged[ROW_ID + PROVENANCE].drop_duplicates()
+    clashing = versions[versions.duplicated(ROW_ID, keep=False)]
+    if not clashing.empty and on_conflict == "error":
+        raise PcbenchError(_conflict_message(merged.merge(clashing[ROW_ID].drop_duplicates(), on=ROW_ID), directories))
+    kept = merged.drop_duplicates(ROW_ID, keep="first")
+    return kept.sort_values(SCORE_ORDER, kind="stable", na_position="last").reset_index(drop=True)
+
+
+def _conflict_message(rows: pd.DataFrame, directories: Sequence[Path]) -> str:
+    """One line naming each conflicting (model, cell), its timesteps and the directories involved."""
+    named = []
+    for (model, cell), group in rows.groupby(["model", "cell"], sort=True):
+        timesteps = sorted(set(group["timestep"]))
+        span = f"{timesteps[0]}" if len(timesteps) == 1 else f"{timesteps[0]}-{timesteps[-1]}"
+        where = ", ".join(str(directories[index]) for index in sorted(set(group[_SOURCE])))
+        named.append(f"{model} {cell} t{span} ({where})")
+    more = f" and {len(named) - _LISTED} more" if len(named) > _LISTED else ""
+    return (
+        f"{len(named)} cell(s) stored with different cell_key or checkpoint_hash: {'; '.join(named[:_LISTED])}{more}"
+        " — remove the stale results or pass --on-conflict first to keep the first --results directory's copy"
+    )

@@ -1,0 +1,163 @@
+"""Long-format leaderboard ``<suite>.csv``: one row per (model, metric, timestep).
+
+Columns
+-------
+``model``, ``metric``, ``timestep``
+    The model, the metric (below) and the PC timestep (0 = the feedforward sweep).
+``value``
+    The metric on all stored samples. Accuracies are fractions in [0, 1].
+``ci_low``, ``ci_high``
+    95 % interval (see *Uncertainty*).
+``n``
+    Predictions behind the value: Σ n of the pooled cells for accuracies, the number of
+    samples for ``best_known_robust_acc`` and for the bootstrapped aggregates.
+
+Metrics (a metric appears only for models with the cells it needs)
+-------------------------------------------------------------------
+``clean_acc``, ``corruption_acc``, ``<corruption>_acc``, ``<attack>@<ε>_acc``
+    As in ``<suite>-timesteps.csv``: clean accuracy, accuracy pooled over every
+    corruption cell, per corruption pooled over its severities, per attack and ε.
+``mean_corruption_acc_15``, ``mean_corruption_acc_19``
+    Mean accuracy over the (corruption, severity) cells of the 15 common / all 19
+    corruptions; only for models that have every corruption of the group.
+``mce``, ``relative_mce``
+    With a baseline (``--baseline MODEL``, taken at its last timestep; for an ``imagenet``
+    suite without one, AlexNet's published ImageNet-C errors). With E_c the error on
+    corruption c averaged over severities: CE_c = E_c / E_c(baseline), mCE = mean of CE_c
+    over the 15 common corruptions; relative CE_c = (E_c − E_clean) / (E_c(baseline) −
+    E_clean(baseline)), relative mCE = its mean. Needs all 15 common corruptions at the
+    baseline's severities. Lower is better; 1 = as good as the baseline.
+``relative_corruption_error``
+    Predify's headline: per corruption Σ over severities of the error, averaged over the
+    stored corruptions, divided by the same at timestep 0 (below 1 = the dynamics helped).
+``best_known_robust_acc``
+    Per-sample worst case over every attack cell at that timestep: a sample counts as
+    correct only if it is correct under every attack and ε (samples stored in all of them).
+
+Uncertainty
+-----------
+Accuracies (``*_acc`` except the mean corruption accuracies) get a 95 % Wilson score
+interval from (Σ correct, Σ n). Pooled corruption accuracies treat every (sample, cell)
+prediction as independent, although each sample recurs in every cell, so their
+intervals are too narrow; use the bootstrapped means for claims about corruption
+robustness. Aggregates (``mean_corruption_acc_*``, ``mce``, ``relative_mce``,
+``relative_corruption_error``) get a 95 % percentile bootstrap interval over samples:
+1000 resamples of the sample ids with replacement, seed 0
+(:class:`pcbench.leaderboard.stats.Bootstrap`); the same resamples are used for every
+model, timestep and the baseline, so the intervals are paired.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from pcbench.errors import PcbenchError
+from pcbench.leaderboard import aggregates
+from pcbench.leaderboard.compare import accuracy_columns
+from pcbench.leaderboard.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboard.stats import Bootstrap, wilson_interval
+
+COLUMNS = ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
+LOWER_IS_BETTER = frozenset({"mce", "relative_mce", "relative_corruption_error"})
+LEADING = ("clean_acc", "corruption_acc", *CORRUPTION_GROUPS, "mce", "relative_mce", "relative_corruption_error")
+
+
+def resolve_baseline(requested: str | None, scores: pd.DataFrame) -> str | None:
+    """The mCE baseline: ``requested`` (a model in ``scores``), AlexNet for ImageNet, else None."""
+    models = list(pd.unique(scores["model"]))
+    if requested is not None:
+        if requested not in models:
+            raise PcbenchError(f"--baseline {requested!r} is not a model in the results: one of {', '.join(models)}")
+        return requested
+    datasets = set(scores["dataset"].dropna()) if "dataset" in scores.columns else set()
+    return aggregates.ALEXNET if datasets == {"imagenet"} else None
+
+
+def metrics_table(
+    scores: pd.DataFrame, outcomes: dict[str, ModelOutcomes], baseline: str | None, bootstrap: Bootstrap
+) -> pd.DataFrame:
+    """The long leaderboard (columns :data:`COLUMNS`, documented above).
+
+    ``baseline`` is a model name, :data:`aggregates.ALEXNET` or None (no mCE rows).
+    Rows are ordered by model (first appearance in ``scores``), metric, timestep.
+    """
+    frames = [_accuracy_rows(scores), _best_known_rows(outcomes), _aggregate_rows(outcomes, baseline, bootstrap)]
+    table = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
+    models = {model: rank for rank, model in enumerate(pd.unique(scores["model"]))}
+    names = [*LEADING, *accuracy_columns(scores), BEST_KNOWN]
+    metrics = {name: rank for rank, name in enumerate(dict.fromkeys(names))}
+    ranks = {"model": table["model"].map(models), "metric": table["metric"].map(metrics), "timestep": table["timestep"]}
+    return table.iloc[np.lexsort([ranks["timestep"], ranks["metric"], ranks["model"]])][COLUMNS].reset_index(drop=True)
+
+
+def _rows(model: str, metric: str, timesteps: np.ndarray, value: np.ndarray, low: np.ndarray,
+          high: np.ndarray, n: np.ndarray) -> pd.DataFrame:
+    """A block of long rows for one (model, metric)."""
+    return pd.DataFrame({"model": model, "metric": metric, "timestep": np.asarray(timesteps, dtype=int),
+                         "value": value, "ci_low": low, "ci_high": high, "n": np.asarray(n, dtype=int)})
+
+
+def _accuracy_rows(scores: pd.DataFrame) -> pd.DataFrame:
+    """Pooled accuracies with Wilson intervals, from the score rows' correct and n."""
+    frames = []
+    for name, mask in accuracy_columns(scores).items():
+        sums = scores.loc[mask, ["model", "timestep", "correct", "n"]].groupby(["model", "timestep"], sort=False).sum().reset_index()
+        low, high = wilson_interval(sums["correct"], sums["n"])
+        frames.append(sums.assign(metric=name, value=sums["correct"] / sums["n"], ci_low=low, ci_high=high))
+    return pd.concat(frames, ignore_index=True)[COLUMNS]
+
+
+def _best_known_rows(outcomes: dict[str, ModelOutcomes]) -> pd.DataFrame:
+    """Per-sample worst case over all attack cells, with Wilson intervals."""
+    frames = []
+    for model, outcome in outcomes.items():
+        correct, present = outcome.robust_everywhere()
+        if present.any():
+            k, n = correct.sum(axis=-1), present.sum(axis=-1)
+            frames.append(_rows(model, BEST_KNOWN, outcome.timesteps, k / n, *wilson_interval(k, n), n))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _aggregate_rows(outcomes: dict[str, ModelOutcomes], baseline: str | None, bootstrap: Bootstrap) -> pd.DataFrame:
+    """Bootstrapped aggregates of every model: point values and percentile intervals."""
+    if not outcomes:
+        return pd.DataFrame(columns=COLUMNS)
+    samples = len(next(iter(outcomes.values())).sample_ids)
+    point = {model: o.accuracy() for model, o in outcomes.items()}
+    replicates = {
+        model: np.concatenate([o.accuracy(weights) for weights in bootstrap.weights(samples)], axis=-1)
+        for model, o in outcomes.items()
+    }
+    point_values = _aggregates(outcomes, point, baseline)
+    replicate_values = _aggregates(outcomes, replicates, baseline)
+    frames = []
+    for (model, metric), value in point_values.items():
+        outcome = outcomes[model]
+        low, high = Bootstrap.interval(replicate_values[model, metric])
+        corrupted = (outcome.cells["perturbation"] == "corruption").to_numpy()
+        n = outcome.present[:, corrupted].any(axis=1).sum(axis=-1)
+        frames.append(_rows(model, metric, outcome.timesteps, value[:, 0], low, high, n))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+
+
+def _aggregates(
+    outcomes: dict[str, ModelOutcomes], accuracy: dict[str, np.ndarray], baseline: str | None
+) -> dict[tuple[str, str], np.ndarray]:
+    """(model, metric) -> ``[timesteps, K]`` for every aggregate a model has."""
+    if baseline is None:
+        reference = None
+    elif baseline == aggregates.ALEXNET:
+        reference = aggregates.alexnet_reference()
+    else:
+        reference = aggregates.model_reference(outcomes[baseline], accuracy[baseline])
+    values = {}
+    for model, outcome in outcomes.items():
+        acc = accuracy[model]
+        candidates = {name: aggregates.mean_corruption_accuracy(outcome, acc, name) for name in CORRUPTION_GROUPS}
+        if reference is not None:
+            candidates["mce"] = aggregates.mce(outcome, acc, reference)
+            candidates["relative_mce"] = aggregates.relative_mce(outcome, acc, reference)
+        candidates["relative_corruption_error"] = aggregates.relative_corruption_error(outcome, acc)
+        values.update({(model, name): value for name, value in candidates.items() if value is not None})
+    return values

@@ -1,0 +1,137 @@
+"""Per-sample correctness of each model, as arrays over (timestep, cell, sample).
+
+All models share one sample axis (the sorted union of stored sample ids), so that
+bootstrap weights and paired tests line up across models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from pcbench.leaderboard.compare import accuracy_columns
+from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS, CORRUPTIONS
+
+CELL_COLUMNS = ["cell", "perturbation", "corruption", "severity", "attack", "epsilon"]
+BEST_KNOWN = "best_known_robust_acc"
+#: Mean corruption accuracy over all (corruption, severity) cells of a complete group.
+CORRUPTION_GROUPS = {"mean_corruption_acc_15": COMMON_CORRUPTIONS, "mean_corruption_acc_19": CORRUPTIONS}
+
+
+@dataclass(frozen=True)
+class ModelOutcomes:
+    """Which samples one model got right, in every stored cell at every timestep.
+
+    ``cells`` has one row per cell (columns :data:`CELL_COLUMNS`) in array order;
+    ``correct`` and ``present`` are ``[timesteps, cells, samples]`` booleans over
+    ``sample_ids``; ``present`` is False where a cell has no prediction for a sample.
+    """
+
+    model: str
+    cells: pd.DataFrame
+    timesteps: np.ndarray
+    sample_ids: np.ndarray
+    correct: np.ndarray
+    present: np.ndarray
+
+    @cached_property
+    def _flat(self) -> tuple[np.ndarray, np.ndarray]:
+        shape = (-1, len(self.sample_ids))
+        return (self.correct & self.present).reshape(shape).astype(np.float32), self.present.reshape(shape).astype(np.float32)
+
+    def accuracy(self, weights: np.ndarray | None = None) -> np.ndarray:
+        """Cell accuracies ``[timesteps, cells, K]``; NaN where a cell has no (weighted) sample.
+
+        Without ``weights``: the exact accuracies (K = 1). With ``weights`` ``[K, samples]``
+        (bootstrap counts): each sample weighted, in float32 (for intervals).
+        """
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if weights is None:
+                return ((self.correct & self.present).sum(axis=-1) / self.present.sum(axis=-1))[..., None]
+            correct, present = self._flat
+            accuracy = (correct @ weights.T) / (present @ weights.T)
+        return accuracy.reshape(len(self.timesteps), len(self.cells), len(weights))
+
+    @cached_property
+    def metric_cells(self) -> dict[str, np.ndarray]:
+        """Cell-pooled accuracy metric -> boolean mask over ``cells``.
+
+        The leaderboard's accuracy columns (``clean_acc``, ``corruption_acc``,
+        ``<corruption>_acc``, ``<attack>@<ε>_acc``) plus each group of
+        :data:`CORRUPTION_GROUPS` that this model has every corruption of.
+        """
+        masks = {name: mask.to_numpy() for name, mask in accuracy_columns(self.cells).items()}
+        for name, group in CORRUPTION_GROUPS.items():
+            if set(self.corruption_cells).issuperset(group):
+                masks[name] = np.any([self.corruption_cells[corruption] for corruption in group], axis=0)
+        return masks
+
+    @cached_property
+    def corruption_cells(self) -> dict[str, np.ndarray]:
+        """Stored corruption name -> boolean mask of its (severity) cells over ``cells``."""
+        corrupted = (self.cells["perturbation"] == "corruption").to_numpy()
+        names = self.cells["corruption"].to_numpy()
+        return {name: corrupted & (names == name) for name in pd.unique(names[corrupted])}
+
+    def index(self, timestep: int) -> int:
+        """Position of ``timestep`` on the timestep axis (KeyError when not stored)."""
+        position = int(np.searchsorted(self.timesteps, timestep))
+        if position == len(self.timesteps) or self.timesteps[position] != timestep:
+            raise KeyError(timestep)
+        return position
+
+    def robust_everywhere(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample and timestep: correct under every attack cell, and present in all of them.
+
+        Two ``[timesteps, samples]`` booleans; both all-False when there is no attack cell.
+        """
+        attacked = (self.cells["perturbation"] == "attack").to_numpy()
+        if not attacked.any():
+            empty = np.zeros((len(self.timesteps), len(self.sample_ids)), dtype=bool)
+            return empty, empty
+        present = self.present[:, attacked].all(axis=1)
+        return self.correct[:, attacked].all(axis=1) & present, present
+
+    def outcomes(self, metric: str, timestep: int) -> pd.Series:
+        """Correctness at ``timestep`` for the (cell, sample) pairs behind ``metric``.
+
+        A boolean Series indexed by (cell, sample_id), stored pairs only; for
+        :data:`BEST_KNOWN` the cell level is ``"all attacks"``. Empty when the model
+        has no such metric.
+        """
+        t = self.index(timestep)
+        if metric == BEST_KNOWN:
+            correct, present = self.robust_everywhere()
+            labels, correct, present = np.array(["all attacks"]), correct[t][None], present[t][None]
+        elif metric in self.metric_cells:
+            mask = self.metric_cells[metric]
+            labels, correct, present = self.cells["cell"].to_numpy()[mask], self.correct[t, mask], self.present[t, mask]
+        else:
+            return pd.Series([], dtype=bool, index=pd.MultiIndex.from_arrays([[], []], names=["cell", "sample_id"]))
+        cell, sample = np.nonzero(present)
+        index = pd.MultiIndex.from_arrays([labels[cell], self.sample_ids[sample]], names=["cell", "sample_id"])
+        return pd.Series(correct[cell, sample], index=index)
+
+
+def model_outcomes(scores: pd.DataFrame, predictions: pd.DataFrame) -> dict[str, ModelOutcomes]:
+    """Outcomes of every model in ``scores`` (in order of first appearance), from its predictions."""
+    sample_ids = np.unique(predictions["sample_id"].to_numpy())
+    outcomes = {}
+    for model, rows in scores.groupby("model", sort=False):
+        cells = rows[CELL_COLUMNS].drop_duplicates("cell").reset_index(drop=True)
+        timesteps = np.unique(rows["timestep"].to_numpy())
+        shape = (len(timesteps), len(cells), len(sample_ids))
+        correct, present = np.zeros(shape, dtype=bool), np.zeros(shape, dtype=bool)
+        mine = predictions[predictions["model"] == model]
+        position = (
+            np.searchsorted(timesteps, mine["timestep"].to_numpy()),
+            pd.Categorical(mine["cell"], categories=cells["cell"]).codes,
+            np.searchsorted(sample_ids, mine["sample_id"].to_numpy()),
+        )
+        correct[position] = mine["prediction"].to_numpy() == mine["label"].to_numpy()
+        present[position] = True
+        outcomes[model] = ModelOutcomes(model, cells, timesteps, sample_ids, correct, present)
+    return outcomes

@@ -1,0 +1,150 @@
+"""Markdown report ``<leaderboards>/<suite>-report.md``: summary, PC-vs-base table, plots, provenance.
+
+The report links the plots and CSVs by paths relative to itself, so it renders on
+GitHub when committed next to them. It holds no timestamp, so regenerating it from
+the same results gives the same file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from pcbench.files import atomic_write
+from pcbench.leaderboard.board import Leaderboard, csv_paths
+from pcbench.leaderboard.summary import AT, summary_metrics
+from pcbench.leaderboard.view import format_value, short_name, summary_view
+
+PLOT_TITLES = {
+    "clean": "Clean accuracy vs timestep",
+    "corruption-families": "Corruption families vs timestep",
+    "attacks": "Adversarial accuracy vs timestep",
+    "severity": "Accuracy vs severity",
+    "heatmap": "Accuracy per corruption",
+    "relative-corruption-error": "Relative corruption error (Predify) vs timestep",
+    "robust-vs-epsilon": "Adversarial accuracy vs ε",
+}
+
+
+def report_path(leaderboards: Path, suite: str) -> Path:
+    """``<leaderboards>/<suite>-report.md``."""
+    return Path(leaderboards) / f"{suite}-report.md"
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """A GitHub Markdown table of ``frame`` (cells as text, ``|`` escaped)."""
+    def cell(value: object) -> str:
+        return str(value).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(map(cell, frame.columns)) + " |", "|" + " --- |" * len(frame.columns)]
+    lines += ["| " + " | ".join(map(cell, row)) + " |" for row in frame.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
+    """Write the report for ``board`` to ``path``, linking ``plots``; return ``path``."""
+    path = Path(path)
+    text = "\n\n".join([
+        f"# Leaderboard: `{board.suite}`",
+        _introduction(board, path),
+        "## Summary",
+        markdown_table(summary_view(board)),
+        _legend(board),
+        *_pc_sections(board),
+        "## Plots",
+        *[f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})" for plot in plots],
+        "## Provenance",
+        _provenance(board),
+    ]) + "\n"
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+    return path
+
+
+def _relative(target: Path, report: Path) -> str:
+    """``target`` relative to the report's directory, with ``/`` separators."""
+    return Path(target).resolve().relative_to(report.resolve().parent).as_posix()
+
+
+def _introduction(board: Leaderboard, path: Path) -> str:
+    options = board.options
+    files = ", ".join(f"[`{p.name}`]({_relative(p, path)})" for p in csv_paths(path.parent, board.suite).values())
+    baseline = board.baseline or "none (pass `--baseline MODEL`)"
+    return (
+        f"Results merged from {len(board.results.directories)} result director"
+        f"{'y' if len(board.results.directories) == 1 else 'ies'}; {board.results.scores['cell'].nunique()} cells, "
+        f"{board.models.shape[0]} models. mCE baseline: {baseline}. Shown at timestep `{options.timestep}`, "
+        f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the README, *Reading the leaderboard*)."
+    )
+
+
+def _legend(board: Leaderboard) -> str:
+    return (
+        "Accuracies, mCE and relative mCE in %; `t`: the timestep shown; `robust`: best-known robust accuracy "
+        "(a sample counts only if it survives every attack); "
+        f"`Δ{short_name(board.selection.sort)}`/`p`: PC variant minus its feedforward base (percentage points) "
+        "and the exact McNemar p-value; `masking`: failed gradient-masking checks (`-` none, `?` nothing to check)."
+    )
+
+
+def _pc_sections(board: Leaderboard) -> list[str]:
+    """One "did the dynamics help?" table per PC variant whose base is in the results."""
+    summary = board.summary.set_index("model")
+    names = summary_metrics(board.metrics, board.selection.sort)
+    sections = []
+    for model, row in summary[summary["variant"] == "pc"].iterrows():
+        base = row["base"]
+        if base not in summary.index:
+            continue
+        table = pd.DataFrame({"metric": [short_name(name) for name in names]})
+        table[f"{base} (t={int(summary.loc[base, 'last_timestep'])})"] = [format_value(n, summary.loc[base, f"{n}:last"]) for n in names]
+        for where in AT:
+            label = {"t0": "t=0", "last": f"last t={int(row['last_timestep'])}", "best": f"best t={int(row['best_timestep'])}"}[where]
+            table[label] = [format_value(n, row[f"{n}:{where}"]) for n in names]
+            table[f"Δ {where} (p)"] = [_delta(n, row[f"delta_{n}:{where}"], row[f"p_{n}:{where}"]) for n in names]
+        sections += [
+            f"## Did the dynamics help? `{model}` vs `{base}`",
+            markdown_table(table),
+            f"Best timestep chosen by `{board.selection.sort}`. Δ in percentage points (mCE: lower is better); "
+            "p: two-sided exact McNemar on the same samples (pooled over corruption cells for the means, "
+            "whose pairs are not independent: a rough guide only).",
+        ]
+    return sections
+
+
+def _delta(metric: str, delta: float, p: float) -> str:
+    """``+1.2 (0.03)``; the p-value part only where there is one."""
+    text = format_value(metric, delta, signed=True)
+    return text if pd.isna(p) else f"{text} ({p:.2g})"
+
+
+def _provenance(board: Leaderboard) -> str:
+    scores = board.results.scores
+    models = scores.groupby("model", sort=False).agg(
+        variant=("variant", "first"),
+        base=("base", "first"),
+        spec_hash=("model_spec_hash", _distinct),
+        checkpoint_hash=("checkpoint_hash", _distinct),
+        cells=("cell", "nunique"),
+        run_ids=("run_id", _distinct),
+    ).reset_index().fillna("-")
+    versions = [column for column in scores.columns if column.endswith("_version")]
+    facts = {
+        "suite hash": _distinct(scores["suite_hash"]),
+        "dataset": f"{_distinct(scores['dataset'])} / {_distinct(scores['split'])} "
+                   f"(dataset hash {_distinct(scores['dataset_hash'])}, subset hash {_distinct(scores['subset_hash'])})",
+        "seeds": _distinct(scores["seed"]),
+        "devices": _distinct(scores["device"]),
+        "corruption source": _distinct(scores["corruption_source"]),
+        "versions": "; ".join(f"{column.removesuffix('_version')} {_distinct(scores[column])}" for column in versions),
+        "result directories": ", ".join(f"`{d}`" for d in board.results.directories),
+        "bootstrap": f"{board.options.bootstrap.resamples} resamples over samples, seed {board.options.bootstrap.seed}",
+    }
+    lines = [f"- **{name}**: {value}" for name, value in facts.items()]
+    return "\n".join(lines) + "\n\n" + markdown_table(models)
+
+
+def _distinct(values: pd.Series) -> str:
+    """Distinct non-missing values, comma-separated in order of first appearance (``-`` if none)."""
+    return ", ".join(map(str, pd.unique(values.dropna()))) or "-"
