@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -22,3 +23,15 @@ def registry_snapshot():
     yield registry
     registry._REGISTRY.clear()
     registry._REGISTRY.update(saved)
+
+
+@pytest.fixture
+def fresh_home(tmp_path, monkeypatch):
+    """A fresh pcbench home, so that its caches start empty, sharing the session's trained models."""
+    models = Path(os.environ["PCBENCH_HOME"]) / "models"
+    models.mkdir(parents=True, exist_ok=True)
+    home = tmp_path / "pcbench-home"
+    home.mkdir()
+    (home / "models").symlink_to(models, target_is_directory=True)
+    monkeypatch.setenv("PCBENCH_HOME", str(home))
+    return home

@@ -178,3 +178,17 @@ def test_adversarial_suites_carry_the_predify_protocol_and_need_a_root(name, off
     assert max(max(attack.epsilons) for attack in suite.attacks if attack.kind == "pgd-linf") == 0.5
     with pytest.raises(PcbenchError, match="dataset.root is missing.*--root"):
         load_suite(name)
+
+
+@pytest.mark.parametrize(("kind", "epsilon"), [("fgsm", 0.2), ("pgd-linf", 0.2), ("pgd-l2", 8.0), ("bim-linf", 0.2)])
+def test_every_attack_kind_lowers_accuracy_and_targeted_hits_its_target(kind, epsilon):
+    subset, model = data(30), build_model("digits-cnn")
+    steps = 1 if kind == "fgsm" else 10
+    untargeted = AttackConfig(kind=kind, epsilons=(epsilon,), steps=steps, rel_stepsize=None if kind == "fgsm" else 0.25,
+                              random_start=kind.startswith("pgd"))
+    run = lambda config: attacked_predictions(model, config, epsilon, subset, (0,), seed=0, batch_size=30,
+                                              device=torch.device("cpu"))[0]
+    assert (run(untargeted) == subset.labels).mean() < 0.5
+    if kind != "fgsm":
+        hits = run(dataclasses.replace(untargeted, target_offset=3)) == (subset.labels + 3) % 10
+        assert hits.mean() > 0.5

@@ -152,7 +152,7 @@ def test_sigkill_then_rerun_gives_the_uninterrupted_table(first_run, suite_file,
     assert resumed.run_id.nunique() == 2  # the second run only added the missing cells
     columns = ["model", "cell", "timestep", "correct"]
     pd.testing.assert_frame_equal(resumed[columns], read_scores(results / "mini")[columns])
-    written = pd.read_csv(tmp_path / "lb" / "mini.csv")
+    written = pd.read_csv(tmp_path / "lb" / "mini-timesteps.csv")
     expected = leaderboard_table(read_scores(results / "mini"))
     pd.testing.assert_frame_equal(written, expected.round(4), check_dtype=False, atol=1e-4)
     assert "digits-pcnn" in finished.stdout and "corruption" in finished.stdout.splitlines()[0]

@@ -30,7 +30,8 @@ from pcbench.hashing import hash_arrays, hash_json
 from pcbench.models.build import build_model, checkpoint_hash
 from pcbench.models.pc import PCModel
 from pcbench.models.protocol import TimestepModel
-from pcbench.perturbations.corruptions import corrupt_images, corruption_source
+from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
+from pcbench.perturbations.corruption_sources import open_corruptions
 from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec
 from pcbench.runner.adversarial import attacked_predictions
@@ -111,8 +112,12 @@ def run_suite(
     resume: bool = True,
     progress: bool = True,
     checkpointing: bool = False,
+    workers: int | None = None,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
+
+    ``workers`` processes (default: all CPUs) generate corrupted images, each cell once
+    into the on-disk cache, or decode precomputed ones; cells are evaluated one at a time.
 
     ``checkpointing`` turns on activation checkpointing across timesteps for PC models
     (less memory during attacks, about one extra sweep of compute per attack step; the
@@ -126,17 +131,16 @@ def run_suite(
     remove_stale_temp_files(root)
     summary = RunSummary(run_id=new_run_id(), results=root)
     entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
-    images = data.tensor()
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
-    with tqdm(
+    with open_corruptions(suite, data, workers) as corruptions, tqdm(
         total=len(perturbations) * len(entries), desc=f"{suite.name}", unit="cell",
         disable=not progress,
     ) as bar:
         for perturbation in perturbations:
             todo = []
             for entry in entries:
-                key = _cell_key(entry, perturbation, suite, data)
+                key = _cell_key(entry, perturbation, suite, data, corruptions)
                 stem = cell_stem(entry.spec.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
@@ -145,7 +149,7 @@ def run_suite(
                     todo.append((entry, key, stem))
             if not todo:
                 continue
-            inputs = _perturbed_inputs(perturbation, data, images, suite.seed)
+            images, corrupted = _perturbed_inputs(perturbation, data, corruptions)
             for entry, key, stem in todo:
                 bar.set_postfix_str(f"{entry.spec.name} {perturbation.label}")
                 started = time.perf_counter()
@@ -157,10 +161,13 @@ def run_suite(
                         seed=suite.seed, batch_size=batch_size, device=torch_device,
                     )
                 else:
-                    predictions = predict(model, inputs, batch_size=batch_size, device=torch_device)
+                    predictions = _predict_in_chunks(
+                        model, data, images, batch_size=batch_size, device=torch_device
+                    )
                 wall = time.perf_counter() - started
                 scores, per_sample = _tables(
-                    entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall}
+                    entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall},
+                    corrupted,
                 )
                 commit_cell(root, stem, key, scores, per_sample)
                 summary.evaluated.append(stem)
@@ -183,7 +190,13 @@ def _entry(
     )
 
 
-def _cell_key(entry: _Entry, perturbation: Perturbation, suite: Suite, data: ImageSet) -> str:
+def _cell_key(
+    entry: _Entry,
+    perturbation: Perturbation,
+    suite: Suite,
+    data: ImageSet,
+    corruptions: CorruptionSource | None,
+) -> str:
     return hash_json(
         {
             "model": entry.spec_hash,
@@ -192,21 +205,52 @@ def _cell_key(entry: _Entry, perturbation: Perturbation, suite: Suite, data: Ima
             "data": data.content_hash,
             "seed": suite.seed if perturbation.kind != "clean" else None,
             "timesteps": entry.timesteps,
-            "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
+            "corruption_source": _corruption_source(perturbation, corruptions),
         }
     )
 
 
-def _perturbed_inputs(
-    perturbation: Perturbation, data: ImageSet, images: torch.Tensor, seed: int
-) -> torch.Tensor:
-    """Images every model sees for this perturbation (attacks start from clean images)."""
+def _corruption_source(perturbation: Perturbation, corruptions: CorruptionSource | None) -> str | None:
+    """Where a corruption cell's images come from (``None`` for other cells)."""
     if perturbation.kind != "corruption":
-        return images
-    assert perturbation.corruption is not None and perturbation.severity is not None
-    return data.tensor(
-        corrupt_images(data.images, data.ids, perturbation.corruption, perturbation.severity, seed)
-    )
+        return None
+    assert corruptions is not None and perturbation.corruption is not None
+    assert perturbation.severity is not None
+    return corruptions.source(perturbation.corruption, perturbation.severity)
+
+
+def _perturbed_inputs(
+    perturbation: Perturbation, data: ImageSet, corruptions: CorruptionSource | None
+) -> tuple[np.ndarray, CorruptedCell | None]:
+    """uint8 images every model sees (attacks start from clean ones), and their corrupted cell."""
+    if perturbation.kind != "corruption":
+        return data.images, None
+    assert corruptions is not None and perturbation.corruption is not None
+    assert perturbation.severity is not None
+    cell = corruptions.cell(perturbation.corruption, perturbation.severity)
+    return cell.images, cell
+
+
+#: Float bytes converted at a time when predicting on uint8 images.
+_FLOAT_CHUNK_BYTES = 256 << 20
+
+
+def _predict_in_chunks(
+    model: TimestepModel, data: ImageSet, images: np.ndarray, *, batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
+    """:func:`predict` on uint8 ``images``, converted to float a few whole batches at a time.
+
+    A cell (often memory-mapped) never sits in RAM as float; chunks hold whole batches, so
+    every batch, and every prediction, is the one a single ``predict`` call would make.
+    """
+    batch_bytes = batch_size * 4 * int(np.prod(images.shape[1:]))
+    step = batch_size * max(1, _FLOAT_CHUNK_BYTES // batch_bytes)
+    chunks = [
+        predict(model, data.tensor(images[start:start + step]), batch_size=batch_size, device=device)
+        for start in range(0, len(images), step)
+    ]
+    return np.concatenate(chunks, axis=1)
 
 
 def _row_context(
@@ -234,8 +278,13 @@ def _tables(
     data: ImageSet,
     key: str,
     context: dict[str, Any],
+    corrupted: CorruptedCell | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The cell's score rows (one per evaluated timestep) and per-sample predictions."""
+    """The cell's score rows (one per evaluated timestep) and per-sample predictions.
+
+    Corruption rows record their source and how many images / pixels were non-finite
+    before the uint8 cast (and were repaired, see :mod:`pcbench.perturbations.corruptions`).
+    """
     model_timesteps = np.asarray(entry.timesteps)
     kept = predictions[model_timesteps]
     correct = (kept == data.labels[None, :]).sum(axis=1)
@@ -262,7 +311,13 @@ def _tables(
             "gradient_mode": attack.gradient_mode if attack else None,
             "attack_timestep": attack.attack_timestep if attack else None,
             "attack_params": json.dumps(attack.params(), sort_keys=True) if attack else None,
-            "corruption_source": corruption_source() if perturbation.kind == "corruption" else None,
+            "corruption_source": corrupted.source if corrupted else None,
+            "nonfinite_images": pd.array(
+                [corrupted.nonfinite.images if corrupted else None] * len(kept), dtype="Int64"
+            ),
+            "nonfinite_pixels": pd.array(
+                [corrupted.nonfinite.pixels if corrupted else None] * len(kept), dtype="Int64"
+            ),
             **context,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
