@@ -133,6 +133,31 @@ def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_on
     assert not pd_isna(flags.loc[("digits-pcnn", 3), "flag_whitebox_weaker_than_transfer"])
 
 
+def test_masking_checks_read_only_the_cells_that_were_white_box_at_each_timestep():
+    import json
+
+    import pandas as pd
+
+    def row(kind, target, timestep, epsilon, accuracy):
+        params = {"kind": kind, "gradient_mode": "full", "attack_timestep": target, "target_offset": None}
+        label = kind if target == "last" else f"{kind}-{target}"
+        return {"model": "pc", "variant": "pc", "perturbation": "attack", "attack": label, "epsilon": epsilon,
+                "timestep": timestep, "n": 100, "accuracy": accuracy, "attack_params": json.dumps(params)}
+
+    scores = pd.DataFrame([
+        # at t = 0 the through-the-unroll attacks are transfers from t = 2; "first" is the white-box one
+        row("pgd-linf", "last", 0, 0.1, 0.60), row("fgsm", "last", 0, 0.1, 0.40), row("pgd-linf", "first", 0, 0.1, 0.30),
+        row("pgd-linf", "last", 0, 0.5, 0.70), row("pgd-linf", "last", 2, 0.5, 0.00),
+        # at the last timestep t = 2 the white-box PGD is weaker than the transfer from the feedforward pass
+        row("pgd-linf", "last", 2, 0.1, 0.50), row("fgsm", "last", 2, 0.1, 0.55), row("pgd-linf", "first", 2, 0.1, 0.45),
+    ])
+    flags = masking_flags(scores).set_index("timestep")
+    assert flags.loc[0].drop("model").isna().all()  # nothing white-box to compare at t = 0: no false alarm
+    assert flags.loc[2].to_dict() == {"model": "pc", "flag_iterative_weaker_than_fgsm": False,
+                                      "flag_not_monotonic_in_epsilon": False, "flag_large_epsilon_not_zero": False,
+                                      "flag_whitebox_weaker_than_transfer": True}
+
+
 def pd_isna(value) -> bool:
     import pandas as pd
 

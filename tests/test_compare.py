@@ -186,8 +186,8 @@ EXPECTED = {
     ("pc", "relative_corruption_error", 2): (15 * 0.6 + 4 * 0.2) / (15 * 1.0 + 4 * 0.4),
     ("ff", "fgsm@0.1_acc", 0): 0.5,
     ("pc", "pgd-linf@0.1_acc", 2): 0.8,
-    ("ff", "best_known_robust_acc", 0): 0.2,  # {0..4} ∩ {3..8}: not min(0.5, 0.6)
-    ("pc", "best_known_robust_acc", 2): 0.5,  # {0..6} ∩ {2..9}
+    ("ff", "best_known_linf@0.1_acc", 0): 0.2,  # {0..4} ∩ {3..8}: not min(0.5, 0.6)
+    ("pc", "best_known_linf@0.1_acc", 2): 0.5,  # {0..6} ∩ {2..9}
 }
 
 
@@ -203,10 +203,10 @@ def test_long_table_layout_intervals_and_n(board) -> None:
     assert list(pd.unique(metrics["metric"]))[:7] == ["clean_acc", "corruption_acc", "mean_corruption_acc_15",
                                                       "mean_corruption_acc_19", "mce", "relative_mce",
                                                       "relative_corruption_error"]
-    assert list(pd.unique(metrics["metric"]))[-1] == "best_known_robust_acc"
+    assert list(pd.unique(metrics["metric"]))[-1] == "best_known_linf@0.1_acc"
     clean = value(board, "pc", "clean_acc", 2)
     assert (clean["ci_low"], clean["ci_high"], clean["n"]) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4), 10)
-    robust = value(board, "ff", "best_known_robust_acc", 0)
+    robust = value(board, "ff", "best_known_linf@0.1_acc", 0)
     assert robust["n"] == 10 and robust["ci_low"] == pytest.approx(wilson_interval(2, 10)[0])
     assert value(board, "ff", "corruption_acc", 0)["n"] == 380
     own = value(board, "ff", "mce", 0)  # the baseline against itself: every resample gives 1
@@ -214,6 +214,20 @@ def test_long_table_layout_intervals_and_n(board) -> None:
     for metric in ("mean_corruption_acc_15", "mce", "relative_corruption_error"):
         row = value(board, "pc", metric, 2)
         assert row["ci_low"] < row["value"] < row["ci_high"] and row["n"] == 10
+
+
+def test_best_known_robust_accuracy_is_per_norm_and_budget() -> None:
+    outcomes = {("ff", "fgsm@0.1", 0): first(5), ("ff", "pgd-linf@0.1", 0): set(range(3, 9)),
+                ("ff", "pgd-linf-first@0.1", 0): set(range(1, 10)), ("ff", "pgd-linf@0.5", 0): set(),
+                ("ff", "pgd-l2@0.1", 0): first(10), ("ff", "bim-linf-t3-detached@0.05", 0): first(7)}
+    metrics = build_leaderboard(results(outcomes)).metrics
+    robust = metrics[metrics["metric"].str.startswith("best_known_")]
+    assert robust.set_index("metric")["value"].to_dict() == {
+        "best_known_l2@0.1_acc": 1.0,  # the only L2 cell: not pooled with L∞ at the same number
+        "best_known_linf@0.05_acc": 0.7,
+        "best_known_linf@0.1_acc": 0.2,  # {0..4} ∩ {3..8} ∩ {1..9}, transfer included
+        "best_known_linf@0.5_acc": 0.0,  # not mixed into the smaller budgets
+    }
 
 
 def test_no_baseline_means_no_mce_and_incomplete_groups_are_left_out() -> None:
@@ -263,12 +277,12 @@ def test_summary_values_deltas_and_mcnemar(board) -> None:
     assert (pc["clean_acc:t0"], pc["clean_acc:last"], pc["clean_acc:best"]) == (0.9, 0.8, 1.0)
     assert pc["delta_clean_acc:best"] == pytest.approx(0.1)
     assert pc["p_clean_acc:best"] == 1.0  # one discordant pair
-    assert pc["delta_best_known_robust_acc:last"] == pytest.approx(0.3)
-    assert pc["p_best_known_robust_acc:last"] == pytest.approx(0.25)  # samples 2, 5, 6 gained, none lost
+    assert pc["delta_best_known_linf@0.1_acc:last"] == pytest.approx(0.3)
+    assert pc["p_best_known_linf@0.1_acc:last"] == pytest.approx(0.25)  # samples 2, 5, 6 gained, none lost
     assert pc["p_mean_corruption_acc_15:last"] == pytest.approx(2.0**-59)  # 60 (cell, sample) pairs gained
     assert pc["delta_mce:last"] == pytest.approx(-0.4) and np.isnan(pc["p_mce:last"])
     assert pc["delta_fgsm@0.1_acc:t0"] == 0.0 and pc["p_fgsm@0.1_acc:t0"] == 1.0
-    assert np.isnan(ff["delta_clean_acc:last"]) and ff["best_known_robust_acc:best"] == pytest.approx(0.2)
+    assert np.isnan(ff["delta_clean_acc:last"]) and ff["best_known_linf@0.1_acc:best"] == pytest.approx(0.2)
     flags = [column for column in summary.columns if column.startswith("flag_")]
     assert flags and all(column.rsplit(":", 1)[1] in ("t0", "last", "best") for column in flags)
     assert pd.notna(ff["flag_iterative_weaker_than_fgsm:t0"]) and pd.isna(ff["flag_not_monotonic_in_epsilon:t0"])

@@ -31,7 +31,7 @@ def invoke(*args: str) -> str:
 
 def test_compare_merges_directories_and_writes_three_csvs(stored: list[Path], tmp_path: Path) -> None:
     output = invoke("compare", SUITE, "--results", str(stored[0]), "--results", str(stored[1]),
-                    "--leaderboards", str(tmp_path), "--sort", "best_known_robust_acc", "--timestep", "best")
+                    "--leaderboards", str(tmp_path), "--sort", "best_known_linf@0.1_acc", "--timestep", "best")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["syn-summary.csv", "syn-timesteps.csv", "syn.csv"]
     long = pd.read_csv(tmp_path / "syn.csv")
     assert list(long.columns) == ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
@@ -42,9 +42,9 @@ def test_compare_merges_directories_and_writes_three_csvs(stored: list[Path], tm
     summary = pd.read_csv(tmp_path / "syn-summary.csv")
     assert list(summary["model"]) == ["pc", "ff"] and summary.loc[0, "best_timestep"] == 2
     header, first_row = output.splitlines()[:2]
-    assert header.split()[:3] == ["model", "t", "clean"] and "robust" in header.split()
+    assert header.split()[:3] == ["model", "t", "clean"] and "robust-linf@0.1" in header.split()
     assert first_row.split()[:3] == ["pc", "2", "80.0"]
-    assert "sorted by best_known_robust_acc at timestep 'best'" in output
+    assert "sorted by best_known_linf@0.1_acc at timestep 'best'" in output
 
 
 def test_report_and_plot_commands(stored: list[Path], tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def test_report_holds_summary_pc_table_plot_links_and_provenance(tmp_path: Path)
     assert "## Did the dynamics help? `pc` vs `ff`" in text
     # metric | ff (t=0) | t=0 | Δ t0 (p) | last t=2 | Δ last (p) | best t=1 | Δ best (p)
     assert "| clean | 90.0 | 90.0 | +0.0 (1) | 80.0 | -10.0 (1) | 100.0 | +10.0 (1) |" in lines
-    assert "| robust | 20.0 | 20.0 | +0.0 (1) | 50.0 | +30.0 (0.25) | 30.0 | +10.0 (1) |" in lines
+    assert "| robust-linf@0.1 | 20.0 | 20.0 | +0.0 (1) | 50.0 | +30.0 (0.25) | 30.0 | +10.0 (1) |" in lines
     assert "| mCE | 100.0 | 100.0 | +0.0 | 60.0 | -40.0 | 80.0 | -20.0 |" in lines
     links = re.findall(r"\]\(([^)]+)\)", text)
     assert "syn-plots/clean.png" in links and "syn-plots/heatmap.png" in links and "syn-summary.csv" in links

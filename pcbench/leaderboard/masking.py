@@ -2,7 +2,14 @@
 
 For every model and timestep, each flag is ``True`` when the check *fails* (a warning sign
 that the attack was hindered by the model, not that the model is robust), ``False`` when
-it passes and missing (``NA``) when the suite has no cells to check it with:
+it passes and missing (``NA``) when the suite has no cells to check it with.
+
+The checks are about white-box attacks, so at each timestep they read only the attack cells
+that were white-box *for that timestep*: ``attack_timestep = "last"`` at the model's last
+timestep, ``"first"`` at timestep 0, ``"each"`` at every timestep (``"mean"`` attacks the
+mean of the logits, no single timestep, and is never read). Elsewhere an attack is a
+transfer from another timestep, and a transferred iterative attack may fairly be weaker
+than a transferred FGSM or than the white-box attack on that timestep.
 
 ``flag_iterative_weaker_than_fgsm``
     An iterative L∞ attack (``pgd-linf`` or ``bim-linf``, untargeted) leaves more correct
@@ -13,10 +20,10 @@ it passes and missing (``NA``) when the suite has no cells to check it with:
     An iterative L∞ attack at ε ≥ :data:`LARGE_LINF_EPSILON` leaves accuracy above
     :data:`NEAR_ZERO_ACCURACY` (such a budget can turn any image into any other).
 ``flag_whitebox_weaker_than_transfer``
-    PC variants: the white-box attack through the unroll (``attack_timestep = "last"``)
-    leaves more correct samples than the same attack on the feedforward pass
-    (``attack_timestep = "first"``, i.e. transferred from the feedforward base, whose
-    timestep-0 network it shares exactly).
+    PC variants, at timesteps after 0: the white-box attack through the unroll leaves more
+    correct samples than the same attack on the feedforward pass (``attack_timestep =
+    "first"``, i.e. transferred from the feedforward base, whose timestep-0 network it
+    shares exactly), evaluated at the same timestep.
 
 Comparisons allow a slack of one sample (random starts make equal-strength attacks differ
 by a sample or so).
@@ -46,14 +53,15 @@ def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (model, timestep), group in attacks.groupby(["model", "timestep"], sort=False):
         slack = 1.0 / group["n"].min()
+        whitebox = group[group["whitebox"]]
         rows.append(
             {
                 "model": model,
                 "timestep": timestep,
-                FLAGS[0]: _iterative_weaker(group, slack),
-                FLAGS[1]: _not_monotonic(group, slack),
-                FLAGS[2]: _large_epsilon_not_zero(group),
-                FLAGS[3]: _whitebox_weaker(group, slack),
+                FLAGS[0]: _iterative_weaker(whitebox, slack),
+                FLAGS[1]: _not_monotonic(whitebox, slack),
+                FLAGS[2]: _large_epsilon_not_zero(whitebox),
+                FLAGS[3]: _whitebox_weaker(whitebox, group, slack),
             }
         )
     table = pd.DataFrame(rows, columns=["model", "timestep", *FLAGS])
@@ -67,6 +75,13 @@ def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
     attacks["targeted"] = params.map(lambda p: p.get("target_offset") is not None)
     attacks["attack_timestep"] = params.map(lambda p: p.get("attack_timestep", "last"))
     attacks["gradient_mode"] = params.map(lambda p: p.get("gradient_mode", "full"))
+    last = attacks.groupby("model")["timestep"].transform("max")
+    target = attacks["attack_timestep"]
+    attacks["whitebox"] = (
+        ((target == "last") & (attacks["timestep"] == last))
+        | ((target == "first") & (attacks["timestep"] == 0))
+        | (target == "each")
+    )
     return attacks[~attacks["targeted"]]
 
 
@@ -90,12 +105,13 @@ def _large_epsilon_not_zero(group: pd.DataFrame) -> bool | None:
     return None if large.empty else bool((large["accuracy"] > NEAR_ZERO_ACCURACY).any())
 
 
-def _whitebox_weaker(group: pd.DataFrame, slack: float) -> bool | None:
+def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame, slack: float) -> bool | None:
+    """``whitebox``: the white-box cells of ``group`` (one model and timestep)."""
     if (group["variant"] != "pc").all():
         return None
-    whitebox = group[group["attack_timestep"] == "last"]
+    through_unroll = whitebox[whitebox["attack_timestep"] != "first"]
     transfer = group[group["attack_timestep"] == "first"]
-    return _exceeds(whitebox, transfer, ["kind", "epsilon", "gradient_mode"], slack)
+    return _exceeds(through_unroll, transfer, ["kind", "epsilon", "gradient_mode"], slack)
 
 
 def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str], slack: float) -> bool | None:

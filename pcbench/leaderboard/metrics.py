@@ -10,7 +10,7 @@ Columns
     95 % interval (see *Uncertainty*).
 ``n``
     Predictions behind the value: Σ n of the pooled cells for accuracies, the number of
-    samples for ``best_known_robust_acc`` and for the bootstrapped aggregates.
+    samples for the best-known robust accuracies and for the bootstrapped aggregates.
 
 Metrics (a metric appears only for models with the cells it needs)
 -------------------------------------------------------------------
@@ -30,9 +30,11 @@ Metrics (a metric appears only for models with the cells it needs)
 ``relative_corruption_error``
     Predify's headline: per corruption Σ over severities of the error, averaged over the
     stored corruptions, divided by the same at timestep 0 (below 1 = the dynamics helped).
-``best_known_robust_acc``
-    Per-sample worst case over every attack cell at that timestep: a sample counts as
-    correct only if it is correct under every attack and ε (samples stored in all of them).
+``best_known_<norm>@<ε>_acc``
+    Best-known robust accuracy of a threat model (norm ``linf`` or ``l2`` and budget ε):
+    the per-sample worst case over every attack cell of that norm and ε at that timestep
+    (FGSM, PGD, BIM, white-box and transfer, targeted or not). A sample counts as correct
+    only if it is correct under all of them (samples stored in all of them).
 
 Uncertainty
 -----------
@@ -55,7 +57,7 @@ import pandas as pd
 from pcbench.errors import PcbenchError
 from pcbench.leaderboard import aggregates
 from pcbench.leaderboard.compare import accuracy_columns
-from pcbench.leaderboard.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboard.outcomes import CORRUPTION_GROUPS, ModelOutcomes
 from pcbench.leaderboard.stats import Bootstrap, wilson_interval
 
 COLUMNS = ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
@@ -85,7 +87,8 @@ def metrics_table(
     frames = [_accuracy_rows(scores), _best_known_rows(outcomes), _aggregate_rows(outcomes, baseline, bootstrap)]
     table = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
     models = {model: rank for rank, model in enumerate(pd.unique(scores["model"]))}
-    names = [*LEADING, *accuracy_columns(scores), BEST_KNOWN]
+    threat_models = [name for outcome in outcomes.values() for name in outcome.threat_models]
+    names = [*LEADING, *accuracy_columns(scores), *threat_models]
     metrics = {name: rank for rank, name in enumerate(dict.fromkeys(names))}
     ranks = {"model": table["model"].map(models), "metric": table["metric"].map(metrics), "timestep": table["timestep"]}
     return table.iloc[np.lexsort([ranks["timestep"], ranks["metric"], ranks["model"]])][COLUMNS].reset_index(drop=True)
@@ -109,13 +112,14 @@ def _accuracy_rows(scores: pd.DataFrame) -> pd.DataFrame:
 
 
 def _best_known_rows(outcomes: dict[str, ModelOutcomes]) -> pd.DataFrame:
-    """Per-sample worst case over all attack cells, with Wilson intervals."""
+    """Per-sample worst case over the attack cells of each threat model, with Wilson intervals."""
     frames = []
     for model, outcome in outcomes.items():
-        correct, present = outcome.robust_everywhere()
-        if present.any():
-            k, n = correct.sum(axis=-1), present.sum(axis=-1)
-            frames.append(_rows(model, BEST_KNOWN, outcome.timesteps, k / n, *wilson_interval(k, n), n))
+        for metric in outcome.threat_models:
+            correct, present = outcome.robust_under(metric)
+            if present.any():
+                k, n = correct.sum(axis=-1), present.sum(axis=-1)
+                frames.append(_rows(model, metric, outcome.timesteps, k / n, *wilson_interval(k, n), n))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 

@@ -14,9 +14,11 @@ import pandas as pd
 
 from pcbench.leaderboard.compare import accuracy_columns
 from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS, CORRUPTIONS
+from pcbench.suite.schema import attack_label_norm
 
 CELL_COLUMNS = ["cell", "perturbation", "corruption", "severity", "attack", "epsilon"]
-BEST_KNOWN = "best_known_robust_acc"
+#: Prefix of the best-known robust accuracy metrics, ``best_known_<norm>@<ε>_acc``.
+BEST_KNOWN = "best_known_"
 #: Mean corruption accuracy over all (corruption, severity) cells of a complete group.
 CORRUPTION_GROUPS = {"mean_corruption_acc_15": COMMON_CORRUPTIONS, "mean_corruption_acc_19": CORRUPTIONS}
 
@@ -83,29 +85,42 @@ class ModelOutcomes:
             raise KeyError(timestep)
         return position
 
-    def robust_everywhere(self) -> tuple[np.ndarray, np.ndarray]:
-        """Per sample and timestep: correct under every attack cell, and present in all of them.
+    @cached_property
+    def threat_models(self) -> dict[str, np.ndarray]:
+        """Best-known robust accuracy metric -> boolean mask of its attack cells over ``cells``.
 
-        Two ``[timesteps, samples]`` booleans; both all-False when there is no attack cell.
+        A threat model is a norm and a budget: ``best_known_linf@0.03_acc`` pools every L∞
+        attack cell (FGSM, PGD, BIM; white-box, transfer, targeted) at ε = 0.03. Ordered by
+        norm, then ε.
         """
         attacked = (self.cells["perturbation"] == "attack").to_numpy()
-        if not attacked.any():
-            empty = np.zeros((len(self.timesteps), len(self.sample_ids)), dtype=bool)
-            return empty, empty
-        present = self.present[:, attacked].all(axis=1)
-        return self.correct[:, attacked].all(axis=1) & present, present
+        keys = [
+            (attack_label_norm(attack), float(epsilon)) if hit else None
+            for attack, epsilon, hit in zip(self.cells["attack"], self.cells["epsilon"], attacked)
+        ]
+        return {
+            f"{BEST_KNOWN}{norm}@{epsilon:g}_acc": np.array([key == (norm, epsilon) for key in keys], dtype=bool)
+            for norm, epsilon in sorted({key for key in keys if key is not None})
+        }
+
+    def robust_under(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
+        """Per sample and timestep: correct under every attack cell of a threat model
+        (:attr:`threat_models`), and present in all of them. Two ``[timesteps, samples]`` booleans."""
+        mask = self.threat_models[metric]
+        present = self.present[:, mask].all(axis=1)
+        return self.correct[:, mask].all(axis=1) & present, present
 
     def outcomes(self, metric: str, timestep: int) -> pd.Series:
         """Correctness at ``timestep`` for the (cell, sample) pairs behind ``metric``.
 
-        A boolean Series indexed by (cell, sample_id), stored pairs only; for
-        :data:`BEST_KNOWN` the cell level is ``"all attacks"``. Empty when the model
-        has no such metric.
+        A boolean Series indexed by (cell, sample_id), stored pairs only; for a
+        best-known robust accuracy the cell level is the metric's name. Empty when the
+        model has no such metric.
         """
         t = self.index(timestep)
-        if metric == BEST_KNOWN:
-            correct, present = self.robust_everywhere()
-            labels, correct, present = np.array(["all attacks"]), correct[t][None], present[t][None]
+        if metric in self.threat_models:
+            correct, present = self.robust_under(metric)
+            labels, correct, present = np.array([metric]), correct[t][None], present[t][None]
         elif metric in self.metric_cells:
             mask = self.metric_cells[metric]
             labels, correct, present = self.cells["cell"].to_numpy()[mask], self.correct[t, mask], self.present[t, mask]

@@ -27,8 +27,8 @@ class PairedTest:
 def mcnemar_test(variant: ModelOutcomes, timestep: int, base: ModelOutcomes, base_timestep: int, metric: str) -> PairedTest | None:
     """Compare ``variant`` at ``timestep`` with ``base`` at ``base_timestep`` on ``metric``.
 
-    Pairs are matched by cell label and sample id (for ``best_known_robust_acc``, by
-    sample id). None when the metric is not a per-sample accuracy or no pair is shared.
+    Pairs are matched by cell label and sample id (for a best-known robust accuracy,
+    by sample id). None when the metric is not a per-sample accuracy or no pair is shared.
     """
     joined = pd.concat(
         [variant.outcomes(metric, timestep).rename("variant"), base.outcomes(metric, base_timestep).rename("base")],

@@ -81,8 +81,8 @@ def _introduction(board: Leaderboard, path: Path) -> str:
 
 def _legend(board: Leaderboard) -> str:
     return (
-        "Accuracies, mCE and relative mCE in %; `t`: the timestep shown; `robust`: best-known robust accuracy "
-        "(a sample counts only if it survives every attack); "
+        "Accuracies, mCE and relative mCE in %; `t`: the timestep shown; `robust-<norm>@<ε>`: best-known robust "
+        "accuracy (a sample counts only if it survives every attack of that norm and ε); "
         f"`Δ{short_name(board.selection.sort)}`/`p`: PC variant minus its feedforward base (percentage points) "
         "and the exact McNemar p-value; `masking`: failed gradient-masking checks (`-` none, `?` nothing to check)."
     )

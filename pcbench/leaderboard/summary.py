@@ -12,7 +12,7 @@ Columns
 ``<metric>:t0``, ``<metric>:last``, ``<metric>:best``
     The metric (as in ``<suite>.csv``) at timestep 0, the last and the best timestep, for
     ``clean_acc``, ``mean_corruption_acc_15``, ``mean_corruption_acc_19``, ``mce``,
-    ``relative_mce``, each ``<attack>@<ε>_acc``, ``best_known_robust_acc`` and the sort
+    ``relative_mce``, each ``<attack>@<ε>_acc``, each ``best_known_<norm>@<ε>_acc`` and the sort
     metric, where the leaderboard has them.
 ``flag_<check>:t0|last|best``
     Gradient-masking self-checks (:mod:`pcbench.leaderboard.masking`): True = the check
@@ -36,7 +36,7 @@ import pandas as pd
 
 from pcbench.errors import PcbenchError
 from pcbench.leaderboard.metrics import LOWER_IS_BETTER
-from pcbench.leaderboard.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboard.outcomes import CORRUPTION_GROUPS, ModelOutcomes
 from pcbench.leaderboard.paired import mcnemar_test
 
 AT = ("t0", "last", "best")
@@ -115,8 +115,7 @@ def summary_metrics(metrics: pd.DataFrame, sort: str) -> list[str]:
     """Metrics shown in the summary, in column order (see module docstring)."""
     present = list(pd.unique(metrics["metric"]))
     names = [name for name in SUMMARY_HEADLINE if name in present]
-    names += [name for name in present if "@" in name]
-    names += [BEST_KNOWN] if BEST_KNOWN in present else []
+    names += [name for name in present if "@" in name]  # attacks, then best-known robust accuracies
     return names + ([sort] if sort not in names else [])
 
 

@@ -15,12 +15,13 @@ SHORT = {
     "mce": "mCE",
     "relative_mce": "rel.mCE",
     "relative_corruption_error": "rel.err",
-    BEST_KNOWN: "robust",
 }
 
 
 def short_name(metric: str) -> str:
-    """Column header of a metric: ``clean``, ``corr15``, ``mCE``, ``fgsm@0.01``, ``robust``..."""
+    """Column header of a metric: ``clean``, ``corr15``, ``mCE``, ``fgsm@0.01``, ``robust-linf@0.03``..."""
+    if metric.startswith(BEST_KNOWN):
+        return "robust-" + metric.removeprefix(BEST_KNOWN).removesuffix("_acc")
     return SHORT.get(metric, metric.removesuffix("_acc"))
 
 

@@ -21,6 +21,8 @@ from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 
 ATTACK_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
+#: The norm each attack kind bounds its perturbation in (its threat model, with ε).
+ATTACK_NORMS = {"fgsm": "linf", "pgd-linf": "linf", "pgd-l2": "l2", "bim-linf": "linf"}
 GRADIENT_MODES = ("full", "detached")
 ATTACK_TIMESTEPS = ("last", "each", "first", "mean")
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -122,6 +124,14 @@ class AttackConfig:
         params = dataclasses.asdict(self)
         del params["epsilons"]
         return params
+
+
+def attack_label_norm(label: str) -> str:
+    """The norm of the attack behind a label made by :attr:`AttackConfig.label`."""
+    for kind in sorted(ATTACK_KINDS, key=len, reverse=True):
+        if label == kind or label.startswith(f"{kind}-"):
+            return ATTACK_NORMS[kind]
+    raise PcbenchError(f"attack label {label!r} does not start with a known kind: {', '.join(ATTACK_KINDS)}")
 
 
 @dataclass(frozen=True)
