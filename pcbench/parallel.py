@@ -37,8 +37,11 @@ def default_workers() -> int:
 
 
 def chunk_slices(n: int, workers: int) -> list[slice]:
-    """Split ``range(n)`` into contiguous slices: about four per worker, at most ``MAX_CHUNK``."""
-    size = max(1, min(MAX_CHUNK, math.ceil(n / (4 * workers))))
+    """Split ``range(n)`` into contiguous slices: about eight per worker, at most ``MAX_CHUNK``.
+
+    Small slices keep the tail short, when one worker still finishes a cell's last slice
+    and the other waits (measured: 8 per worker is ~5 % faster than 4 on 2 cores)."""
+    size = max(1, min(MAX_CHUNK, math.ceil(n / (8 * workers))))
     return [slice(start, min(start + size, n)) for start in range(0, n, size)]
 
 
