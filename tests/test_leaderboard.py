@@ -83,6 +83,13 @@ def test_pooled_values_column_order_and_missing_cells() -> None:
     assert table["timestep"].dtype.kind == "i"
 
 
+def test_corruption_columns_follow_imagecorruptions_order_not_appearance() -> None:
+    scores = tiny_scores()
+    fog_first = pd.concat([scores[scores["corruption"] == "fog"], scores[scores["corruption"] != "fog"]])
+    columns = [name for name in leaderboard_table(fog_first).columns if name in ("snow_acc", "fog_acc")]
+    assert columns == ["snow_acc", "fog_acc"]  # snow is 8th of the 19, fog 10th
+
+
 def test_only_existing_kinds_of_cell_become_columns() -> None:
     scores = tiny_scores()
     clean_only = leaderboard_table(scores[scores["perturbation"] == "clean"])

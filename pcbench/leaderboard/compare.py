@@ -15,8 +15,9 @@ least one model has a cell of that kind):
     Accuracy pooled over every corruption cell (all corruptions, all severities):
     sum(correct) / sum(n), so cells with more samples weigh more.
 ``<corruption>_acc``
-    One per corruption, in order of first appearance: accuracy pooled over its
-    severities, sum(correct) / sum(n).
+    One per corruption, in imagecorruptions' order (the 15 common ones first, as
+    ImageNet-C tables list them; other names after, in order of appearance): accuracy
+    pooled over its severities, sum(correct) / sum(n).
 ``<attack>@<epsilon>_acc``
     One per (attack, epsilon), e.g. ``fgsm@0.01_acc`` (epsilon printed with ``%g``),
     sorted by attack label then epsilon: adversarial accuracy at that budget.
@@ -31,6 +32,7 @@ import pandas as pd
 
 from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write
+from pcbench.perturbations.corruptions import CORRUPTIONS
 
 ROW = ["model", "timestep"]
 CELL = ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep"]
@@ -88,7 +90,9 @@ def accuracy_columns(scores: pd.DataFrame) -> dict[str, pd.Series]:
         columns.append(("clean_acc", kind == "clean"))
     if corrupted.any():
         columns.append(("corruption_acc", corrupted))
-    for corruption in pd.unique(scores.loc[corrupted, "corruption"]):
+    stored = pd.unique(scores.loc[corrupted, "corruption"])
+    order = {name: rank for rank, name in enumerate(CORRUPTIONS)}
+    for corruption in sorted(stored, key=lambda name: order.get(name, len(order))):
         columns.append((f"{corruption}_acc", corrupted & (scores["corruption"] == corruption)))
     budgets = scores.loc[attacked, ["attack", "epsilon"]].drop_duplicates()
     for attack, epsilon in sorted(budgets.itertuples(index=False, name=None)):
