@@ -32,7 +32,7 @@ import pandas as pd
 
 from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write
-from pcbench.perturbations.corruptions import CORRUPTIONS
+from pcbench.perturbations.corruptions import in_corruption_order
 
 ROW = ["model", "timestep"]
 CELL = ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep"]
@@ -90,9 +90,7 @@ def accuracy_columns(scores: pd.DataFrame) -> dict[str, pd.Series]:
         columns.append(("clean_acc", kind == "clean"))
     if corrupted.any():
         columns.append(("corruption_acc", corrupted))
-    stored = pd.unique(scores.loc[corrupted, "corruption"])
-    order = {name: rank for rank, name in enumerate(CORRUPTIONS)}
-    for corruption in sorted(stored, key=lambda name: order.get(name, len(order))):
+    for corruption in in_corruption_order(scores.loc[corrupted, "corruption"]):
         columns.append((f"{corruption}_acc", corrupted & (scores["corruption"] == corruption)))
     budgets = scores.loc[attacked, ["attack", "epsilon"]].drop_duplicates()
     for attack, epsilon in sorted(budgets.itertuples(index=False, name=None)):

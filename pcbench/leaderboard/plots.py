@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from pcbench.files import atomic_write
 from pcbench.leaderboard.board import Leaderboard
 from pcbench.leaderboard.families import FAMILIES
-from pcbench.perturbations.corruptions import CORRUPTIONS
+from pcbench.perturbations.corruptions import in_corruption_order
 
 DPI = 110
 
@@ -168,8 +168,7 @@ def severity_plot(board: Leaderboard) -> Figure | None:
 def heatmap_plot(board: Leaderboard) -> Figure | None:
     """Model × corruption accuracy at each model's chosen timestep."""
     scores = board.results.scores
-    stored = set(scores.loc[scores["perturbation"] == "corruption", "corruption"])
-    names = [name for name in CORRUPTIONS if name in stored] + sorted(stored - set(CORRUPTIONS))
+    names = in_corruption_order(scores.loc[scores["perturbation"] == "corruption", "corruption"])
     if not names:
         return None
     values = board.metrics.set_index(["model", "timestep", "metric"])["value"]

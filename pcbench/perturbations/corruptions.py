@@ -24,6 +24,7 @@ back down would change every corruption's statistics, so resize the data set ins
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import version
@@ -44,6 +45,13 @@ COMMON_CORRUPTIONS = CORRUPTIONS[:15]
 SEEDED_CORRUPTIONS = frozenset({"impulse_noise", "glass_blur"})
 #: imagecorruptions' smallest accepted height and width.
 MIN_SIZE = 32
+
+
+def in_corruption_order(names: Iterable[str]) -> list[str]:
+    """Distinct ``names`` in :data:`CORRUPTIONS` order (the 15 common ones first, as ImageNet-C
+    tables list them); names that are not imagecorruptions' follow in their given order."""
+    rank = {name: position for position, name in enumerate(CORRUPTIONS)}
+    return sorted(dict.fromkeys(names), key=lambda name: rank.get(name, len(rank)))
 
 
 @dataclass(frozen=True)
