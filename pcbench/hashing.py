@@ -1,7 +1,9 @@
 """Stable content hashes used for provenance and cache keys."""
 
+import functools
 import hashlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,20 @@ def hash_file(path: str | Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def hash_file_once(path: str | Path) -> str:
+    """:func:`hash_file`, remembered per process while the file keeps its size and
+    modification time (weights and precomputed corruption sets are large and are named by
+    many cells). Not for integrity checks of cache entries, which must read the bytes."""
+    stat = os.stat(path)
+    return _hash_file_version(str(Path(path).resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _hash_file_version(path: str, mtime_ns: int, size: int) -> str:
+    """The hash of one version of a file (the arguments after ``path`` are the cache key)."""
+    return hash_file(path)
 
 
 def hash_arrays(*arrays: np.ndarray) -> str:

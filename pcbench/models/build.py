@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +14,7 @@ import torchvision
 from torch import nn
 
 from pcbench.errors import PcbenchError
-from pcbench.hashing import hash_file, hash_json
+from pcbench.hashing import hash_file_once, hash_json
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
@@ -110,9 +109,9 @@ def weights_path(spec: ModelSpec) -> Path | None:
         return path
     if not path.is_file():
         raise PcbenchError(missing_weights_message(spec, path))
-    if spec.weights_sha256 and _file_hash(path) != spec.weights_sha256.lower():
+    if spec.weights_sha256 and hash_file_once(path) != spec.weights_sha256.lower():
         raise PcbenchError(
-            f"model '{spec.name}': weights file '{path}' has SHA-256 {_file_hash(path)}, "
+            f"model '{spec.name}': weights file '{path}' has SHA-256 {hash_file_once(path)}, "
             f"expected {spec.weights_sha256}"
         )
     return path
@@ -130,7 +129,7 @@ def expected_weights_path(spec: ModelSpec) -> Path | None:
 def checkpoint_hash(spec: ModelSpec) -> str:
     """Identity of the weights a model is built with (a PC variant's includes its base's)."""
     path = weights_path(spec)
-    own = _file_hash(path)[:16] if path is not None else f"init-seed-{INIT_SEED}"
+    own = hash_file_once(path)[:16] if path is not None else f"init-seed-{INIT_SEED}"
     if spec.base is None:
         return own
     return hash_json([checkpoint_hash(get_model_spec(spec.base)), own])
@@ -250,13 +249,3 @@ def _load_into(module: nn.Module, path: Path, spec: ModelSpec) -> None:
 
 def _normalize(spec: ModelSpec) -> Normalize:
     return Normalize(spec.mean, spec.std)
-
-
-def _file_hash(path: Path) -> str:
-    stat = os.stat(path)
-    return _cached_file_hash(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
-
-
-@functools.lru_cache(maxsize=256)
-def _cached_file_hash(path: str, mtime_ns: int, size: int) -> str:
-    return hash_file(path)

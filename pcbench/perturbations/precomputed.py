@@ -15,7 +15,6 @@ the files the cell reads (hashing 50,000 JPEGs per cell on every run would cost 
 
 from __future__ import annotations
 
-from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ import numpy as np
 from pcbench.data import ImageSet
 from pcbench.data.imagefolder import FolderListing, decode_in_parallel, imagenet_listing
 from pcbench.errors import PcbenchError
-from pcbench.hashing import hash_file, hash_json
+from pcbench.hashing import hash_file_once, hash_json
 from pcbench.parallel import WorkerPool
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruptions import NonFinite
@@ -79,7 +78,7 @@ class CifarC:
     def source(self, corruption: str, severity: int) -> str:
         """``precomputed:<root>:<hash of <corruption>.npy and labels.npy>``."""
         files = (self.root / f"{corruption}.npy", self.root / "labels.npy")
-        return f"precomputed:{self.root}:{hash_json([_file_hash(path) for path in files])}"
+        return f"precomputed:{self.root}:{hash_json([hash_file_once(path) for path in files])}"
 
     def cell(self, corruption: str, severity: int) -> CorruptedCell:
         """Rows ``(severity - 1)·n + id`` of ``<corruption>.npy``."""
@@ -131,9 +130,3 @@ class ImageNetC:
         folder = self.root / corruption / str(severity)
         blocks = decode_in_parallel(self.pool, folder, self.files, None, self.data.images.shape[1:3])
         return CorruptedCell(np.concatenate(list(blocks)), source, NonFinite())
-
-
-@cache
-def _file_hash(path: Path) -> str:
-    """SHA-256 of a precomputed file, once per process."""
-    return hash_file(path)
