@@ -1,4 +1,4 @@
-"""Where pcbench keeps its cache: trained embedded models and the user model registry."""
+"""Where pcbench keeps its cache and the user model registry."""
 
 import os
 from pathlib import Path
@@ -12,13 +12,6 @@ def pcbench_home() -> Path:
     home = Path(env).expanduser() if env else Path(platformdirs.user_cache_dir("pcbench"))
     home.mkdir(parents=True, exist_ok=True)
     return home
-
-
-def model_cache_dir() -> Path:
-    """Directory holding checkpoints that pcbench trained itself (keyed by spec hash)."""
-    path = pcbench_home() / "models"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def user_registry_file() -> Path:

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-# Before pcbench is imported anywhere: trained embedded models and the user registry go to a
-# throw-away home shared by the whole session (the digits models train once per session).
+# Before pcbench is imported anywhere: caches and the user registry go to a throw-away home
+# shared by the whole session.
 os.environ["PCBENCH_HOME"] = tempfile.mkdtemp(prefix="pcbench-test-home-")
 
 
@@ -27,11 +27,8 @@ def registry_snapshot():
 
 @pytest.fixture
 def fresh_home(tmp_path, monkeypatch):
-    """A fresh pcbench home, so that its caches start empty, sharing the session's trained models."""
-    models = Path(os.environ["PCBENCH_HOME"]) / "models"
-    models.mkdir(parents=True, exist_ok=True)
+    """A fresh pcbench home, so that its caches and user registry start empty."""
     home = tmp_path / "pcbench-home"
     home.mkdir()
-    (home / "models").symlink_to(models, target_is_directory=True)
     monkeypatch.setenv("PCBENCH_HOME", str(home))
     return home

@@ -1,16 +1,21 @@
-"""The embedded default: digits data, and the two models trained on first use."""
+"""The embedded default: digits data, and the two models whose weights ship with pcbench."""
 
 from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import pcbench
 from pcbench.data import load_dataset
 from pcbench.data.digits import load_digits_split
 from pcbench.errors import PcbenchError
-from pcbench.models.build import build_model, weights_path
-from pcbench.models.digits import train_digits_cnn
+from pcbench.hashing import hash_file
+from pcbench.models.build import build_model, build_pc_model, checkpoint_hash, load_state_dict, weights_path
+from pcbench.models.digits import WEIGHTS_DIR, train_reference_weights
 from pcbench.registry import get_model_spec
 
 
@@ -61,18 +66,38 @@ def test_pc_variant_at_timestep_zero_is_exactly_the_baseline():
     assert not torch.equal(pc[10], pc[0])  # the feedback does act
 
 
-def test_trained_models_are_cached_by_spec_hash():
-    spec = get_model_spec("digits-cnn")
-    path = weights_path(spec)
-    stamp = path.stat().st_mtime_ns
-    assert weights_path(spec) == path and path.stat().st_mtime_ns == stamp
-    assert path.name.startswith("digits-cnn-") and path.parent.parent.name.startswith("pcbench-test-home")
+def test_shipped_weights_are_the_reference_checkpoints():
+    for name in ("digits-cnn", "digits-pcnn"):
+        spec = get_model_spec(name)
+        path = weights_path(spec)
+        assert path.parent == WEIGHTS_DIR and path.is_relative_to(Path(pcbench.__file__).parent)
+        assert spec.weights.startswith("pcbench:")  # the spec hash does not depend on the install path
+        assert hash_file(path) == spec.weights_sha256
+    assert checkpoint_hash(get_model_spec("digits-cnn")) == "4d9291c1e32c1a83"
 
 
-def test_training_is_deterministic(tmp_path):
+def test_a_tampered_shipped_file_is_refused(tmp_path, registry_snapshot):
     spec = get_model_spec("digits-cnn")
-    train_digits_cnn(spec, tmp_path / "again.pt")
-    again = torch.load(tmp_path / "again.pt", weights_only=True)
-    cached = torch.load(weights_path(spec), weights_only=True)
-    assert again.keys() == cached.keys()
-    assert all(torch.equal(again[k], cached[k]) for k in again)
+    copy = tmp_path / "digits-cnn.pt"
+    copy.write_bytes(weights_path(spec).read_bytes() + b"x")
+    with pytest.raises(PcbenchError, match="has SHA-256 .* expected 4d9291c1"):
+        weights_path(dataclasses.replace(spec, weights=str(copy)))
+
+
+def test_the_recipe_still_reaches_the_documented_accuracy(tmp_path):
+    """Retraining (as the shipped files were made) reaches ≥ 97.5 % clean accuracy at every
+    timestep; the shipped checkpoints have 98.6 %. Bitwise equality with the shipped files
+    holds only on CPUs whose kernels match the machine that made them, so it is not asserted."""
+    files = train_reference_weights(tmp_path, get_model_spec("digits-pcnn"))
+    data = load_digits_split("test")
+    cnn = build_model(dataclasses.replace(get_model_spec("digits-cnn"), weights=str(files["digits-cnn"]),
+                                          weights_sha256=None))
+    pc = build_pc_model(get_model_spec("digits-pcnn"), base_weights=False)
+    pc.backbone.load_state_dict(cnn.backbone.state_dict())
+    pc.predictors.load_state_dict(load_state_dict(files["digits-pcnn"]))
+    with torch.no_grad():
+        ff_logits, pc_logits = cnn.eval()(data.tensor()), pc.eval()(data.tensor())
+    labels = torch.from_numpy(data.labels)
+    assert torch.equal(pc_logits[0], ff_logits[0])
+    accuracy = (pc_logits.argmax(-1) == labels).float().mean(dim=1)
+    assert accuracy.min().item() >= 0.975, accuracy

@@ -119,14 +119,11 @@ def test_missing_weights_say_which_file_where_and_how_to_get_it(tmp_path, monkey
     assert "weights sha256" in card and "base weights sha256" in card
 
 
-def test_a_model_card_never_trains(registry_snapshot):
-    def never(spec, path):
-        raise AssertionError("a model card must not train")
-
+def test_a_model_card_of_missing_weights_says_so(registry_snapshot, tmp_path):
     register_model(ModelSpec(name="lazy", arch=lambda num_classes: nn.Linear(3, num_classes),
-                             num_classes=2, input_size=1, train=never))
+                             num_classes=2, input_size=1, weights=str(tmp_path / "absent.pt")))
     card = format_model_card("lazy")
-    assert "trained on first use, cached at" in card and "(not present)" in card
+    assert f"{tmp_path / 'absent.pt'} (not present)" in card and "(weights not present)" in card
 
 
 TINY_MODULE = """

@@ -19,8 +19,7 @@ from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
 from pcbench.models.weight_files import missing_weights_message, resolve_weights
-from pcbench.paths import model_cache_dir
-from pcbench.registry.registry import get_model_spec, spec_hash
+from pcbench.registry.registry import get_model_spec
 from pcbench.registry.spec import ModelSpec
 
 #: Seed for parameters that no weights file sets (untrained predictors), so builds repeat.
@@ -37,8 +36,8 @@ def build_model(
     """Build ``spec`` (or a registered name) in eval mode with frozen parameters.
 
     ``timesteps`` overrides the spec's default T for a PC variant (ignored for
-    feedforward models, which have T = 0). Weights of embedded models are trained on
-    first use and cached (see :func:`weights_path`).
+    feedforward models, which have T = 0). Weights are read, never trained or downloaded
+    (see :func:`weights_path`).
     """
     spec = get_model_spec(spec) if isinstance(spec, str) else spec
     if spec.variant == "feedforward":
@@ -96,17 +95,14 @@ def build_pc_model(
 
 
 def weights_path(spec: ModelSpec) -> Path | None:
-    """The spec's weights file: given by the user, or trained on first use and cached.
+    """The spec's weights file, checked: ``None`` when the spec has none (seeded init).
 
-    Embedded models (``spec.train`` set, no ``weights``) are cached under the pcbench home
-    as ``models/<name>-<spec hash>.pt``; a changed spec trains a new checkpoint. A missing
-    user file is an error saying where it is expected and how to obtain it.
+    A missing file is an error saying where it is expected and how to obtain it; a file
+    whose SHA-256 differs from ``spec.weights_sha256`` is refused. Never trains or downloads.
     """
     path = expected_weights_path(spec)
-    if spec.weights is None:  # no weights, or an embedded model trained on first use
-        if path is not None and not path.exists():
-            spec.train(spec, path)
-        return path
+    if path is None:
+        return None
     if not path.is_file():
         raise PcbenchError(missing_weights_message(spec, path))
     if spec.weights_sha256 and hash_file_once(path) != spec.weights_sha256.lower():
@@ -118,16 +114,16 @@ def weights_path(spec: ModelSpec) -> Path | None:
 
 
 def expected_weights_path(spec: ModelSpec) -> Path | None:
-    """Where the spec's weights are or would be; never trains, checks or raises."""
-    if spec.weights is not None:
-        return resolve_weights(spec.weights)
-    if spec.train is not None:
-        return model_cache_dir() / f"{spec.name}-{spec_hash(spec)}.pt"
-    return None
+    """Where the spec's weights are or would be; never checks or raises."""
+    return None if spec.weights is None else resolve_weights(spec.weights)
 
 
 def checkpoint_hash(spec: ModelSpec) -> str:
-    """Identity of the weights a model is built with (a PC variant's includes its base's)."""
+    """Identity of the weights a model is built with (a PC variant's includes its base's).
+
+    A query: it reads (and hashes) the weight files, and raises :class:`PcbenchError` when
+    one is missing; it never trains.
+    """
     path = weights_path(spec)
     own = hash_file_once(path)[:16] if path is not None else f"init-seed-{INIT_SEED}"
     if spec.base is None:

@@ -6,6 +6,10 @@ pcbench never downloads weights. A spec may name a file in the *weights director
 published names, e.g. ``vgg16-397923af.pth``) and for feedback weights
 (``<pc model>-feedback.pt``, written by ``pcbench train-feedback``). The spec hash keeps the
 reference, not the resolved path, so moving the directory changes no result keys.
+
+Weights that ship inside the package (the embedded digits models) are named
+``"pcbench:<path inside the package>"`` (e.g. ``"pcbench:models/weights/digits-cnn.pt"``),
+so their spec hash does not depend on where pcbench is installed.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from pcbench.registry.spec import ModelSpec, callable_path
 
 WEIGHTS_ENV = "PCBENCH_WEIGHTS"
 WEIGHTS_PREFIX = f"${WEIGHTS_ENV}/"
+PACKAGE_PREFIX = "pcbench:"
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
 TORCHVISION_DOWNLOADS = "https://download.pytorch.org/models/"
 
 
@@ -32,16 +38,29 @@ def in_weights_dir(file_name: str) -> str:
     return WEIGHTS_PREFIX + file_name
 
 
+def in_package(relative: str) -> str:
+    """The spec reference ``"pcbench:<relative>"`` of a file shipped inside the package."""
+    return PACKAGE_PREFIX + relative
+
+
 def resolve_weights(reference: str) -> Path:
-    """The path a spec's ``weights`` string names (weights-directory references resolved)."""
+    """The path a spec's ``weights`` string names (weights-directory and package references
+    resolved)."""
     if reference.startswith(WEIGHTS_PREFIX):
         return weights_dir() / reference[len(WEIGHTS_PREFIX):]
+    if reference.startswith(PACKAGE_PREFIX):
+        return PACKAGE_DIR / reference[len(PACKAGE_PREFIX):]
     return Path(reference)
 
 
 def missing_weights_message(spec: ModelSpec, path: Path) -> str:
     """One line: which file is expected where, and how to obtain it."""
     assert spec.weights is not None
+    if spec.weights.startswith(PACKAGE_PREFIX):
+        return (
+            f"model '{spec.name}': weights file '{path}', which ships with pcbench, is missing: "
+            "the installation is incomplete; reinstall pcbench"
+        )
     if not spec.weights.startswith(WEIGHTS_PREFIX):
         return (
             f"model '{spec.name}': weights file '{path}' does not exist; expected a state dict "

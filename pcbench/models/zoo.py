@@ -15,12 +15,13 @@ from urllib.parse import urlparse
 import torchvision
 
 from pcbench.models import digits, published
-from pcbench.models.weight_files import in_weights_dir
+from pcbench.models.weight_files import in_package, in_weights_dir
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
 from pcbench.training.optimizers import DEFAULT_PRESET, TrainingPreset
 
-DIGITS_MEAN = (0.5, 0.5, 0.5)
-DIGITS_STD = (0.5, 0.5, 0.5)
+#: SHA-256 of the shipped digits weights (:mod:`pcbench.models.digits`).
+DIGITS_CNN_SHA256 = "4d9291c1e32c1a832379bf9decd26dfb395d4bb8c6faad4ca3959d514eb39422"
+DIGITS_FEEDBACK_SHA256 = "431f4c57332c64ce8f477025cdfe425df558c54437a8abd3685c94d16f89eb51"
 ZOO_TIMESTEPS = 10
 
 
@@ -42,10 +43,11 @@ def _digits_specs() -> list[ModelSpec]:
             num_classes=10,
             dataset="digits",
             input_size=32,
-            mean=DIGITS_MEAN,
-            std=DIGITS_STD,
-            train=digits.train_digits_cnn,
-            description="embedded default: small CNN on scikit-learn digits (trained on first use)",
+            mean=digits.MEAN,
+            std=digits.STD,
+            weights=in_package(f"models/weights/{digits.CNN_WEIGHTS}"),
+            weights_sha256=DIGITS_CNN_SHA256,
+            description="embedded default: small CNN on scikit-learn digits (weights ship with pcbench)",
         ),
         ModelSpec(
             name="digits-pcnn",
@@ -59,8 +61,9 @@ def _digits_specs() -> list[ModelSpec]:
                 ),
                 predictors=digits.digits_predictors,
             ),
-            train=digits.train_digits_feedback,
-            description="embedded default: PC variant of digits-cnn (feedback trained on first use)",
+            weights=in_package(f"models/weights/{digits.FEEDBACK_WEIGHTS}"),
+            weights_sha256=DIGITS_FEEDBACK_SHA256,
+            description="embedded default: PC variant of digits-cnn (feedback weights ship with pcbench)",
         ),
     ]
 

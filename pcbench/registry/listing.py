@@ -81,10 +81,9 @@ def _weights_rows(label: str, spec: ModelSpec) -> list[tuple[str, str]]:
     path = expected_weights_path(spec)
     if path is None:
         return [(label, "none (seeded init)")]
-    origin = "trained on first use, cached at " if spec.weights is None else ""
     if not path.is_file():
-        return [(label, f"{origin}{path} (not present)")]
-    rows = [(label, f"{origin}{path}"), (f"{label} sha256", hash_file(path))]
+        return [(label, f"{path} (not present)")]
+    rows = [(label, str(path)), (f"{label} sha256", hash_file(path))]
     if spec.weights_sha256:
         rows.append((f"{label} expected", spec.weights_sha256))
     return rows

@@ -80,8 +80,13 @@ class PCConfig:
             )
 
     def to_record(self) -> dict[str, Any]:
-        """A JSON/TOML-able description (the predictor builder by its import path)."""
-        return {
+        """A JSON/TOML-able description (the predictor builder by its import path).
+
+        A gradient-scaled config also records how C is defined (``"gradient_scale":
+        "fan-out"``; C was the fan-in before), so its spec hash changes while the hashes of
+        configs without gradient scaling stay as they were.
+        """
+        record = {
             "layers": [  # an undeclared predictor is left out, so older spec hashes hold
                 {k: v for k, v in dataclasses.asdict(layer).items() if v is not None}
                 for layer in self.layers
@@ -89,6 +94,9 @@ class PCConfig:
             "predictors": callable_path(self.predictors),
             "gradient_scaling": self.gradient_scaling,
         }
+        if self.gradient_scaling:
+            record["gradient_scale"] = "fan-out"
+        return record
 
 
 @dataclass(frozen=True)
@@ -104,9 +112,8 @@ class ModelSpec:
         input_size: side of the square input the model expects, in pixels.
         mean, std: per-channel normalisation applied *inside* the model to inputs in [0, 1].
         weights: state-dict file. Feedforward: the whole network. PC: the predictors only
-            (the backbone comes from ``base``). ``None`` with ``train`` set: trained on first use.
+            (the backbone comes from ``base``). ``None``: no weights (seeded initialisation).
         weights_sha256: expected SHA-256 of ``weights``; checked when the model is built.
-        train: ``train(spec, path)`` writes the weights to ``path`` (embedded models).
         variant: ``"feedforward"`` or ``"pc"``.
         base: for a PC variant, the feedforward model whose backbone (and weights) it wraps.
         pc: the PC configuration (PC variants only).
@@ -125,7 +132,6 @@ class ModelSpec:
     std: tuple[float, ...] = (1.0, 1.0, 1.0)
     weights: str | None = None
     weights_sha256: str | None = None
-    train: Callable[["ModelSpec", Any], None] | None = field(default=None, compare=False)
     variant: Variant = "feedforward"
     base: str | None = None
     pc: PCConfig | None = None
@@ -179,7 +185,6 @@ class ModelSpec:
             "std": list(self.std),
             "weights": self.weights,
             "weights_sha256": self.weights_sha256,
-            "train": callable_path(self.train),
             "variant": self.variant,
             "base": self.base,
             "pc": self.pc.to_record() if self.pc else None,

@@ -31,7 +31,7 @@ from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 from pcbench.models.build import build_pc_model, checkpoint_hash, expected_weights_path
 from pcbench.models.pc import PCModel
-from pcbench.models.weight_files import WEIGHTS_PREFIX, resolve_weights, weights_dir
+from pcbench.models.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
 from pcbench.paths import pcbench_home
 from pcbench.registry.registry import get_model_spec, list_model_specs, spec_hash
 from pcbench.registry.spec import ModelSpec, PCLayer
@@ -169,6 +169,11 @@ def train_feedback(
     ).subset(settings.limit, settings.seed)
     _check_image_size(data, spec)
     out = (out or default_output(spec)).expanduser().resolve()
+    if out.is_relative_to(PACKAGE_DIR):
+        raise PcbenchError(
+            f"--out {out} lies inside the pcbench package, whose shipped weights are fixed "
+            "reference files; write to another path"
+        )
     target = _entry_name(spec, out, entry_name, settings)  # checked before any training
     run_dir = _run_dir(spec, settings)
     model = build_pc_model(spec).to(device)
@@ -287,7 +292,6 @@ def _register(
         name=target,
         weights=str(out),
         weights_sha256=None,
-        train=None,
         pc=dataclasses.replace(spec.pc, layers=layers),
         source="user",
         description=(
