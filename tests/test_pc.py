@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from pcbench.errors import PcbenchError
-from pcbench.models.pc import PCModel, _gradient_scale
+from pcbench.models.pc import PCModel
 from pcbench.models.predictors import derive_predictors, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize
 
@@ -153,14 +153,11 @@ def test_predictor_shape_mismatch_is_named():
         model(images(1))
 
 
-def test_gradient_scale_is_sqrt_of_inputs_per_output():
-    assert _gradient_scale(nn.ConvTranspose2d(16, 3, 5, padding=2)) == math.sqrt(16 * 25)
-    assert _gradient_scale(nn.ConvTranspose2d(32, 16, 4, stride=2)) == math.sqrt(32 * 4)
-
-
 def test_gradient_scaling_multiplies_the_error_step():
     # With β = 1 and λ = 0 the state after one step is ff - α·g; the scaled variant's
-    # displacement is the unscaled one times numel / sqrt(C) (per PCoder).
+    # displacement is the unscaled one times numel / sqrt(C) (per PCoder). PCoder 2's
+    # predictor, nearest Upsample×2 + ConvT(8→6, k3, p1) on an 8×8×8 state: one state element
+    # reaches 2×2 upsampled pixels, then 4×4 outputs in each of 6 channels, so C = 96.
     x = images(2).double()
     plain = pc_model(beta=(1.0, 1.0), lam=(0.0, 0.0), alpha=(0.0, 0.01), timesteps=1).double()
     scaled = pc_model(beta=(1.0, 1.0), lam=(0.0, 0.0), alpha=(0.0, 0.01), timesteps=1, gradient_scaling=True).double()
@@ -170,9 +167,30 @@ def test_gradient_scaling_multiplies_the_error_step():
         with torch.no_grad():
             model(x)
     ff = model.backbone[3](model.backbone[2](torch.relu(model.backbone[0](model.normalize(x))))).detach()
-    factor = (6 * 16 * 16) / _gradient_scale(scaled.predictors[1])
+    factor = (6 * 16 * 16) / math.sqrt(6 * 4 * 4)
     torch.testing.assert_close(ff - captured["scaled"][1], factor * (ff - captured["plain"][1]), rtol=1e-9, atol=1e-12)
     assert (ff - captured["plain"][1]).abs().max() > 0
+
+
+def test_gradient_scaled_model_is_differentiable_and_its_lazy_scale_changes_nothing():
+    # C is computed inside the first forward (on a copy, without autograd); the second
+    # forward reuses it and must reproduce the first exactly.
+    model, inputs = pc_model(gradient_scaling=True), images(2).requires_grad_()
+    logits = model(inputs)
+    logits[-1].sum().backward()
+    assert inputs.grad is not None and inputs.grad.abs().max() > 0
+    with torch.no_grad():
+        assert torch.equal(model(inputs), logits.detach())
+
+
+def test_gradient_scaling_rejects_a_predictor_blind_to_its_state():
+    # the threshold zeroes every structural response, so the fan-out is 0 and sqrt(C) undefined
+    blind = [predictors()[0], nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(8, 6, 3, padding=1),
+                                            nn.Threshold(1e9, 0.0))]
+    model = PCModel(small_cnn(), Normalize(MEAN, STD), ["0", "3"], blind, (0.5, 0.5), (0.0, 0.0), (0.1, 0.1), 1,
+                    gradient_scaling=True)
+    with pytest.raises(PcbenchError, match="PCoder '3': gradient_scaling needs a predictor .*fan-out is 0"):
+        model(images(1))
 
 
 def test_derived_predictors_map_each_feature_map_onto_the_layer_below():

@@ -20,10 +20,22 @@ identity``) cannot change the stored state.
 Per-sample error. ``ε_n`` is the mean squared error over *each sample's* elements and the
 gradient is taken of the sum over samples, so a sample's trajectory does not depend on the
 rest of the batch (the reference averages over the whole batch, which equals this at batch
-size 1). With ``gradient_scaling`` the gradient is multiplied by ``numel / sqrt(C)``, where
-``numel`` is the number of elements of one sample's prediction and ``C`` the number of
-predictor inputs feeding one output element of its first (transposed) convolution:
-``in_channels × ⌈k_h/s_h⌉ × ⌈k_w/s_w⌉``.
+size 1).
+
+Gradient scaling. With ``gradient_scaling`` the gradient is multiplied by ``numel / sqrt(C)``,
+where ``numel`` is the number of elements of one sample's prediction and ``C`` the predictor's
+*fan-out* (the reference's definition; not its fan-in): the number of prediction elements
+that change when the central element of ``r_n`` (middle index of every dimension, ``size //
+2``) changes, upsampling included. It depends on the state shape (a small map clips the
+footprint at its border), so it is computed on first use for each PCoder and state shape
+(:func:`structural_fan_out`): a float64 CPU copy of the predictor with every weight set to 1
+and every bias to 0 maps a zero state and the same state with its central element set to 1,
+and the prediction elements that differ are counted. Every intermediate value is then
+non-negative, so ReLUs pass the impulse unchanged and C is structural: it depends neither on
+the trained weights nor on the data. The reference instead counts on its first batch, which
+with a ReLU in the predictor makes C data-dependent; pcbench deliberately does not follow it
+there. Examples (PResNet18 on CIFAR-100): ConvT(64→3, k3) on 64×32×32 gives 3 × 3 × 3 = 27;
+bilinear Upsample×2 + ConvT(128→64, k3) on 128×16×16 gives 64 × 6 × 6 = 2304.
 
 Activation checkpointing (``activation_checkpointing = True``) applies to differentiable
 forwards (attacks): each timestep's backbone sweep keeps only its inputs (the carried
@@ -40,6 +52,7 @@ forward values.
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 from collections.abc import Sequence
@@ -113,7 +126,7 @@ class PCModel(TimestepModel):
         self.gradient_scaling = gradient_scaling
         self.gradient_mode = gradient_mode
         self.activation_checkpointing = activation_checkpointing
-        self._scales = [_gradient_scale(p) if gradient_scaling else None for p in predictors]
+        self._scales: dict[tuple[int, tuple[int, ...]], float] = {}  # (PCoder, state shape) → sqrt(C)
         self._active: _Sweep | None = None
         for index, module in enumerate(resolve_modules(backbone, modules)):
             module.register_forward_hook(self._make_hook(index))
@@ -258,19 +271,45 @@ class PCModel(TimestepModel):
                     create_graph=tracked and self.gradient_mode == "full",
                     retain_graph=outer_grad,
                 )
-                if self._scales[n] is not None:
-                    gradient = gradient * (prediction[0].numel() / self._scales[n])
+                if self.gradient_scaling:
+                    gradient = gradient * (prediction[0].numel() / self._gradient_scale(n, state))
         if not outer_grad:
             prediction = prediction.detach()
         return prediction, gradient
 
+    def _gradient_scale(self, n: int, state: torch.Tensor) -> float:
+        """sqrt(C) of PCoder ``n`` for states shaped like ``state`` (computed once per shape)."""
+        key = (n, tuple(state.shape[1:]))
+        if key not in self._scales:
+            fan_out = structural_fan_out(self.predictors[n], key[1])
+            if fan_out == 0:
+                raise PcbenchError(
+                    f"PCoder '{self.module_paths[n]}': gradient_scaling needs a predictor whose "
+                    "output depends on its input (its fan-out is 0)"
+                )
+            self._scales[key] = math.sqrt(fan_out)
+        return self._scales[key]
 
-def _gradient_scale(predictor: nn.Module) -> float:
-    """sqrt(C) for the gradient-scaled variant (C: inputs feeding one output element)."""
-    for layer in predictor.modules():
-        if isinstance(layer, (nn.ConvTranspose2d, nn.Conv2d)):
-            window = math.ceil(layer.kernel_size[0] / layer.stride[0]) * math.ceil(
-                layer.kernel_size[1] / layer.stride[1]
-            )
-            return math.sqrt(layer.in_channels * window)
-    raise PcbenchError("gradient_scaling needs a predictor with a (transposed) convolution")
+
+def structural_fan_out(predictor: nn.Module, state_shape: Sequence[int]) -> int:
+    """C of the gradient-scaled variant: the number of prediction elements that change when the
+    central element of a state of shape ``state_shape`` (one sample, no batch) changes.
+
+    Measured on a float64 CPU copy with unit weights and zero biases, so the count is structural
+    (see the module docstring); ``predictor`` itself is not touched.
+    """
+    probe = _unit_copy(predictor)
+    states = torch.zeros(2, *state_shape, dtype=torch.float64)
+    states[(1, *(size // 2 for size in state_shape))] = 1.0
+    with torch.no_grad():
+        zero, impulse = probe(states)
+    return int((impulse != zero).sum())
+
+
+def _unit_copy(predictor: nn.Module) -> nn.Module:
+    """An evaluation-mode float64 CPU copy of ``predictor``: biases 0, all other parameters 1."""
+    probe = copy.deepcopy(predictor).to(device="cpu", dtype=torch.float64).eval()
+    with torch.no_grad():
+        for name, parameter in probe.named_parameters():
+            parameter.fill_(0.0 if name.rsplit(".", 1)[-1] == "bias" else 1.0)
+    return probe
