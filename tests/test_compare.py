@@ -89,12 +89,17 @@ def tables(outcomes: Outcomes, dataset: str = "synthetic", key_suffix: str = "",
             "dataset": dataset, "split": "test", "dataset_hash": "datahash", "subset_hash": "subsethash", "seed": 0,
             "device": "cpu", "batch_size": 10, "corruption_source": "generated:test" if columns["corruption"] else None,
             "attack_params": json.dumps(params) if columns["attack"] else None, "python_version": "3.11", "torch_version": "2",
+            "gradient_mode": "full" if columns["attack"] else None, "attack_timestep": "last" if columns["attack"] else None,
+            "nonfinite_images": None, "nonfinite_pixels": None, "limit": None, "wall_time_s": 0.0,
+            "created_at": "2026-01-01T00:00:00+00:00", "pcbench_version": "0", "torchvision_version": "0",
+            "foolbox_version": "0", "imagecorruptions_version": "0", "numpy_version": "0",
         })
         for sample in range(SAMPLES):
             truth = sample % 3
             predictions.append({"model": model, "cell": label, "sample_id": sample, "label": truth, "timestep": t,
                                 "prediction": truth if sample in correct else truth + 1})
-    scores = pd.DataFrame(scores).astype({"severity": "Int64", "epsilon": "Float64"})
+    scores = pd.DataFrame(scores).astype({"severity": "Int64", "epsilon": "Float64", "nonfinite_images": "Int64",
+                                           "nonfinite_pixels": "Int64", "limit": "Int64"})
     return scores, pd.DataFrame(predictions)
 
 

@@ -314,16 +314,22 @@ def test_imagenet_c_missing_severity_is_refused_up_front(tmp_path):
             pass
 
 
-def test_a_precomputed_suite_runs_from_the_command_line(tmp_path):
+def test_a_precomputed_suite_runs_from_the_command_line(tmp_path, registry_snapshot):
+    import dataclasses
+
     from click.testing import CliRunner
 
     from pcbench.cli import cli
+    from pcbench.registry import get_model_spec, register_model
     from pcbench.store import read_scores
 
+    # a digits model evaluated on CIFAR-shaped data on purpose: it must say so
+    register_model(dataclasses.replace(get_model_spec("digits-cnn"), name="digits-cnn-on-cifar",
+                                       transfer_datasets=("cifar10",)))
     expected = write_cifar10(tmp_path / "cifar")
     write_cifar10_c(tmp_path / "CIFAR-10-C", expected["test"][1])
     suite = tmp_path / "c.toml"
-    suite.write_text('name = "c"\nmodels = ["digits-cnn"]\n[dataset]\nname = "cifar10"\n'
+    suite.write_text('name = "c"\nmodels = ["digits-cnn-on-cifar"]\n[dataset]\nname = "cifar10"\n'
                      '[corruptions]\nsource = "precomputed"\nnames = ["fog"]\nseverities = [2, 5]\n')
     args = ["run", str(suite), "--root", str(tmp_path / "cifar"), "--corruptions-root",
             str(tmp_path / "CIFAR-10-C"), "--results", str(tmp_path / "results"),

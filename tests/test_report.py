@@ -24,9 +24,11 @@ def test_report_holds_summary_pc_table_plot_links_and_provenance(tmp_path: Path)
     assert path == tmp_path / "syn-report.md" and text.startswith("# Leaderboard: `syn`\n")
     lines = text.splitlines()
     header = next(line for line in lines if line.startswith("| model | t | clean |"))
-    assert header.split(" | ")[:7] == ["| model", "t", "clean", "corr15", "corr19", "mCE", "rel.mCE"]
-    assert lines[lines.index(header) + 2].startswith("| ff | 0 | 90.0 | 50.0 | 56.3 | 100.0 | 100.0 |")
-    assert lines[lines.index(header) + 3].startswith("| pc | 2 | 80.0 | 70.0 | 74.2 | 60.0 | 25.0 |")
+    # pooled corruption accuracy equals the 19-corruption mean here (every cell has the same n);
+    # rel.err = (1 - 0.742) / (1 - 0.563) for pc at t = 2
+    assert header.split(" | ")[:9] == ["| model", "t", "clean", "corr", "corr15", "corr19", "rel.err", "mCE", "rel.mCE"]
+    assert lines[lines.index(header) + 2].startswith("| ff | 0 | 90.0 | 56.3 | 50.0 | 56.3 | 1.000 | 100.0 | 100.0 |")
+    assert lines[lines.index(header) + 3].startswith("| pc | 2 | 80.0 | 74.2 | 70.0 | 74.2 | 0.590 | 60.0 | 25.0 |")
     assert "## Did the dynamics help? `pc` vs `ff`" in text
     # metric | ff (t=0) | t=0 | Δ t0 (p) | last t=2 | Δ last (p) | best t=1 | Δ best (p)
     assert "| clean | 90.0 | 90.0 | +0.0 (1) | 80.0 | -10.0 (1) | 100.0 | +10.0 (1) |" in lines

@@ -5,12 +5,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
 from pcbench.errors import PcbenchError
 from pcbench.store import (
     CELL_KEY,
+    SCORES_SCHEMA,
     cell_stem,
     commit_cell,
     read_predictions,
@@ -20,35 +22,45 @@ from pcbench.store import (
 )
 
 
+def _placeholder(field: pa.Field, rows: int) -> pd.Series:
+    """A column of ``field`` that the tests do not look at: null where allowed, else 0 or "-"."""
+    if pa.types.is_string(field.type):
+        return pd.Series([None if field.nullable else "-"] * rows, dtype="str")
+    if field.nullable:
+        return pd.Series([None] * rows, dtype={pa.int64(): "Int64", pa.float64(): "Float64"}[field.type])
+    return pd.Series([0] * rows, dtype=field.type.to_pandas_dtype())
+
+
 def scores_frame(
     model: str, perturbation: str, corruption: str | None, severity: int | None, steps: int
 ) -> pd.DataFrame:
-    """Score rows of one cell, with the dtypes a runner produces."""
+    """Score rows of one cell with every schema column, in the dtypes a runner produces."""
     n, correct = 100, np.arange(90, 90 + steps)
+    given = {
+        "model": pd.Series([model] * steps, dtype="str"),
+        "perturbation": pd.Series([perturbation] * steps, dtype="str"),
+        "corruption": pd.Series([corruption] * steps, dtype="str"),
+        "severity": pd.Series([severity] * steps, dtype="Int64"),
+        "timestep": np.arange(steps, dtype=np.int64),
+        "n": np.full(steps, n, dtype=np.int64),
+        "correct": correct.astype(np.int64),
+        "accuracy": correct / n,
+    }
     return pd.DataFrame(
-        {
-            "model": pd.Series([model] * steps, dtype="str"),
-            "perturbation": pd.Series([perturbation] * steps, dtype="str"),
-            "corruption": pd.Series([corruption] * steps, dtype="str"),
-            "severity": pd.Series([severity] * steps, dtype="Int64"),
-            "timestep": np.arange(steps, dtype=np.int64),
-            "n": np.full(steps, n, dtype=np.int64),
-            "correct": correct.astype(np.int64),
-            "accuracy": correct / n,
-        }
+        {field.name: given.get(field.name, _placeholder(field, steps)) for field in SCORES_SCHEMA}
     )
 
 
-def predictions_frame(model: str, cell_key: str, steps: int, samples: int = 5) -> pd.DataFrame:
+def predictions_frame(model: str, cell: str, steps: int, samples: int = 5) -> pd.DataFrame:
     """Long per-sample predictions of one cell."""
     return pd.DataFrame(
         {
+            "model": pd.Series([model] * (samples * steps), dtype="str"),
+            "cell": pd.Series([cell] * (samples * steps), dtype="str"),
             "sample_id": np.tile(np.arange(samples, dtype=np.int32), steps),
             "label": np.tile(np.arange(samples, dtype=np.int16) % 3, steps),
             "timestep": np.repeat(np.arange(steps, dtype=np.int16), samples),
             "prediction": np.arange(samples * steps, dtype=np.int16) % 3,
-            "model": pd.Series([model] * (samples * steps), dtype="str"),
-            "cell_key": pd.Series([cell_key] * (samples * steps), dtype="str"),
         }
     )
 
@@ -120,7 +132,7 @@ def test_read_scores_sorts_rows_not_files(tmp_path: Path) -> None:
     assert scores.index.equals(pd.RangeIndex(len(scores)))
     predictions = read_predictions(tmp_path)
     assert predictions["model"].is_monotonic_increasing
-    assert predictions.loc[predictions["cell_key"] == "b", "sample_id"].tolist() == [0, 1, 2, 3, 4] * 2
+    assert predictions.loc[predictions["cell"] == "b", "sample_id"].tolist() == [0, 1, 2, 3, 4] * 2
 
 
 def test_read_scores_accepts_all_null_columns_in_some_files(tmp_path: Path) -> None:
@@ -141,7 +153,7 @@ def test_recommit_overwrites_the_pair(root: Path) -> None:
     assert len(scores) == 7
     assert scores.loc[scores["model"] == "ff", "correct"].tolist() == [7]
     predictions = read_predictions(root, "ff")
-    assert set(predictions["cell_key"]) == {"new-key"} and len(predictions) == 5
+    assert set(predictions["cell"]) == {"new-key"} and len(predictions) == 5
 
 
 def test_read_predictions_filters_model_and_keeps_dtypes(root: Path) -> None:
@@ -158,12 +170,14 @@ def test_read_predictions_filters_model_and_keeps_dtypes(root: Path) -> None:
     assert read_predictions(root, model="nobody").empty
 
 
-def test_read_predictions_without_model_column_cannot_filter(tmp_path: Path) -> None:
-    predictions = predictions_frame("m", "k", 1).drop(columns=["model"])
-    commit_cell(tmp_path, "s", "k", scores_frame("m", "clean", None, None, 1), predictions)
-    assert len(read_predictions(tmp_path)) == 5
+def test_predictions_file_without_model_column_is_refused(tmp_path: Path) -> None:
+    commit_cell(tmp_path, "s", "k", scores_frame("m", "clean", None, None, 1), predictions_frame("m", "k", 1))
+    path = tmp_path / "predictions" / "s.parquet"
+    pq.write_table(pa.Table.from_pandas(predictions_frame("m", "k", 1).drop(columns=["model"])), path)
     with pytest.raises(PcbenchError, match="no 'model' column"):
         read_predictions(tmp_path, model="m")
+    with pytest.raises(PcbenchError, match=f"{path} has no 'model' column"):
+        read_predictions(tmp_path)
 
 
 def test_missing_results_raise_one_line_error(tmp_path: Path) -> None:

@@ -9,6 +9,12 @@ never averaged; by default they raise a one-line :class:`PcbenchError` naming th
 cells, and ``on_conflict="first"`` keeps the copy of the first directory (in the order
 given) that holds the row. Predictions follow their scores: a row's per-sample
 predictions come from the directory whose score row was kept.
+
+Rows of different evaluation sets (data set, split or evaluated samples: the rows'
+``dataset_hash``) are never compared: merging them is a :class:`PcbenchError` naming the
+models and cells of each set. Rows from different package versions or devices are merged,
+with a warning per differing column (:attr:`Results.warnings`), since floating point may
+differ between them.
 """
 
 from __future__ import annotations
@@ -38,6 +44,7 @@ class Results:
     directories: tuple[Path, ...]
     scores: pd.DataFrame
     predictions: pd.DataFrame
+    warnings: tuple[str, ...] = ()
 
 
 def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "error") -> Results:
@@ -52,6 +59,7 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
     if not directories:
         raise PcbenchError("no --results directory given: name at least one")
     scores = merge_scores([read_scores(directory / suite) for directory in directories], directories, on_conflict)
+    check_one_evaluation_set(scores)
     predictions = [
         read_predictions(directory / suite).merge(
             scores.loc[scores[_SOURCE] == index, ROW_ID], on=ROW_ID, how="inner", validate="many_to_one"
@@ -63,7 +71,45 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
         directories=directories,
         scores=scores.drop(columns=_SOURCE),
         predictions=pd.concat(predictions, ignore_index=True),
+        warnings=provenance_warnings(scores),
     )
+
+
+def check_one_evaluation_set(scores: pd.DataFrame) -> None:
+    """Raise :class:`PcbenchError` when ``scores`` hold more than one evaluation set.
+
+    The message names, per set (data set, split, samples, data hash), its models and a
+    few of their cells, and what to do.
+    """
+    sets = scores.groupby(["dataset", "split", "dataset_hash", "n"], sort=False, dropna=False)
+    if sets.ngroups <= 1:
+        return
+    described = []
+    for (dataset, split, data_hash, n), rows in sets:
+        cells = [f"{model} {cell}" for model, cell in rows[["model", "cell"]].drop_duplicates().itertuples(index=False)]
+        more = f" and {len(cells) - _LISTED} more" if len(cells) > _LISTED else ""
+        described.append(f"{dataset}/{split}, {n} samples (data hash {data_hash}): {', '.join(cells[:_LISTED])}{more}")
+    raise PcbenchError(
+        f"the results mix {sets.ngroups} evaluation sets, which cannot be compared: {' | '.join(described)} — "
+        "rerun the models on one set (same dataset, root, --limit and seed), or keep each set in its own "
+        "--results directory"
+    )
+
+
+def provenance_warnings(scores: pd.DataFrame) -> tuple[str, ...]:
+    """One line per provenance column (package versions, device) whose value differs between rows."""
+    columns = [c for c in scores.columns if c.endswith("_version")] + ["device"]
+    warnings = []
+    for column in columns:
+        if column not in scores.columns:
+            continue
+        groups = scores.dropna(subset=[column]).groupby(column, sort=True)["model"].unique()
+        if len(groups) > 1:
+            listed = "; ".join(f"{value} ({', '.join(models)})" for value, models in groups.items())
+            warnings.append(f"rows come from different {column.removesuffix('_version')} "
+                            f"{'values' if column == 'device' else 'versions'}: {listed}; "
+                            "floating point may differ between them")
+    return tuple(warnings)
 
 
 def merge_scores(tables: Sequence[pd.DataFrame], directories: Sequence[Path], on_conflict: str = "error") -> pd.DataFrame:

@@ -4,9 +4,13 @@
 have data for:
 
 ``clean.png``                      clean accuracy vs timestep (Wilson band)
-``corruption-families.png``        per family (noise, blur, weather, digital, extra): mean
-                                   of the family's per-corruption accuracies vs timestep
+``corruption-families.png``        per family (noise, blur, weather, digital, extra): the
+                                   accuracy pooled over the family's stored cells vs
+                                   timestep (Wilson band); titles count what was evaluated
 ``attacks.png``                    one panel per attack and ε: accuracy vs timestep
+``pc-vs-base.png``                 per PC variant: variant − base per timestep with a paired
+                                   95 % bootstrap band, for clean, corruption and each
+                                   threat model (:mod:`pcbench.leaderboard.differences`)
 ``severity.png``                   accuracy pooled over corruptions vs severity, at
                                    timestep 0 (dashed) and at the chosen timestep
 ``heatmap.png``                    model × corruption accuracy at the chosen timestep
@@ -16,7 +20,9 @@ have data for:
                                    (dashed) and at the chosen timestep
 
 A model stored at timestep 0 only (feedforward) is drawn as a dashed horizontal line in
-the plots over timesteps.
+the plots over timesteps. Panels of one figure share their y-axis, and an accuracy axis
+spans at least :data:`MIN_ACCURACY_SPAN` (a difference's axis :data:`MIN_DELTA_SPAN`), so
+a change of a sample or two never fills a panel as if it were a collapse.
 """
 
 from __future__ import annotations
@@ -32,10 +38,16 @@ from matplotlib.figure import Figure
 
 from pcbench.files import atomic_write
 from pcbench.leaderboard.board import Leaderboard
+from pcbench.leaderboard.differences import pc_differences
 from pcbench.leaderboard.families import FAMILIES
+from pcbench.leaderboard.stats import wilson_interval
+from pcbench.leaderboard.view import short_name
 from pcbench.perturbations.corruptions import in_corruption_order
 
 DPI = 110
+#: Smallest y-range of an accuracy panel (fraction) and of a difference panel (points).
+MIN_ACCURACY_SPAN = 0.1
+MIN_DELTA_SPAN = 4.0
 
 
 def plots_dir(leaderboards: Path, suite: str) -> Path:
@@ -86,14 +98,30 @@ def _over_timesteps(ax: Axes, board: Leaderboard, rows: dict[str, pd.DataFrame],
 
 
 def _grid(count: int, columns: int = 3) -> tuple[Figure, list[Axes]]:
-    """A figure with ``count`` panels in rows of ``columns``; unused panels hidden."""
+    """A figure with ``count`` panels in rows of ``columns`` sharing one y-axis; unused
+    panels hidden."""
     rows = math.ceil(count / columns)
     columns = min(columns, count)
     figure = Figure(figsize=(4.2 * columns, 3.2 * rows), layout="constrained")
-    axes = list(np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).ravel())
+    axes = list(np.atleast_1d(figure.subplots(rows, columns, squeeze=False, sharey=True)).ravel())
     for ax in axes[count:]:
         ax.set_visible(False)
+    for ax in axes[:count]:
+        ax.yaxis.set_tick_params(labelleft=True)
     return figure, axes[:count]
+
+
+def _widen(axes: list[Axes], minimum: float, bounds: tuple[float, float] | None = (0.0, 1.0)) -> None:
+    """Give the (shared) y-axis at least ``minimum`` span around its data, within ``bounds``."""
+    low, high = axes[0].get_ylim()
+    if high - low >= minimum:
+        return
+    middle = (low + high) / 2
+    low, high = middle - minimum / 2, middle + minimum / 2
+    if bounds is not None:
+        shift = max(bounds[0] - low, 0.0) - max(high - bounds[1], 0.0)
+        low, high = low + shift, high + shift
+    axes[0].set_ylim(low, high)
 
 
 def clean_plot(board: Leaderboard) -> Figure | None:
@@ -102,25 +130,33 @@ def clean_plot(board: Leaderboard) -> Figure | None:
     if not rows:
         return None
     figure, (ax,) = _grid(1)
-    _over_timesteps(ax, board, rows, f"{board.suite}: clean accuracy", "accuracy")
+    n = int(board.metrics.loc[board.metrics["metric"] == "clean_acc", "n"].max())
+    _over_timesteps(ax, board, rows, f"{board.suite}: clean accuracy ({n} samples)", "accuracy")
+    _widen([ax], MIN_ACCURACY_SPAN)
     ax.legend(fontsize="small")
     return figure
 
 
 def family_plot(board: Leaderboard) -> Figure | None:
-    """Mean per-corruption accuracy of each corruption family vs timestep."""
-    table = board.metrics
+    """Accuracy pooled over each corruption family's stored cells vs timestep."""
+    scores = board.results.scores
+    corrupted = scores[scores["perturbation"] == "corruption"]
     families = {}
     for family, names in FAMILIES.items():
-        rows = table[table["metric"].isin([f"{name}_acc" for name in names])]
-        if not rows.empty:
-            mean = rows.groupby(["model", "timestep"], sort=False)["value"].mean().reset_index()
-            families[family] = {model: g.assign(ci_low=np.nan, ci_high=np.nan) for model, g in mean.groupby("model", sort=False)}
+        rows = corrupted[corrupted["corruption"].isin(names)]
+        if rows.empty:
+            continue
+        pooled = rows.groupby(["model", "timestep"], sort=False)[["correct", "n"]].sum().reset_index()
+        low, high = wilson_interval(pooled["correct"], pooled["n"])
+        pooled = pooled.assign(value=pooled["correct"] / pooled["n"], ci_low=low, ci_high=high)
+        count = f"{rows['corruption'].nunique()} of {len(names)} corruptions × {rows['severity'].nunique()} severities"
+        families[f"{family} ({count})"] = {model: group for model, group in pooled.groupby("model", sort=False)}
     if not families:
         return None
     figure, axes = _grid(len(families))
-    for ax, (family, rows) in zip(axes, families.items()):
-        _over_timesteps(ax, board, rows, f"{family} ({len(FAMILIES[family])} corruptions)", "mean accuracy")
+    for ax, (title, rows) in zip(axes, families.items()):
+        _over_timesteps(ax, board, rows, title, "accuracy (pooled)")
+    _widen(axes, MIN_ACCURACY_SPAN)
     axes[0].legend(fontsize="small")
     return figure
 
@@ -132,9 +168,49 @@ def attack_plot(board: Leaderboard) -> Figure | None:
         return None
     figure, axes = _grid(len(names), columns=4)
     for ax, name in zip(axes, names):
-        _over_timesteps(ax, board, _metric(board, name), name.removesuffix("_acc"), "accuracy")
+        rows = _metric(board, name)
+        n = max(int(group["n"].max()) for group in rows.values())
+        _over_timesteps(ax, board, rows, f"{short_name(name)} ({n} samples)", "accuracy")
+    _widen(axes, MIN_ACCURACY_SPAN)
     axes[0].legend(fontsize="small")
     return figure
+
+
+def pc_vs_base_plot(board: Leaderboard) -> Figure | None:
+    """Per PC variant (one row of panels each): variant − base per timestep, paired band."""
+    table = pc_differences(board.outcomes, board.models, board.options.bootstrap)
+    if table.empty:
+        return None
+    pairs = list(table[["model", "base"]].drop_duplicates().itertuples(index=False))
+    metrics = list(pd.unique(table["metric"]))
+    figure = Figure(figsize=(3.6 * len(metrics), 3.0 * len(pairs)), layout="constrained")
+    grid = figure.subplots(len(pairs), len(metrics), squeeze=False, sharey=True)
+    colors = _colors(board)
+    for row, (model, base) in enumerate(pairs):
+        for column, metric in enumerate(metrics):
+            ax = grid[row][column]
+            rows = table[(table["model"] == model) & (table["metric"] == metric)]
+            ax.axhline(0.0, color="grey", linewidth=0.8)
+            if not rows.empty:
+                x = rows["timestep"].to_numpy()
+                ax.plot(x, 100 * rows["delta"], "o-", markersize=3, color=colors[model])
+                ax.fill_between(x, 100 * rows["ci_low"], 100 * rows["ci_high"], color=colors[model], alpha=0.2,
+                                linewidth=0)
+            ax.set(title=f"{model} − {base}: {short_name(metric)}" + _evaluated(board, metric), xlabel="timestep",
+                   ylabel="Δ accuracy (points)")
+            ax.yaxis.set_tick_params(labelleft=True)
+            ax.grid(alpha=0.3)
+    _widen(list(grid.ravel()), MIN_DELTA_SPAN, bounds=None)
+    return figure
+
+
+def _evaluated(board: Leaderboard, metric: str) -> str:
+    """What a difference panel pools, e.g. `` (360 samples)`` or `` (3 corruptions × 5 severities)``."""
+    scores = board.results.scores
+    if metric == "corruption_acc":
+        corrupted = scores[scores["perturbation"] == "corruption"]
+        return f"\n({corrupted['corruption'].nunique()} corruptions × {corrupted['severity'].nunique()} severities)"
+    return f"\n({int(scores['n'].max())} samples)"
 
 
 def _scores_at(board: Leaderboard, kind: str) -> list[tuple[str, int, pd.DataFrame, str]]:
@@ -197,6 +273,7 @@ def relative_error_plot(board: Leaderboard) -> Figure | None:
     figure, (ax,) = _grid(1)
     _over_timesteps(ax, board, rows, f"{board.suite}: relative corruption error", "error / error at timestep 0")
     ax.axhline(1.0, color="grey", linewidth=0.8)
+    _widen([ax], MIN_ACCURACY_SPAN, bounds=None)
     ax.legend(fontsize="small")
     return figure
 
@@ -224,6 +301,7 @@ PLOTS: dict[str, Callable[[Leaderboard], Figure | None]] = {
     "clean": clean_plot,
     "corruption-families": family_plot,
     "attacks": attack_plot,
+    "pc-vs-base": pc_vs_base_plot,
     "severity": severity_plot,
     "heatmap": heatmap_plot,
     "relative-corruption-error": relative_error_plot,

@@ -21,6 +21,7 @@ PLOT_TITLES = {
     "clean": "Clean accuracy vs timestep",
     "corruption-families": "Corruption families vs timestep",
     "attacks": "Adversarial accuracy vs timestep",
+    "pc-vs-base": "Did the dynamics help, and when? PC variant − base per timestep (paired 95 % interval)",
     "severity": "Accuracy vs severity",
     "heatmap": "Accuracy per corruption",
     "relative-corruption-error": "Relative corruption error (Predify) vs timestep",
@@ -52,6 +53,8 @@ def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
         "## Summary",
         markdown_table(summary_view(board)),
         _legend(board),
+        *_warnings(board),
+        *_masking_section(board),
         *_pc_sections(board),
         "## Plots",
         *[f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})" for plot in plots],
@@ -86,6 +89,45 @@ def _legend(board: Leaderboard) -> str:
         f"`Δ{short_name(board.selection.sort)}`/`p`: PC variant minus its feedforward base (percentage points) "
         "and the exact McNemar p-value; `masking`: failed gradient-masking checks (`-` none, `?` nothing to check)."
     )
+
+
+#: What each gradient-masking flag means and what to do when it fires (one sentence each).
+MASKING_ADVICE = {
+    "flag_iterative_weaker_than_fgsm": "an iterative L∞ attack (PGD/BIM) left more samples correct than FGSM at the "
+    "same ε, so the iterative attack is too weak or its gradients mislead it: raise `steps`, use a random start or "
+    "more restarts, and try `gradient_mode = \"full\"`.",
+    "flag_not_monotonic_in_epsilon": "accuracy rose with ε for some attack, which a working attack never allows: "
+    "raise `steps` and check the step size (`rel_stepsize`) at the larger budgets.",
+    "flag_large_epsilon_not_zero": "accuracy stayed above 5 % at L∞ ε ≥ 0.5, a budget that can turn any image into "
+    "any other: the gradients are masked (a non-differentiable or saturating stage); add a transfer or "
+    "gradient-free attack before trusting any robust accuracy.",
+    "flag_whitebox_weaker_than_transfer": "the white-box attack through the PC unroll was weaker than the same attack "
+    "transferred from the feedforward pass, so the unroll's gradients mislead the attack: read the transfer "
+    "(`attack_timestep = \"first\"`) and best-known robust accuracies, and try `gradient_mode = \"full\"`.",
+}
+
+
+def _warnings(board: Leaderboard) -> list[str]:
+    """Provenance warnings (different package versions or devices), when there are any."""
+    if not board.results.warnings:
+        return []
+    return ["## Warnings", "\n".join(f"- {warning}" for warning in board.results.warnings)]
+
+
+def _masking_section(board: Leaderboard) -> list[str]:
+    """The gradient-masking checks: which fired for which model, what each means and what to do."""
+    if board.flags.empty:
+        return []
+    lines = []
+    for flag, advice in MASKING_ADVICE.items():
+        if flag not in board.flags.columns:
+            continue
+        fired = board.flags.loc[board.flags[flag].fillna(False).astype(bool)]
+        where = ", ".join(f"`{model}` t={', '.join(map(str, group['timestep']))}"
+                          for model, group in fired.groupby("model", sort=False))
+        status = f"**fired** for {where}" if where else "passed everywhere it could be checked"
+        lines.append(f"- `{flag.removeprefix('flag_')}` — {status}. When it fires: {advice}")
+    return ["## Gradient-masking checks", "\n".join(lines)]
 
 
 def _pc_sections(board: Leaderboard) -> list[str]:

@@ -11,8 +11,8 @@ Columns
     when the model has no value of the sort metric).
 ``<metric>:t0``, ``<metric>:last``, ``<metric>:best``
     The metric (as in ``<suite>.csv``) at timestep 0, the last and the best timestep, for
-    ``clean_acc``, ``mean_corruption_acc_15``, ``mean_corruption_acc_19``, ``mce``,
-    ``relative_mce``, each ``<attack>@<ε>_acc``, each ``best_known_<norm>@<ε>_acc`` and the sort
+    ``clean_acc``, ``corruption_acc``, ``mean_corruption_acc_15``, ``mean_corruption_acc_19``,
+    ``relative_corruption_error``, ``mce``, ``relative_mce``, each ``<attack>@<ε>_acc``, each ``best_known_<norm>@<ε>_acc`` and the sort
     metric, where the leaderboard has them.
 ``flag_<check>:t0|last|best``
     Gradient-masking self-checks (:mod:`pcbench.leaderboard.masking`): True = the check
@@ -22,7 +22,8 @@ Columns
     last timestep, and the two-sided exact McNemar p-value on the per-sample predictions
     of the same sample ids (for the mean corruption accuracies: pooled over the
     (corruption, severity, sample) pairs, which are not independent, so read it as a
-    rough guide). ``mce`` and ``relative_mce`` get a delta but no p-value.
+    rough guide). ``mce``, ``relative_mce`` and ``relative_corruption_error`` get a delta
+    but no p-value.
 
 Rows are sorted by the sort metric at the chosen timestep (best first, missing last).
 """
@@ -40,7 +41,12 @@ from pcbench.leaderboard.outcomes import CORRUPTION_GROUPS, ModelOutcomes
 from pcbench.leaderboard.paired import mcnemar_test
 
 AT = ("t0", "last", "best")
-SUMMARY_HEADLINE = ("clean_acc", *CORRUPTION_GROUPS, "mce", "relative_mce")
+#: Headline metrics of the summary, where present. ``corruption_acc`` (pooled) and
+#: ``relative_corruption_error`` exist for any stored subset of corruptions, so a suite with
+#: three corruptions still shows corruption rows; the means over 15 / 19 need every one.
+SUMMARY_HEADLINE = (
+    "clean_acc", "corruption_acc", *CORRUPTION_GROUPS, "relative_corruption_error", "mce", "relative_mce",
+)
 CHOICES = ("last", "best")
 
 

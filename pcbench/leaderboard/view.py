@@ -10,6 +10,7 @@ from pcbench.leaderboard.summary import pc_deltas, sort_order, summary_metrics, 
 
 SHORT = {
     "clean_acc": "clean",
+    "corruption_acc": "corr",
     "mean_corruption_acc_15": "corr15",
     "mean_corruption_acc_19": "corr19",
     "mce": "mCE",

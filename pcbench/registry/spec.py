@@ -119,6 +119,9 @@ class ModelSpec:
         pc: the PC configuration (PC variants only).
         timesteps: default number of PC timesteps T (logits for 0..T); 0 for feedforward.
         arch_kwargs: extra keyword arguments for ``arch``.
+        transfer_datasets: data sets besides ``dataset`` that the model may be evaluated on
+            on purpose (transfer; ``"*"``: any); a run refuses any other. Not part of the
+            spec hash: it permits, it changes no number.
         source: where the entry came from (``builtin``, ``python``, ``user``, ``entry-point:...``).
         description: one line for listings.
     """
@@ -137,6 +140,7 @@ class ModelSpec:
     pc: PCConfig | None = None
     timesteps: int = 0
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    transfer_datasets: tuple[str, ...] = ()
     source: str = "python"
     description: str = ""
 

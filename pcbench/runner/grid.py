@@ -7,6 +7,9 @@ from typing import Any
 
 from pcbench.suite import AttackConfig, Suite
 
+#: A forward+backward pass costs about three forward passes.
+GRADIENT_PASS_COST = 3
+
 
 @dataclass(frozen=True)
 class Perturbation:
@@ -27,6 +30,24 @@ class Perturbation:
             assert self.attack is not None
             return f"{self.attack.label}@{self.epsilon:g}"
         return "clean"
+
+    def forward_passes(self, samples: int, unroll: int) -> int:
+        """Image-timestep forward passes of evaluating this cell (``unroll`` = T + 1)."""
+        return samples * unroll
+
+    def gradient_passes(self, samples: int, unroll: int) -> int:
+        """Image-timestep forward+backward passes of the attack (0 for other cells): ``steps``
+        per image through the attacked unroll (T + 1 timesteps; 1 for ``first``; Σ_t (t + 1)
+        for ``each``)."""
+        if self.attack is None:
+            return 0
+        attacked = {"first": 1, "each": unroll * (unroll + 1) // 2}.get(self.attack.attack_timestep, unroll)
+        return samples * self.attack.steps * attacked
+
+    def cost(self, samples: int, unroll: int) -> int:
+        """Relative cost of the cell in forward-pass units (a forward+backward pass counts 3):
+        what the progress bar's ETA weighs cells by."""
+        return self.forward_passes(samples, unroll) + GRADIENT_PASS_COST * self.gradient_passes(samples, unroll)
 
     def record(self) -> dict[str, Any]:
         """Everything that defines the perturbation (part of the cell key)."""

@@ -38,6 +38,7 @@ from pcbench.runner.adversarial import attacked_predictions
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, stored_key
+from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
 from pcbench.suite import Suite
 
@@ -113,8 +114,15 @@ def run_suite(
     progress: bool = True,
     checkpointing: bool = False,
     workers: int | None = None,
+    replace: bool = False,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
+
+    A results directory holds one evaluation set (:mod:`pcbench.store.evaluation_set`): a
+    run on another set is refused before anything is evaluated, unless ``replace`` drops
+    the stored cells of the run's models that belong to another set. Models whose declared
+    ``dataset`` is not the suite's are refused too, unless their spec lists the suite's
+    data set in ``transfer_datasets``.
 
     ``workers`` processes (default: all CPUs) generate corrupted images, each cell once
     into the on-disk cache, or decode precomputed ones; cells are evaluated one at a time.
@@ -128,14 +136,20 @@ def run_suite(
     torch_device = resolve_device(device)
     data = load_suite_data(suite)
     root = results_dir / suite.name
+    stale = check_evaluation_set(root, evaluation_set(suite, data), suite.models, replace=replace)
+    entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
+    drop_cells(root, stale)
     remove_stale_temp_files(root)
     summary = RunSummary(run_id=new_run_id(), results=root)
-    entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
+    costs = {
+        (entry.spec.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
+        for entry in entries for p in perturbations
+    }
     with open_corruptions(suite, data, workers) as corruptions, tqdm(
-        total=len(perturbations) * len(entries), desc=f"{suite.name}", unit="cell",
-        disable=not progress,
+        total=sum(costs.values()), desc=f"{suite.name}", unit="pass", unit_scale=True,
+        disable=not progress, bar_format=_BAR_FORMAT,
     ) as bar:
         for perturbation in perturbations:
             todo = []
@@ -144,7 +158,7 @@ def run_suite(
                 stem = cell_stem(entry.spec.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
-                    bar.update()
+                    bar.update(costs[entry.spec.name, perturbation.label])
                 else:
                     todo.append((entry, key, stem))
             if not todo:
@@ -171,14 +185,31 @@ def run_suite(
                 )
                 commit_cell(root, stem, key, scores, per_sample)
                 summary.evaluated.append(stem)
-                bar.update()
+                bar.update(costs[entry.spec.name, perturbation.label])
     return summary
+
+
+#: Progress in cells would make the ETA wrong (an attack cell costs far more than a clean
+#: one); the bar counts image-timestep passes, weighted by :meth:`Perturbation.cost`.
+_BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
+def evaluation_set(suite: Suite, data: ImageSet) -> EvaluationSet:
+    """The evaluation set of a run of ``suite`` on ``data`` (its subset already drawn)."""
+    return EvaluationSet(data.name, data.split, data.content_hash, len(data), suite.dataset.limit)
 
 
 def _entry(
     name: str, suite: Suite, data: ImageSet, device: torch.device, checkpointing: bool
 ) -> _Entry:
     spec = get_model_spec(name)
+    allowed = (spec.dataset, *spec.transfer_datasets)
+    if spec.dataset is not None and data.name not in allowed and "*" not in allowed:
+        raise PcbenchError(
+            f"model '{name}' is declared for dataset '{spec.dataset}' but suite '{suite.name}' "
+            f"evaluates '{data.name}'; to evaluate it there on purpose (transfer), list "
+            f"'{data.name}' in the model's transfer_datasets"
+        )
     if spec.num_classes != data.num_classes:
         raise PcbenchError(
             f"model '{name}' predicts {spec.num_classes} classes but dataset "
@@ -264,6 +295,7 @@ def _row_context(
         "split": data.split,
         "dataset_hash": data.content_hash,
         "subset_hash": hash_arrays(data.ids),
+        "limit": suite.dataset.limit,
         "seed": suite.seed,
         "device": str(device),
         "batch_size": batch_size,
@@ -321,7 +353,7 @@ def _tables(
             **context,
             "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         }
-    )
+    ).astype({"limit": "Int64"})
     per_sample = pd.DataFrame(
         {
             "model": spec.name,

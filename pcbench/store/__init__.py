@@ -9,9 +9,12 @@ from pcbench.store.results import (
     remove_stale_temp_files,
     stored_key,
 )
+from pcbench.store.schema import PREDICTIONS_SCHEMA, SCORES_SCHEMA
 
 __all__ = [
     "CELL_KEY",
+    "PREDICTIONS_SCHEMA",
+    "SCORES_SCHEMA",
     "cell_stem",
     "commit_cell",
     "read_predictions",

@@ -4,11 +4,13 @@ Layout under ``root = <results>/<suite>/``::
 
     scores/<stem>.parquet       one row per (model, cell, timestep), as the runner built it
     predictions/<stem>.parquet  per-sample predictions of that cell (long format:
-                                sample_id, label, timestep, prediction, + runner columns)
+                                model, cell, sample_id, label, timestep, prediction)
 
-There is one file pair per (model, cell), named by :func:`cell_stem`. Both files carry
-the cell key in their Parquet schema metadata under :data:`CELL_KEY`; a cell is done
-exactly when :func:`stored_key` returns the runner's current key for it.
+There is one file pair per (model, cell), named by :func:`cell_stem`. Every file of a
+dataset has exactly its explicit schema (:mod:`pcbench.store.schema`), so any Parquet reader
+takes a directory as one table. Both files carry the cell key in their Parquet schema
+metadata under :data:`CELL_KEY` (next to pandas' metadata); a cell is done exactly when
+:func:`stored_key` returns the runner's current key for it.
 
 Writes are atomic: each file is written to a hidden temporary file (name starting with
 ``.``, which Parquet datasets and the readers here ignore) in the same directory,
@@ -27,14 +29,17 @@ import pyarrow.parquet as pq
 
 from pcbench.errors import PcbenchError
 from pcbench.files import TEMP_SUFFIX, atomic_write
+from pcbench.store.schema import PREDICTIONS_SCHEMA, SCORES_SCHEMA
 
 CELL_KEY = b"pcbench.cell_key"
 SCORES = "scores"
 PREDICTIONS = "predictions"
 SCORE_SORT = ("model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep")
-PREDICTION_SORT = ("model", "cell_key", "timestep", "sample_id")
+PREDICTION_SORT = ("model", "cell", "timestep", "sample_id")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_MAX
+_SCHEMAS = {SCORES: SCORES_SCHEMA, PREDICTIONS: PREDICTIONS_SCHEMA}
+_NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
 
 
 def cell_stem(model: str, cell_label: str) -> str:
@@ -71,17 +76,54 @@ def stored_key(root: Path, stem: str) -> str | None:
     return None if key is None else key.decode()
 
 
-def _write_parquet(path: Path, frame: pd.DataFrame, key: str) -> None:
-    """Atomically write ``frame`` as zstd Parquet with ``key`` in the schema metadata."""
-    table = pa.Table.from_pandas(frame, preserve_index=False)
+def _names(columns: list[str]) -> str:
+    """Column names for an error message: ``'a', 'b'``."""
+    return ", ".join(repr(name) for name in columns)
+
+
+def _to_table(frame: pd.DataFrame, kind: str, stem: str) -> pa.Table:
+    """``frame`` as an Arrow table of exactly the ``kind`` dataset's schema.
+
+    Raises PcbenchError naming the column(s) when the frame has a column the schema lacks
+    or lacks one of its columns, or when a value does not fit its field (wrong type, an
+    integer out of range, a null in a field that is never null).
+    """
+    schema = _SCHEMAS[kind]
+    extra = [name for name in frame.columns if name not in schema.names]
+    missing = [name for name in schema.names if name not in frame.columns]
+    where = f"{kind} of cell {stem}"
+    problems = [
+        f"{label} {_names(names)}"
+        for label, names in (("columns not in the schema:", extra), ("missing columns:", missing))
+        if names
+    ]
+    if problems:
+        raise PcbenchError(
+            f"{where}: {'; '.join(problems)} (the frame and pcbench/store/schema.py must agree)"
+        )
+    try:
+        return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
+    except (pa.ArrowException, ValueError) as error:
+        reason = " ".join(str(error).split())
+        raise PcbenchError(f"{where} does not fit pcbench/store/schema.py: {reason}") from error
+
+
+def _write_parquet(path: Path, table: pa.Table, key: str) -> None:
+    """Atomically write ``table`` as zstd Parquet with ``key`` added to its schema metadata."""
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), CELL_KEY: key.encode()})
     atomic_write(path, lambda handle: pq.write_table(table, handle, compression="zstd"))
 
 
 def commit_cell(root: Path, stem: str, key: str, scores: pd.DataFrame, predictions: pd.DataFrame) -> None:
-    """Store one finished cell, predictions first and scores last, replacing any old pair."""
-    _write_parquet(_path(root, PREDICTIONS, stem), predictions, key)
-    _write_parquet(_path(root, SCORES, stem), scores, key)
+    """Store one finished cell, predictions first and scores last, replacing any old pair.
+
+    Both frames are converted to their datasets' schemas before anything is written, so a
+    frame that does not fit (PcbenchError, see :func:`_to_table`) leaves the old pair as it was.
+    """
+    prediction_table = _to_table(predictions, PREDICTIONS, stem)
+    score_table = _to_table(scores, SCORES, stem)
+    _write_parquet(_path(root, PREDICTIONS, stem), prediction_table, key)
+    _write_parquet(_path(root, SCORES, stem), score_table, key)
 
 
 def _visible_files(directory: Path) -> list[Path]:
@@ -100,38 +142,84 @@ def _read_file(path: Path, model: str | None) -> pa.Table:
     return pq.read_table(path, filters=[("model", "==", model)])
 
 
+def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
+    """One file's ``table`` in exactly ``schema``, in its column order and without metadata.
+
+    Files written before the explicit schema have Parquet ``null`` columns where their cell
+    left a column empty, and lack columns added since (``limit``); both become typed nulls.
+    Raises PcbenchError naming the file and the column for a column the schema lacks, a
+    missing column that is never null, or a column whose values do not cast.
+    """
+    extra = [name for name in table.column_names if name not in schema.names]
+    if extra:
+        raise PcbenchError(f"{path} has columns {_names(extra)} that are not in pcbench/store/schema.py")
+    columns = []
+    for field in schema:
+        if field.name not in table.column_names:
+            if not field.nullable:
+                raise PcbenchError(f"{path} has no {field.name!r} column")
+            columns.append(pa.nulls(len(table), field.type))
+            continue
+        column = table.column(field.name)
+        try:
+            columns.append(column.cast(field.type))
+        except pa.ArrowException as error:
+            raise PcbenchError(
+                f"{path}: column {field.name!r} of type {column.type} does not cast to {field.type}"
+            ) from error
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def _to_pandas(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
+    """``table`` as pandas; the schema's nullable int64 / float64 fields become ``Int64`` / ``Float64``.
+
+    The dtypes follow the schema, not the pandas metadata of whichever file was read first,
+    so they are the same whether or not a directory holds files written before a column existed.
+    """
+    frame = table.to_pandas()
+    for field in schema:
+        if field.nullable and field.type in _NULLABLE_DTYPES:
+            frame[field.name] = table.column(field.name).to_pandas(types_mapper=_NULLABLE_DTYPES.get)
+    return frame
+
+
 def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | None = None) -> pd.DataFrame:
-    """Concatenate one dataset's files, optionally keep one model, sort deterministically.
+    """Concatenate one dataset's files in its schema, optionally keep one model, sort deterministically.
 
     Raises PcbenchError when there is no file, when a file is unreadable (naming it) or
-    when ``model`` is given but a file has no ``model`` column to filter on.
+    does not fit the schema (see :func:`_conform`), or when ``model`` is given but a file has
+    no ``model`` column to filter on.
     """
     root = Path(root)
     directory = root / kind
     files = _visible_files(directory)
     if not files:
         raise PcbenchError(f"no {kind} files in {directory}: run `pcbench run {root.name}` first")
+    schema = _SCHEMAS[kind]
     tables = []
     for path in files:
         try:
-            tables.append(_read_file(path, model))
+            table = _read_file(path, model)
         except (OSError, pa.ArrowException) as error:
             reason = " ".join(str(error).split())
             raise PcbenchError(
                 f"corrupt results file {path} ({reason}): rerun `pcbench run {root.name}` to recompute it"
             ) from error
-    table = pa.concat_tables(tables, promote_options="permissive")
+        tables.append(_conform(table, schema, path))
+    table = pa.concat_tables(tables)
     keys = [(name, "ascending") for name in sort if name in table.column_names]
     if keys:
         table = table.sort_by(keys)  # stable; nulls sort last
-    return table.to_pandas()
+    return _to_pandas(table, schema)
 
 
 def read_scores(root: Path) -> pd.DataFrame:
     """All scores of the suite at ``root``, sorted by model, cell and timestep (stable).
 
-    Sort columns are :data:`SCORE_SORT` where present; nulls sort last. Raises
-    PcbenchError when no scores file exists or one is corrupt.
+    Every file is read in :data:`~pcbench.store.schema.SCORES_SCHEMA` (older files too,
+    see :func:`_conform`), so the frame has its columns in its order. Sort columns are
+    :data:`SCORE_SORT`; nulls sort last. Raises PcbenchError when no scores file exists or
+    one is corrupt or does not fit the schema.
     """
     return _read_dataset(root, SCORES, SCORE_SORT)
 
@@ -139,8 +227,10 @@ def read_scores(root: Path) -> pd.DataFrame:
 def read_predictions(root: Path, model: str | None = None) -> pd.DataFrame:
     """All per-sample predictions at ``root``, optionally only those of ``model``.
 
-    Sorted by :data:`PREDICTION_SORT` where present. An unknown ``model`` gives an empty
-    frame. Raises PcbenchError when no predictions file exists or one is corrupt.
+    Columns are those of :data:`~pcbench.store.schema.PREDICTIONS_SCHEMA`, sorted by
+    :data:`PREDICTION_SORT` where present. An unknown ``model`` gives an empty frame.
+    Raises PcbenchError when no predictions file exists or one is corrupt or does not fit
+    the schema.
     """
     return _read_dataset(root, PREDICTIONS, PREDICTION_SORT, model)
 

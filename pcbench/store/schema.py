@@ -1,0 +1,85 @@
+"""The one explicit Arrow schema of each results dataset (``scores`` and ``predictions``).
+
+Every file of a dataset is written with exactly its schema (:func:`pcbench.store.commit_cell`
+refuses a frame with a column too many or too few), so a results directory reads as one
+table in any Parquet reader (pandas, pyarrow, polars, DuckDB): a column that is empty in
+one cell, such as ``attack`` in a clean cell, is a typed null, never Parquet's ``null``
+type. A field is nullable exactly where the runner may leave it empty; writing a null
+into any other field fails.
+
+A column added to :func:`pcbench.runner.run._tables` must be added here too; files
+written before it existed read back with it all null (:func:`pcbench.store.read_scores`).
+"""
+
+import pyarrow as pa
+
+
+def _required(name: str, kind: pa.DataType) -> pa.Field:
+    """A field that is never null."""
+    return pa.field(name, kind, nullable=False)
+
+
+def _optional(name: str, kind: pa.DataType) -> pa.Field:
+    """A field that is null where it does not apply (e.g. ``epsilon`` of a clean cell)."""
+    return pa.field(name, kind, nullable=True)
+
+
+#: One row per (model, cell, timestep): the cell, its score and the provenance of the row.
+SCORES_SCHEMA = pa.schema(
+    [
+        _required("model", pa.string()),
+        _required("variant", pa.string()),
+        _optional("base", pa.string()),
+        _required("perturbation", pa.string()),
+        _optional("corruption", pa.string()),
+        _optional("severity", pa.int64()),
+        _optional("attack", pa.string()),
+        _optional("epsilon", pa.float64()),
+        _required("timestep", pa.int64()),
+        _required("n", pa.int64()),
+        _required("correct", pa.int64()),
+        _required("accuracy", pa.float64()),
+        _required("cell", pa.string()),
+        _required("cell_key", pa.string()),
+        _required("model_spec_hash", pa.string()),
+        _required("checkpoint_hash", pa.string()),
+        _optional("gradient_mode", pa.string()),
+        _optional("attack_timestep", pa.string()),
+        _optional("attack_params", pa.string()),
+        _optional("corruption_source", pa.string()),
+        _optional("nonfinite_images", pa.int64()),
+        _optional("nonfinite_pixels", pa.int64()),
+        _required("run_id", pa.string()),
+        _required("suite", pa.string()),
+        _required("suite_hash", pa.string()),
+        _required("dataset", pa.string()),
+        _required("split", pa.string()),
+        _optional("limit", pa.int64()),
+        _required("dataset_hash", pa.string()),
+        _required("subset_hash", pa.string()),
+        _required("seed", pa.int64()),
+        _required("device", pa.string()),
+        _required("batch_size", pa.int64()),
+        _required("python_version", pa.string()),
+        _required("pcbench_version", pa.string()),
+        _required("torch_version", pa.string()),
+        _required("torchvision_version", pa.string()),
+        _required("foolbox_version", pa.string()),
+        _required("imagecorruptions_version", pa.string()),
+        _required("numpy_version", pa.string()),
+        _required("wall_time_s", pa.float64()),
+        _required("created_at", pa.string()),
+    ]
+)
+
+#: Per-sample predictions of one cell in long format: one row per (sample, timestep).
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        _required("model", pa.string()),
+        _required("cell", pa.string()),
+        _required("sample_id", pa.int32()),
+        _required("label", pa.int16()),
+        _required("timestep", pa.int16()),
+        _required("prediction", pa.int16()),
+    ]
+)
