@@ -343,3 +343,17 @@ def test_a_precomputed_suite_runs_from_the_command_line(tmp_path, registry_snaps
     assert scores[scores.perturbation == "clean"].nonfinite_images.isna().all()
     again = CliRunner().invoke(cli, args)
     assert "0 cells evaluated, 3 already stored" in again.output
+
+
+def test_a_model_declared_for_another_dataset_is_refused_before_anything_runs(tmp_path):
+    from pcbench.runner import run_suite
+    from pcbench.suite import load_suite
+
+    write_cifar10(tmp_path / "cifar")
+    suite = tmp_path / "c.toml"
+    suite.write_text('name = "c"\nmodels = ["digits-cnn"]\n[dataset]\nname = "cifar10"\n')
+    loaded = load_suite(suite, dataset_root=tmp_path / "cifar")
+    with pytest.raises(PcbenchError, match="declared for dataset 'digits' but suite 'c' evaluates 'cifar10'.*"
+                                           "transfer_datasets"):
+        run_suite(loaded, results_dir=tmp_path / "results", progress=False, workers=1)
+    assert not (tmp_path / "results").exists()
