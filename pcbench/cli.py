@@ -42,15 +42,19 @@ def cli() -> None:
 @click.option("--seed", type=click.IntRange(min=0), help="Override the suite seed (corruption noise, attack random starts).")
 @click.option("--dry-run", is_flag=True, help="Print the cell grid and the forward passes it implies; evaluate nothing.")
 @click.option("--no-resume", is_flag=True, help="Recompute cells that are already stored.")
+@click.option("--replace", is_flag=True, help="Drop the stored cells of these models that were evaluated on another evaluation set (e.g. another --limit) instead of refusing the run.")
 @click.option("--checkpointing", is_flag=True, help="Activation checkpointing across PC timesteps: less memory in attacks, ~1 extra sweep per step; same numbers.")
 @click.option("--workers", type=click.IntRange(min=1), help="Processes generating corruptions / decoding images; default: all CPUs. Results do not depend on it.")
+@click.option("--no-wait", is_flag=True, help="Fail at once, naming the holder, when another run holds <results>/<suite>/.lock (default: wait for it).")
 def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, limit: int | None,
         device: str, batch_size: int, seed: int | None, dry_run: bool, no_resume: bool,
-        checkpointing: bool, root: Path | None, corruptions_root: Path | None, workers: int | None) -> None:
+        checkpointing: bool, root: Path | None, corruptions_root: Path | None, workers: int | None,
+        replace: bool, no_wait: bool) -> None:
     """Evaluate SUITE (a built-in suite name or a TOML path) and print its leaderboard.
 
     Every (model, perturbation) cell is evaluated once for all timesteps and committed
-    atomically; rerunning skips finished cells, so an interrupted run resumes.
+    atomically; rerunning skips finished cells, so an interrupted run resumes. One run
+    writes to a results directory at a time; a second one waits for it (see --no-wait).
     """
     from pcbench.runner import run_suite
     from pcbench.runner.plan import format_plan
@@ -61,7 +65,8 @@ def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, 
         click.echo(format_plan(loaded))
         return
     summary = run_suite(loaded, results_dir=results, device=device, batch_size=batch_size,
-                        resume=not no_resume, checkpointing=checkpointing, workers=workers)
+                        resume=not no_resume, checkpointing=checkpointing, workers=workers, replace=replace,
+                        wait=not no_wait)
     click.echo(f"{len(summary.evaluated)} cells evaluated, {len(summary.skipped)} already stored "
                f"({summary.results})", err=True)
     _write_and_print_leaderboard(loaded.name, results, leaderboards)
@@ -93,8 +98,11 @@ def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:
 @cli.command()
 @click.argument("suite")
 @_leaderboard_options
+@click.option("--against", type=click.Path(path_type=Path), help="Reference long leaderboard CSV (e.g. the "
+              "committed leaderboards/<suite>.csv): compare this machine's rows with it, print every row "
+              "that is not equal and exit with status 1 unless reproduced.")
 def compare(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: str | None, timestep: str,
-            sort: str | None, on_conflict: str) -> None:
+            sort: str | None, on_conflict: str, against: Path | None) -> None:
     """Write the leaderboard CSVs of SUITE from stored results and print the summary.
 
     \b
@@ -102,14 +110,24 @@ def compare(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline:
     <leaderboards>/<SUITE>-timesteps.csv  wide: one row per model and timestep
     <leaderboards>/<SUITE>-summary.csv    one row per model: timestep 0, last and best,
                                           PC variant vs its base (McNemar), masking flags
+
+    With --against, non-attack metrics must be equal as written (6 significant
+    digits), attack metrics within max(2, 1 % of n) samples (see the README).
     """
     from pcbench.leaderboard.board import write_csvs
+    from pcbench.leaderboard.reproduce import compare_to_reference, format_reproduction, read_reference
     from pcbench.leaderboard.view import format_summary
 
+    reference = None if against is None else read_reference(against)  # before the CSVs may overwrite it
     board = _build_leaderboard(suite, results, baseline, timestep, sort, on_conflict)
     paths = write_csvs(board, leaderboards)
     click.echo(format_summary(board))
     click.echo(f"leaderboard written to {', '.join(map(str, paths))}", err=True)
+    if reference is not None:
+        reproduction = compare_to_reference(board.metrics, reference)
+        click.echo(format_reproduction(reproduction))
+        if not reproduction.reproduced:
+            sys.exit(1)
 
 
 @cli.command()
@@ -153,11 +171,17 @@ def report(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: 
 @cli.group(invoke_without_command=True)
 @click.pass_context
 def models(ctx: click.Context) -> None:
-    """List registered models (name, variant, base, parameters, timesteps, source)."""
+    """List registered models (name, variant, base, parameters, timesteps, source).
+
+    Broken user registry entries are left out, with one warning each on stderr.
+    """
     if ctx.invoked_subcommand is None:
         from pcbench.registry.listing import format_model_table
 
-        click.echo(format_model_table())
+        table, warnings = format_model_table()
+        click.echo(table)
+        for warning in warnings:
+            click.echo(f"warning: {warning}", err=True)
 
 
 @models.command("show")
@@ -171,22 +195,25 @@ def models_show(name: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-def register(file: Path) -> None:
+@click.option("--replace", is_flag=True, help="Replace user registry entries of the same names (working or "
+              "broken); built-in and other models are never replaced.")
+def register(file: Path, replace: bool) -> None:
     """Register the models in FILE (TOML, [models.NAME] tables) in the user registry.
 
     Each model is built with its weights and run once on a dummy input before anything
-    is saved; see the README for the format.
+    is saved; see the README for the format. A "module:function" arch found next to FILE
+    or in the current directory keeps working from any directory (python_path).
     """
     from pcbench.registry.user_file import register_from_file
 
-    for spec in register_from_file(file):
+    for spec in register_from_file(file, replace=replace):
         click.echo(f"registered {spec.name} ({spec.variant})")
 
 
 @cli.command()
 @click.argument("name")
 def unregister(name: str) -> None:
-    """Remove NAME from the user registry."""
+    """Remove NAME from the user registry, also when the entry is broken."""
     from pcbench.registry.user_file import remove_from_user_file
 
     remove_from_user_file(name)
@@ -315,16 +342,23 @@ def _build_leaderboard(suite: str, results: tuple[Path, ...], baseline: str | No
     from pcbench.leaderboard.summary import parse_timestep
 
     options = CompareOptions(baseline=baseline, timestep=parse_timestep(timestep), sort=sort)
-    return build_leaderboard(load_results(results, _suite_name(suite), on_conflict), options)
+    board = build_leaderboard(load_results(results, _suite_name(suite), on_conflict), options)
+    for warning in board.results.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    return board
 
 
 def _write_and_print_leaderboard(name: str, results: Path, leaderboards: Path) -> None:
+    """After a run: the whole report (CSVs, plots, Markdown), so the folder stays consistent."""
     from pcbench.leaderboard import format_leaderboard
-    from pcbench.leaderboard.board import build_leaderboard, write_csvs
-    from pcbench.leaderboard.merge import load_results
+    from pcbench.leaderboard.board import write_csvs
+    from pcbench.leaderboard.plots import plots_dir, write_plots
+    from pcbench.leaderboard.report import report_path, write_report
 
-    board = build_leaderboard(load_results([results], name))
+    board = _build_leaderboard(name, (results,), None, "last", None, "error")
     paths = write_csvs(board, leaderboards)
+    plots = write_plots(board, plots_dir(leaderboards, board.suite))
+    paths.append(write_report(board, report_path(leaderboards, board.suite), plots))
     click.echo(format_leaderboard(board.timesteps))
     click.echo(f"leaderboard written to {', '.join(map(str, paths))}", err=True)
 

@@ -45,8 +45,11 @@ def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path):
     rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:4]}
     # 20 images × 11 timesteps × 105 cells; attack gradients: 20 × 11 × (3 FGSM × 1 + 4 PGD × 10
     # steps) through the whole unroll, plus 20 × 1 × 2 PGD × 10 steps on the feedforward pass
-    assert rows["digits-pcnn"] == ["10", "105", "23,100", "9,860"]
-    assert rows["digits-cnn"] == ["0", "105", "2,100", "1,260"]
+    assert rows["digits-pcnn"][:4] == ["10", "105", "23,100", "9,860"]
+    assert rows["digits-cnn"][:4] == ["0", "105", "2,100", "1,260"]
+    # each model's estimate (a number and a unit) comes from timing it on a dummy batch
+    assert all(len(row) == 6 and row[5] in ("s", "min", "h") and float(row[4]) >= 0 for row in rows.values())
+    assert "estimate: this machine's CPU time" in result.output
     assert not any(tmp_path.iterdir())
 
 

@@ -108,7 +108,7 @@ def test_top_pcoder_receives_no_feedback():
     assert [layer.lam for layer in config.layers] == [0.1, 0.0]
 
 
-def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, tmp_path, resnet_weights):
+def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     path = write(tmp_path / "models.toml", RESNET_TOML)
     specs = register_from_file(path)
     assert [s.name for s in specs] == ["my-resnet", "my-presnet"]
@@ -124,7 +124,7 @@ def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, t
     assert "my-resnet" not in user_registry_file().read_text()
 
 
-def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, tmp_path, resnet_weights):
+def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     register_from_file(write(tmp_path / "models.toml", RESNET_TOML))
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -132,11 +132,11 @@ def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, tmp_path
     assert checkpoint_hash(get_model_spec("my-presnet")) != checkpoint_hash(get_model_spec("my-resnet"))
 
 
-def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_snapshot, tmp_path, resnet_weights):
+def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     path = write(tmp_path / "models.toml", RESNET_TOML)
     register_from_file(path)
     before = user_registry_file().read_bytes()
-    with pytest.raises(PcbenchError, match="model 'my-resnet' is already registered"):
+    with pytest.raises(PcbenchError, match="model 'my-resnet' is already registered .*--replace"):
         register_from_file(path)
     assert user_registry_file().read_bytes() == before
 
@@ -156,7 +156,7 @@ def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_sn
          r"PCoder 'layer1': beta = 1.5 must lie in \[0, 1\]"),
     ],
 )
-def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot, tmp_path, resnet_weights, edit, message):
+def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot, fresh_home, tmp_path, resnet_weights, edit, message):
     before = user_registry_file().read_bytes() if user_registry_file().exists() else None
     path = write(tmp_path / "models.toml", edit(RESNET_TOML))
     with pytest.raises(PcbenchError, match=message) as caught:
@@ -167,13 +167,13 @@ def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot
         get_model_spec("my-resnet")  # nothing stays registered in memory either
 
 
-def test_weights_hash_mismatch_is_reported(registry_snapshot, tmp_path, resnet_weights):
+def test_weights_hash_mismatch_is_reported(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     text = RESNET_TOML.replace('weights = "resnet18-10.pt"', 'weights = "resnet18-10.pt"\nweights_sha256 = "' + "0" * 64 + '"')
     with pytest.raises(PcbenchError, match="has SHA-256 [0-9a-f]{64}, expected 0{64}"):
         register_from_file(write(tmp_path / "models.toml", text))
 
 
-def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, tmp_path, resnet_weights, monkeypatch):
+def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, fresh_home, tmp_path, resnet_weights, monkeypatch):
     register_from_file(write(tmp_path / "a.toml", RESNET_TOML))
     before = user_registry_file().read_bytes()
     second = RESNET_TOML.replace("my-resnet", "other-resnet").replace("my-presnet", "other-presnet")

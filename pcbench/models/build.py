@@ -160,10 +160,11 @@ def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
         obj: Any = importlib.import_module(module_name)
         for part in attribute.split("."):
             obj = getattr(obj, part)
-    except (ImportError, AttributeError) as exc:
-        raise PcbenchError(f"cannot import '{target}': {exc}") from None
+    except Exception as exc:  # noqa: BLE001 -- importing runs the module: any error, one line
+        first = next(iter(str(exc).splitlines()), "")
+        raise PcbenchError(f"cannot import '{target}': {type(exc).__name__}: {first}") from None
     if not callable(obj):
-        raise PcbenchError(f"'{target}' is not callable")
+        raise PcbenchError(f"'{target}' is a {type(obj).__name__}, not callable")
     return obj
 
 
@@ -219,16 +220,28 @@ def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
 
 
 def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
+    """The backbone ``spec.arch`` builds; an arch that fails or builds no ``nn.Module`` is an
+    error naming the model and the arch."""
     assert spec.arch is not None
-    builder = resolve_callable(spec.arch)
+    try:
+        builder = resolve_callable(spec.arch)
+    except PcbenchError as exc:
+        raise PcbenchError(f"model '{spec.name}': {exc}") from None
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         try:
             backbone = builder(num_classes=spec.num_classes, **spec.arch_kwargs)
         except PcbenchError:
             raise
-        except Exception as exc:
-            raise PcbenchError(f"model '{spec.name}': arch '{spec.arch}' failed: {exc}") from None
+        except Exception as exc:  # noqa: BLE001 -- the user's builder may fail in any way
+            first = next(iter(str(exc).splitlines()), type(exc).__name__)
+            raise PcbenchError(f"model '{spec.name}': arch '{spec.arch}' failed: {first}") from None
+    if not isinstance(backbone, nn.Module):
+        raise PcbenchError(
+            f"model '{spec.name}': arch '{spec.arch}' returned a {type(backbone).__name__}, not an "
+            "nn.Module; arch must name a function or class with arch(num_classes, **arch_kwargs) "
+            "-> nn.Module"
+        )
     path = weights_path(spec) if load_weights else None
     if path is not None:
         _load_into(backbone, path, spec)

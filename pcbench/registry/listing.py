@@ -9,23 +9,33 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from pcbench.registry.registry import get_model_spec, list_model_specs, spec_hash
+from pcbench.errors import PcbenchError
+from pcbench.registry.registry import broken_entries, get_model_spec, list_model_specs, spec_hash
 from pcbench.registry.spec import ModelSpec, callable_path
 
 
-def format_model_table() -> str:
-    """One line per registered model: name, variant, base, parameters, timesteps, source."""
+def format_model_table() -> tuple[str, list[str]]:
+    """The registry table, and one warning per broken user registry entry or unbuildable model.
+
+    One line per registered model: name, variant, base, parameters, timesteps, source. A
+    model that cannot be built shows ``?`` parameters; broken entries are not in the table.
+    """
     from pcbench.models.build import parameter_counts
 
     header = f"{'name':<24}{'variant':<13}{'base':<20}{'parameters':>14}{'T':>4}  source"
     lines = [header]
+    warnings = [entry.message() for entry in broken_entries()]
     for spec in list_model_specs():
-        backbone, feedback = parameter_counts(spec)
+        try:
+            parameters = f"{sum(parameter_counts(spec)):,}"
+        except PcbenchError as exc:
+            parameters = "?"
+            warnings.append(f"cannot build '{spec.name}' to count its parameters: {exc}")
         lines.append(
             f"{spec.name:<24}{spec.variant:<13}{spec.base or '-':<20}"
-            f"{backbone + feedback:>14,}{spec.timesteps:>4}  {spec.source}"
+            f"{parameters:>14}{spec.timesteps:>4}  {spec.source}"
         )
-    return "\n".join(lines)
+    return "\n".join(lines), warnings
 
 
 def format_model_card(name: str) -> str:

@@ -5,6 +5,13 @@ Like torchvision's and timm's registries it maps names to builders; entries are
 lookup, in this order: built-ins (:mod:`pcbench.models.zoo`), packages exposing the entry
 point group ``pcbench.models`` (each entry point is a callable returning an iterable of
 ``ModelSpec``), then the user registry file written by ``pcbench register``.
+
+The user file is loaded entry by entry (:func:`pcbench.registry.user_file.load_user_entries`):
+an entry that does not load is skipped and kept as a :class:`BrokenEntry`, so every other
+model and command keeps working; looking the entry up raises its reason, and
+``pcbench unregister NAME`` removes it. An entry point that fails still stops every lookup
+with one error naming it: it yields no model names to skip, and the fix (repairing or
+uninstalling the package) lies outside pcbench.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from typing import Any
 
 from pcbench.errors import PcbenchError
@@ -20,7 +28,26 @@ from pcbench.registry.spec import ModelSpec
 
 ENTRY_POINT_GROUP = "pcbench.models"
 
+
+@dataclasses.dataclass(frozen=True)
+class BrokenEntry:
+    """A user registry entry that does not load: skipped, and reported under its name."""
+
+    name: str
+    path: Path
+    reason: str
+
+    def message(self) -> str:
+        """One line: which entry, where, why, and how to get rid of it."""
+        return (
+            f"user registry entry '{self.name}' ({self.path}) is broken: {self.reason}; "
+            f"fix it with `pcbench register FILE --replace` or remove it with "
+            f"`pcbench unregister {self.name}`"
+        )
+
+
 _REGISTRY: dict[str, ModelSpec] = {}
+_BROKEN: dict[str, BrokenEntry] = {}
 _sources_loaded = False
 
 
@@ -67,7 +94,7 @@ def register(name: str | None = None, **fields: Any) -> Callable[[Callable[..., 
 def unregister_model(name: str) -> ModelSpec:
     """Remove ``name`` from the in-memory registry and return its spec."""
     _load_sources()
-    spec = get_model_spec(name)
+    get_model_spec(name)  # an unknown or broken name raises here
     dependants = [s.name for s in _REGISTRY.values() if s.base == name]
     if dependants:
         raise PcbenchError(f"model '{name}' is the base of {dependants}; remove those first")
@@ -75,11 +102,14 @@ def unregister_model(name: str) -> ModelSpec:
 
 
 def get_model_spec(name: str) -> ModelSpec:
-    """The spec registered under ``name``; a clear error listing known names otherwise."""
+    """The spec registered under ``name``; otherwise an error giving a broken entry's reason,
+    or listing the known names."""
     _load_sources()
     try:
         return _REGISTRY[name]
     except KeyError:
+        if name in _BROKEN:
+            raise PcbenchError(_BROKEN[name].message()) from None
         known = ", ".join(sorted(_REGISTRY)) or "none"
         raise PcbenchError(f"unknown model '{name}'; registered models: {known}") from None
 
@@ -88,6 +118,17 @@ def list_model_specs() -> list[ModelSpec]:
     """All registered specs, in registration order."""
     _load_sources()
     return list(_REGISTRY.values())
+
+
+def broken_entries() -> list[BrokenEntry]:
+    """The user registry entries that did not load, in file order."""
+    _load_sources()
+    return list(_BROKEN.values())
+
+
+def forget_broken_entry(name: str) -> None:
+    """Drop the record of a broken entry ``name`` (removed or replaced in the user file)."""
+    _BROKEN.pop(name, None)
 
 
 def spec_hash(spec: ModelSpec) -> str:
@@ -110,7 +151,9 @@ def _inherit_from_base(spec: ModelSpec) -> ModelSpec:
     if base.variant != "feedforward":
         raise PcbenchError(f"model '{spec.name}': base '{spec.base}' must be a feedforward model")
     inherited = ("arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std")
-    return dataclasses.replace(spec, **{key: getattr(base, key) for key in inherited})
+    fields = {key: getattr(base, key) for key in inherited}
+    fields["transfer_datasets"] = spec.transfer_datasets or base.transfer_datasets  # own list, else the base's
+    return dataclasses.replace(spec, **fields)
 
 
 def _register_all(specs: Iterable[ModelSpec], source: str) -> None:
@@ -124,7 +167,7 @@ def _load_sources() -> None:
         return
     _sources_loaded = True
     from pcbench.models import zoo
-    from pcbench.registry.user_file import load_user_specs
+    from pcbench.registry.user_file import load_user_entries
 
     _register_all(zoo.builtin_specs(), "builtin")
     for entry_point in entry_points(group=ENTRY_POINT_GROUP):
@@ -136,4 +179,4 @@ def _load_sources() -> None:
                 f"'{ENTRY_POINT_GROUP}' failed: {exc}"
             ) from exc
         _register_all(specs, f"entry-point:{entry_point.name}")
-    _register_all(load_user_specs(), "user")
+    _BROKEN.update((entry.name, entry) for entry in load_user_entries())

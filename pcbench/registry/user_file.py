@@ -29,13 +29,42 @@ Both use one format, a table per model::
 A ``weights`` path is relative to the file, except ``"$PCBENCH_WEIGHTS/<file>"``, which
 names a file in the weights directory (see :mod:`pcbench.models.weight_files`).
 
-The user registry (``$PCBENCH_HOME/registry.toml``) is rewritten atomically (temporary file
-plus rename), so an interrupted ``pcbench register`` never leaves it half-written.
+**Your own modules** (``arch`` or ``pc.predictors`` = ``"module:function"``) import from any
+directory: ``pcbench register`` looks the module up on ``sys.path``, then next to the TOML
+file, then in the current directory, and saves the directory it comes from in the entry as
+``python_path = "/abs/dir"`` -- unless that is site-packages or the standard library (an
+installed package records nothing). Loading the entry appends ``python_path`` to
+``sys.path`` for the rest of the process: appended, so it never shadows an installed module,
+and kept, so the module's own later imports (and pickles naming it) work too. A file given
+to ``pcbench register`` may set ``python_path`` itself, relative to the file.
+
+**Registering a name twice** is refused unless ``replace`` (``pcbench register --replace``):
+then user entries of the same names, working or broken, give way. Models from other sources
+(built-in, entry points, Python) are never replaced.
+
+**Broken entries.** The user registry (``$PCBENCH_HOME/registry.toml``) is loaded entry by
+entry (:func:`load_user_entries`): an entry loads when its table parses, its base is
+registered, its module imports and its weights file exists (nothing is built). Any other
+entry -- a hand edit gone wrong, a deleted module or weights file -- is skipped and recorded
+with a one-line reason (:class:`~pcbench.registry.registry.BrokenEntry`): the other models
+and every command keep working, ``pcbench models`` warns about it, looking it up raises the
+reason, and ``pcbench unregister NAME`` deletes its table without building it. Feedforward
+entries load before PC variants, so a variant may precede its base in the file. A registry
+file that is not valid TOML at all cannot be read entry by entry: it stays an error naming
+the line, to be fixed by hand.
+
+The user registry is rewritten atomically (temporary file plus rename), so an interrupted
+``pcbench register`` never leaves it half-written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib.machinery
+import importlib.util
+import site
+import sys
+import sysconfig
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -45,17 +74,31 @@ import tomli_w
 
 from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write
-from pcbench.models.weight_files import WEIGHTS_PREFIX
+from pcbench.models.weight_files import WEIGHTS_PREFIX, missing_weights_message, resolve_weights
 from pcbench.paths import user_registry_file
 from pcbench.registry.predictor_spec import PredictorSpec
-from pcbench.registry.registry import get_model_spec, register_model, unregister_model
+from pcbench.registry.registry import (
+    BrokenEntry,
+    forget_broken_entry,
+    get_model_spec,
+    list_model_specs,
+    register_model,
+    unregister_model,
+)
 from pcbench.registry.spec import (
-    PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer, callable_path,
+    PAPER_ALPHA,
+    PAPER_BETA,
+    PAPER_LAMBDA,
+    ModelSpec,
+    PCConfig,
+    PCLayer,
+    callable_path,
 )
 
 _MODEL_KEYS = {
     "arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std", "weights",
-    "weights_sha256", "variant", "base", "pc", "timesteps", "description",
+    "weights_sha256", "variant", "base", "pc", "timesteps", "description", "python_path",
+    "transfer_datasets",
 }
 _PC_KEYS = {"layers", "beta", "lambda", "alpha", "gradient_scaling", "predictors"}
 _LAYER_KEYS = {"module", "beta", "lambda", "alpha", "predictor"}
@@ -63,45 +106,48 @@ _PREDICTOR_KEYS = {"kind", "kernel", "stride", "padding", "upsample", "relu"}
 
 
 def read_spec_file(path: Path, source: str = "user") -> list[ModelSpec]:
-    """Parse a TOML model file into specs (weights paths made absolute, not yet registered)."""
-    models = _read_toml(path).get("models")
-    if not isinstance(models, dict) or not models:
-        raise PcbenchError(f"{path}: expected one or more [models.NAME] tables")
-    return [
-        _spec_from_table(name, table, path, source) for name, table in models.items()
-    ]
+    """Parse a TOML model file into specs (weights paths made absolute, not yet registered).
+
+    Each entry's ``python_path`` is appended to ``sys.path``.
+    """
+    return [_spec_from_table(name, table, path, source) for name, table in _model_tables(path).items()]
 
 
-def load_user_specs() -> list[ModelSpec]:
-    """Specs saved in the user registry file (none if it does not exist yet)."""
+def load_user_entries() -> list[BrokenEntry]:
+    """Register the user registry's entries one by one; return those that do not load.
+
+    A broken entry is skipped and the others load regardless (see the module docstring).
+    """
     path = user_registry_file()
-    return read_spec_file(path) if path.exists() else []
+    if not path.exists():
+        return []
+    broken: dict[str, BrokenEntry] = {}
+    tables = _model_tables(path, allow_empty=True)
+    for name, table in sorted(tables.items(), key=lambda item: _is_pc_table(item[1])):
+        try:
+            spec = _spec_from_table(name, table, path, "user")
+            if spec.base in broken:
+                raise PcbenchError(f"its base '{spec.base}' is broken")
+            _check_loadable(spec)
+            register_model(spec)
+        except Exception as exc:  # noqa: BLE001 -- a hand-edited entry may fail in any way; the rest load
+            broken[name] = BrokenEntry(name, path, _one_line(exc))
+    return [broken[name] for name in tables if name in broken]  # in file order
 
 
-def register_from_file(path: Path) -> list[ModelSpec]:
+def register_from_file(path: Path, replace: bool = False) -> list[ModelSpec]:
     """Validate the models in ``path`` and save them in the user registry.
 
     Each model is registered, built with its weights and run once on a dummy input; only
-    when every model passes is the registry file rewritten (atomically).
+    when every model passes is the registry file rewritten (atomically). A name already in
+    the user registry is refused unless ``replace``. The directory a ``"module:function"``
+    imports from is saved as ``python_path`` (see the module docstring).
     """
-    from pcbench.models.build import validate_model
-
-    specs = read_spec_file(path)
-    registered: list[ModelSpec] = []
-    try:
-        for spec in specs:
-            registered.append(register_model(spec))
-            check_savable(registered[-1])
-            validate_model(registered[-1])
-    except Exception:
-        for spec in reversed(registered):
-            unregister_model(spec.name)
-        raise
-    target = user_registry_file()
-    saved = _read_toml(target).get("models", {}) if target.exists() else {}
-    saved.update({spec.name: spec_to_table(spec) for spec in specs})
-    _write_toml_atomically(target, {"models": saved})
-    return registered
+    entries = []
+    for name, table in _model_tables(path).items():
+        spec = _spec_from_table(name, table, path, "user")
+        entries.append((spec, _saved_table(spec, (path.parent, Path.cwd()))))
+    return _register_and_save(entries, replace)
 
 
 def save_user_spec(spec: ModelSpec, replace: bool = False) -> ModelSpec:
@@ -110,25 +156,7 @@ def save_user_spec(spec: ModelSpec, replace: bool = False) -> ModelSpec:
     ``replace`` lets ``spec`` take the place of the user entry of the same name; if the
     new spec fails, the previous entry stays registered and the file is left untouched.
     """
-    from pcbench.models.build import validate_model
-
-    check_savable(spec)
-    target = user_registry_file()
-    saved = _read_toml(target).get("models", {}) if target.exists() else {}
-    previous = unregister_model(spec.name) if replace and spec.name in saved else None
-    registered = None
-    try:
-        registered = register_model(spec)
-        validate_model(registered)
-    except Exception:
-        if registered is not None:
-            unregister_model(spec.name)
-        if previous is not None:
-            register_model(previous)
-        raise
-    saved[spec.name] = spec_to_table(spec)
-    _write_toml_atomically(target, {"models": saved})
-    return registered
+    return _register_and_save([(spec, _saved_table(spec, ()))], replace)[0]
 
 
 def check_savable(spec: ModelSpec) -> None:
@@ -145,12 +173,23 @@ def check_savable(spec: ModelSpec) -> None:
 
 
 def remove_from_user_file(name: str) -> None:
-    """Delete ``name`` from the user registry file (atomically)."""
+    """Delete ``name`` from the user registry file (atomically), whether it loads or is broken.
+
+    Works on the file's tables: a broken entry is removed without building it.
+    """
     target = user_registry_file()
-    saved = _read_toml(target).get("models", {}) if target.exists() else {}
+    saved = _saved_tables(target)
     if name not in saved:
-        raise PcbenchError(f"model '{name}' is not in the user registry {target}")
-    unregister_model(name)
+        raise PcbenchError(
+            f"model '{name}' is not in the user registry {target}; its entries: {', '.join(saved) or 'none'}"
+        )
+    dependants = [other for other, table in saved.items() if _is_pc_table(table) and table.get("base") == name]
+    if dependants:
+        raise PcbenchError(f"model '{name}' is the base of {dependants}; remove those first")
+    registered = _registered(name)
+    if registered is not None and registered.source == "user":
+        unregister_model(name)
+    forget_broken_entry(name)
     del saved[name]
     _write_toml_atomically(target, {"models": saved})
 
@@ -178,6 +217,8 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
     for key in ("weights", "weights_sha256", "description"):
         if getattr(spec, key):
             table[key] = getattr(spec, key)
+    if spec.transfer_datasets:
+        table["transfer_datasets"] = list(spec.transfer_datasets)
     return {k: v for k, v in table.items() if v is not None}
 
 
@@ -185,11 +226,21 @@ def _spec_from_table(name: str, table: Any, path: Path, source: str) -> ModelSpe
     where = f"{path}: models.{name}"
     table = _check_table(table, _MODEL_KEYS, where)
     fields = dict(table)
+    if "python_path" in fields:
+        _add_to_sys_path(_absolute(fields.pop("python_path"), path, f"{where}.python_path"))
     if "weights" in fields and not str(fields["weights"]).startswith(WEIGHTS_PREFIX):
-        fields["weights"] = str((path.parent / Path(fields["weights"]).expanduser()).resolve())
+        fields["weights"] = _absolute(fields["weights"], path, f"{where}.weights")
     for key in ("mean", "std"):
         if key in fields:
+            if not isinstance(fields[key], list):
+                raise PcbenchError(f"{where}.{key} = {fields[key]!r} must be a list, one number per channel")
             fields[key] = tuple(fields[key])
+    if "transfer_datasets" in fields:
+        value = fields["transfer_datasets"]
+        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
+            raise PcbenchError(f"{where}.transfer_datasets = {value!r} must be a list of data set names "
+                               '(or ["*"] for any)')
+        fields["transfer_datasets"] = tuple(value)
     if "pc" in fields:
         fields["pc"] = _pc_from_table(fields["pc"], f"{where}.pc")
     try:
@@ -257,6 +308,156 @@ def _importable_path(name: str, builder: Any) -> str:
     return path
 
 
+def _register_and_save(entries: list[tuple[ModelSpec, dict[str, Any]]], replace: bool) -> list[ModelSpec]:
+    """Register, build and run each spec, then write the tables (paired) to the user registry.
+
+    With ``replace``, user entries of the same names (working or broken) give way; if any
+    spec fails, the registry in memory is restored and the file is left untouched.
+    """
+    from pcbench.models.build import validate_model
+
+    target = user_registry_file()
+    saved = _saved_tables(target)
+    names = [spec.name for spec, _ in entries]
+    for name in names:
+        _check_replaceable(name, saved, replace, target)
+    # user entries giving way, dependants first (without replace, register_model refuses them)
+    replaced = [spec for spec in reversed(list_model_specs()) if replace and spec.name in names]
+    removed: list[ModelSpec] = []
+    registered: list[ModelSpec] = []
+    try:
+        for spec in replaced:
+            removed.append(unregister_model(spec.name))
+        for spec, _ in entries:
+            registered.append(register_model(spec))
+            check_savable(registered[-1])
+            validate_model(registered[-1])
+    except Exception:
+        for spec in reversed(registered):
+            unregister_model(spec.name)
+        for spec in reversed(removed):
+            register_model(spec)
+        raise
+    saved.update({spec.name: table for spec, table in entries})
+    _write_toml_atomically(target, {"models": saved})
+    for name in names:
+        forget_broken_entry(name)
+    return registered
+
+
+def _check_replaceable(name: str, saved: Mapping[str, Any], replace: bool, target: Path) -> None:
+    """Raise unless ``name`` is free, or a user entry that ``replace`` lets give way."""
+    registered = _registered(name)
+    if registered is not None and registered.source != "user":
+        raise PcbenchError(
+            f"model '{name}' is already registered (source: {registered.source}); only user "
+            "registry entries can be replaced; choose another name"
+        )
+    if name in saved and not replace:
+        raise PcbenchError(
+            f"model '{name}' is already registered (source: user, in {target}); use "
+            "`pcbench register FILE --replace` to replace it, or choose another name"
+        )
+
+
+def _registered(name: str) -> ModelSpec | None:
+    """The spec registered under ``name``, or ``None`` (a broken entry is not registered)."""
+    return next((spec for spec in list_model_specs() if spec.name == name), None)
+
+
+def _check_loadable(spec: ModelSpec) -> None:
+    """Raise unless ``spec``'s module imports and its weights file exists; builds nothing."""
+    from pcbench.models.build import resolve_callable
+
+    target = _own_callable(spec)
+    if target is not None:
+        resolve_callable(target)
+    if spec.weights is not None and not resolve_weights(spec.weights).is_file():
+        raise PcbenchError(missing_weights_message(spec, resolve_weights(spec.weights)))
+
+
+def _own_callable(spec: ModelSpec) -> Any:
+    """What the entry itself names to import: a feedforward ``arch``, a variant's predictors."""
+    if spec.variant == "feedforward":
+        return spec.arch
+    assert spec.pc is not None
+    return spec.pc.predictors
+
+
+def _saved_table(spec: ModelSpec, search: tuple[Path, ...]) -> dict[str, Any]:
+    """``spec``'s table, with ``python_path`` when its module needs a directory to import.
+
+    The module is looked up on ``sys.path``, then in ``search``; a directory found there is
+    appended to ``sys.path`` (for the validation that follows).
+    """
+    table = spec_to_table(spec)
+    directory = _module_directory(_own_callable(spec), search)
+    if directory is not None:
+        _add_to_sys_path(directory)
+        table["python_path"] = directory
+    return table
+
+
+def _module_directory(target: Any, search: tuple[Path, ...]) -> str | None:
+    """The directory the module of a ``"module:function"`` string imports from, as a string.
+
+    ``None`` for a callable or torchvision name, a module in site-packages or the standard
+    library, or one found nowhere (importing it later fails with its own error).
+    """
+    if not isinstance(target, str) or ":" not in target:
+        return None
+    top = target.partition(":")[0].partition(".")[0]
+    try:
+        found = importlib.util.find_spec(top) or importlib.machinery.PathFinder.find_spec(
+            top, [str(directory) for directory in search]
+        )
+    except (ImportError, ValueError):  # an empty or otherwise invalid module name
+        return None
+    if found is None:
+        return None
+    if found.submodule_search_locations:  # a package: the directory holding it
+        directory = Path(next(iter(found.submodule_search_locations))).parent
+    elif found.has_location and found.origin:
+        directory = Path(found.origin).parent
+    else:  # built-in or frozen
+        return None
+    directory = directory.resolve()
+    return None if directory in _installed_directories() else str(directory)
+
+
+def _installed_directories() -> set[Path]:
+    """site-packages and the standard library: modules there save no ``python_path``."""
+    paths = sysconfig.get_paths()
+    candidates = [
+        *site.getsitepackages(), site.getusersitepackages(),
+        *(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
+    ]
+    return {Path(candidate).resolve() for candidate in candidates}
+
+
+def _add_to_sys_path(directory: str) -> None:
+    """Append ``directory`` to ``sys.path`` (after installed packages, so it shadows none)."""
+    if directory not in sys.path:
+        sys.path.append(directory)
+
+
+def _absolute(value: Any, path: Path, where: str) -> str:
+    """A path from a TOML file, made absolute relative to the file's directory."""
+    if not isinstance(value, str):
+        raise PcbenchError(f"{where} = {value!r} must be a path string")
+    return str((path.parent / Path(value).expanduser()).resolve())
+
+
+def _is_pc_table(table: Any) -> bool:
+    return isinstance(table, dict) and table.get("variant") == "pc"
+
+
+def _one_line(exc: Exception) -> str:
+    """The first line of an error, named by its type unless it is a :class:`PcbenchError`."""
+    text = str(exc) if isinstance(exc, PcbenchError) else f"{type(exc).__name__}: {exc}"
+    return next(iter(text.splitlines()), "")
+
+
 def _check_table(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
     if not isinstance(table, dict):
         raise PcbenchError(f"{where} must be a table")
@@ -276,6 +477,19 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise PcbenchError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as exc:
         raise PcbenchError(f"{path}: invalid TOML: {exc}") from None
+
+
+def _model_tables(path: Path, allow_empty: bool = False) -> dict[str, Any]:
+    """The ``[models.NAME]`` tables of a TOML file; ``allow_empty`` for the user registry."""
+    models = _read_toml(path).get("models", {})
+    if not isinstance(models, dict) or not (models or allow_empty):
+        raise PcbenchError(f"{path}: expected one or more [models.NAME] tables")
+    return models
+
+
+def _saved_tables(target: Path) -> dict[str, Any]:
+    """The tables of the user registry file (none before the first ``pcbench register``)."""
+    return _model_tables(target, allow_empty=True) if target.exists() else {}
 
 
 def _write_toml_atomically(path: Path, data: dict[str, Any]) -> None:
