@@ -50,8 +50,11 @@ class Results:
 def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "error") -> Results:
     """Read ``<directory>/<suite>/`` of every directory and merge them (see module docstring).
 
-    Raises PcbenchError for an unknown ``on_conflict``, for a directory without results
-    (from :func:`pcbench.store.read_scores`) and, with ``on_conflict="error"``, for conflicts.
+    Raises PcbenchError for an unknown ``on_conflict``, for a directory without results or
+    with an incomplete cell, i.e. one whose scores and predictions files are not both whole
+    with the same cell key (from :func:`pcbench.store.read_scores` and
+    :func:`~pcbench.store.read_predictions`, one line naming the cells), and, with
+    ``on_conflict="error"``, for conflicts.
     """
     if on_conflict not in ON_CONFLICT:
         raise PcbenchError(f"--on-conflict {on_conflict!r} is not allowed: one of {', '.join(ON_CONFLICT)}")

@@ -37,7 +37,7 @@ from pcbench.registry.spec import ModelSpec
 from pcbench.runner.adversarial import attacked_predictions
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
-from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, stored_key
+from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
 from pcbench.suite import Suite
@@ -115,6 +115,7 @@ def run_suite(
     checkpointing: bool = False,
     workers: int | None = None,
     replace: bool = False,
+    wait: bool = True,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
 
@@ -130,16 +131,21 @@ def run_suite(
     ``checkpointing`` turns on activation checkpointing across timesteps for PC models
     (less memory during attacks, about one extra sweep of compute per attack step; the
     numbers are identical, so it is not part of any cell key).
+
+    One run writes to a results directory at a time: the run holds ``<root>/.lock``
+    (:mod:`pcbench.store.lock`) from before it drops or cleans anything until it ends. When
+    another process holds it, ``wait`` waits for it (saying so once on stderr); without,
+    PcbenchError names the holder. A cell is skipped only when both of its files are whole and
+    carry the key it would be computed with now (:func:`pcbench.store.stored_key`).
     """
     if batch_size < 1:
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
     torch_device = resolve_device(device)
     data = load_suite_data(suite)
     root = results_dir / suite.name
-    stale = check_evaluation_set(root, evaluation_set(suite, data), suite.models, replace=replace)
+    evaluated_on = evaluation_set(suite, data)
+    check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
     entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
-    drop_cells(root, stale)
-    remove_stale_temp_files(root)
     summary = RunSummary(run_id=new_run_id(), results=root)
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
@@ -147,10 +153,13 @@ def run_suite(
         (entry.spec.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
         for entry in entries for p in perturbations
     }
-    with open_corruptions(suite, data, workers) as corruptions, tqdm(
+    with results_lock(root, wait=wait), open_corruptions(suite, data, workers) as corruptions, tqdm(
         total=sum(costs.values()), desc=f"{suite.name}", unit="pass", unit_scale=True,
         disable=not progress, bar_format=_BAR_FORMAT,
     ) as bar:
+        # checked again under the lock: a run that held it before may have written another set
+        drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
+        remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
         for perturbation in perturbations:
             todo = []
             for entry in entries:

@@ -1,5 +1,6 @@
-"""Atomic, resumable Parquet storage of a suite's scores and per-sample predictions."""
+"""Atomic, resumable Parquet storage of a suite's scores and per-sample predictions, one writer at a time."""
 
+from pcbench.store.lock import results_lock
 from pcbench.store.results import (
     CELL_KEY,
     cell_stem,
@@ -20,5 +21,6 @@ __all__ = [
     "read_predictions",
     "read_scores",
     "remove_stale_temp_files",
+    "results_lock",
     "stored_key",
 ]

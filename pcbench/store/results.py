@@ -5,22 +5,41 @@ Layout under ``root = <results>/<suite>/``::
     scores/<stem>.parquet       one row per (model, cell, timestep), as the runner built it
     predictions/<stem>.parquet  per-sample predictions of that cell (long format:
                                 model, cell, sample_id, label, timestep, prediction)
+    .lock, .lock.holder         held by the one run writing here (:mod:`pcbench.store.lock`)
 
 There is one file pair per (model, cell), named by :func:`cell_stem`. Every file of a
 dataset has exactly its explicit schema (:mod:`pcbench.store.schema`), so any Parquet reader
 takes a directory as one table. Both files carry the cell key in their Parquet schema
-metadata under :data:`CELL_KEY` (next to pandas' metadata); a cell is done exactly when
-:func:`stored_key` returns the runner's current key for it.
+metadata under :data:`CELL_KEY` (next to pandas' metadata).
 
 Writes are atomic: each file is written to a hidden temporary file (name starting with
 ``.``, which Parquet datasets and the readers here ignore) in the same directory,
 fsynced, then ``os.replace``-d onto its final name. Predictions are committed before
-scores, so a killed run leaves at worst hidden temp files or a predictions file
-without its scores; either way the cell reads as "not done" and is recomputed.
-"""
+scores, so a killed run leaves hidden temp files, or a new predictions file next to the
+cell's old scores file (or none).
 
+**A cell is done only when both of its files are whole and carry the same key.**
+Decision: the check reads both footers (:func:`stored_key`), not a third marker file
+naming the two files' hashes. A footer read is a fraction of a millisecond; a readable
+footer means the file is whole, since a truncated file loses its footer and a partly
+written one is never visible under its final name; the keys tie the two halves to one
+computation. A marker would be a third file to keep in step, and verifying its hashes
+would mean reading every byte of every cell on each resume. So a kill between the two
+renames, a truncated or a missing half all make the cell "not done": the next run
+recomputes it and overwrites both files. :func:`read_scores` and :func:`read_predictions`
+check the same on every cell (the files they read in full, the other half by its footer)
+and refuse a directory with an incomplete cell in one line naming it, rather than
+silently dropping its rows. Files written before pcbench stored keys carry none: such a
+pair reads as consistent, but is never "done" for resume.
+
+Test hook: with ``PCBENCH_TEST_FAIL_AFTER=N`` in the environment (:data:`FAIL_AFTER_ENV`),
+the process dies (``os._exit``, no clean-up, like a SIGKILL) between the two renames of
+the first commit after N completed ones.
+"""
 import hashlib
+import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -40,6 +59,12 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_MAX
 _SCHEMAS = {SCORES: SCORES_SCHEMA, PREDICTIONS: PREDICTIONS_SCHEMA}
 _NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
+_LISTED = 8  # incomplete cells named in an error message before "and N more"
+#: Test hook (see the module docstring): die between the renames after this many commits.
+FAIL_AFTER_ENV = "PCBENCH_TEST_FAIL_AFTER"
+#: Exit status of a process stopped by the test hook (what a shell reports after SIGKILL).
+KILLED_STATUS = 137
+_completed_commits = 0  # cells this process has committed, counted for the test hook
 
 
 def cell_stem(model: str, cell_label: str) -> str:
@@ -62,18 +87,52 @@ def _path(root: Path, kind: str, stem: str) -> Path:
     return Path(root) / kind / f"{stem}.parquet"
 
 
-def stored_key(root: Path, stem: str) -> str | None:
-    """The cell key in the scores file's schema metadata; None when missing or unreadable.
+@dataclass(frozen=True)
+class _Half:
+    """One file of a cell as its Parquet footer shows it.
 
-    Reads only the Parquet footer. A truncated or corrupt file means "not done", so the
-    runner recomputes the cell and :func:`commit_cell` overwrites the file.
+    ``problem`` is ``"missing"``, ``"unreadable"`` (the footer does not parse: truncated or
+    not Parquet) or None for a whole file; ``key`` is the file's cell key (None without one).
     """
-    try:
-        metadata = pq.read_schema(_path(root, SCORES, stem)).metadata or {}
-    except (OSError, pa.ArrowException):
-        return None
-    key = metadata.get(CELL_KEY)
+
+    problem: str | None = None
+    key: str | None = None
+
+
+def _key_in(schema: pa.Schema) -> str | None:
+    """The cell key in a file's schema metadata, None when it has none."""
+    key = (schema.metadata or {}).get(CELL_KEY)
     return None if key is None else key.decode()
+
+
+def _read_half(path: Path) -> _Half:
+    """What the footer of ``path`` says; reads nothing else."""
+    if not path.is_file():
+        return _Half("missing")
+    try:
+        return _Half(key=_key_in(pq.read_schema(path)))
+    except (OSError, pa.ArrowException):
+        return _Half("unreadable")
+
+
+def _disagreement(scores: _Half, predictions: _Half) -> str | None:
+    """Why two files do not make a complete cell (e.g. ``predictions file missing``); None when they do."""
+    for kind, half in ((SCORES, scores), (PREDICTIONS, predictions)):
+        if half.problem is not None:
+            return f"{kind} file {half.problem}"
+    return None if scores.key == predictions.key else "its two files carry different cell keys"
+
+
+def stored_key(root: Path, stem: str) -> str | None:
+    """The cell key of a done cell, None when the cell is not done.
+
+    Done means both files are whole and carry the same key (see the module docstring); only
+    the two Parquet footers are read. A missing, truncated or corrupt half, or halves with
+    different keys (a run killed between the two renames of :func:`commit_cell`), mean "not
+    done", so the runner recomputes the cell and :func:`commit_cell` overwrites both files.
+    """
+    scores, predictions = (_read_half(_path(root, kind, stem)) for kind in (SCORES, PREDICTIONS))
+    return None if _disagreement(scores, predictions) else scores.key
 
 
 def _names(columns: list[str]) -> str:
@@ -119,11 +178,22 @@ def commit_cell(root: Path, stem: str, key: str, scores: pd.DataFrame, predictio
 
     Both frames are converted to their datasets' schemas before anything is written, so a
     frame that does not fit (PcbenchError, see :func:`_to_table`) leaves the old pair as it was.
+    Call it only while holding the results directory's lock (:mod:`pcbench.store.lock`).
     """
+    global _completed_commits
     prediction_table = _to_table(predictions, PREDICTIONS, stem)
     score_table = _to_table(scores, SCORES, stem)
     _write_parquet(_path(root, PREDICTIONS, stem), prediction_table, key)
+    _test_kill_point()
     _write_parquet(_path(root, SCORES, stem), score_table, key)
+    _completed_commits += 1
+
+
+def _test_kill_point() -> None:
+    """End the process at once when :data:`FAIL_AFTER_ENV` says this commit is the one to die in."""
+    after = os.environ.get(FAIL_AFTER_ENV)
+    if after is not None and _completed_commits >= int(after):
+        os._exit(KILLED_STATUS)
 
 
 def _visible_files(directory: Path) -> list[Path]:
@@ -187,8 +257,8 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
     """Concatenate one dataset's files in its schema, optionally keep one model, sort deterministically.
 
     Raises PcbenchError when there is no file, when a file is unreadable (naming it) or
-    does not fit the schema (see :func:`_conform`), or when ``model`` is given but a file has
-    no ``model`` column to filter on.
+    does not fit the schema (see :func:`_conform`), when ``model`` is given but a file has
+    no ``model`` column to filter on, or when a cell is incomplete (:func:`_check_cells`).
     """
     root = Path(root)
     directory = root / kind
@@ -197,6 +267,7 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
         raise PcbenchError(f"no {kind} files in {directory}: run `pcbench run {root.name}` first")
     schema = _SCHEMAS[kind]
     tables = []
+    keys: dict[str, str | None] = {}  # stem -> cell key of each file read
     for path in files:
         try:
             table = _read_file(path, model)
@@ -205,7 +276,9 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
             raise PcbenchError(
                 f"corrupt results file {path} ({reason}): rerun `pcbench run {root.name}` to recompute it"
             ) from error
+        keys[path.stem] = _key_in(table.schema)
         tables.append(_conform(table, schema, path))
+    _check_cells(root, kind, keys)
     table = pa.concat_tables(tables)
     keys = [(name, "ascending") for name in sort if name in table.column_names]
     if keys:
@@ -213,13 +286,41 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
     return _to_pandas(table, schema)
 
 
+def _check_cells(root: Path, kind: str, keys: dict[str, str | None]) -> None:
+    """Raise PcbenchError naming every cell of ``root`` whose two files do not agree.
+
+    ``keys`` maps the stem of each ``kind`` file just read in full to its cell key; the other
+    half of every cell (of either dataset) is judged by its footer alone, so the check costs
+    one footer read per cell.
+    """
+    other = PREDICTIONS if kind == SCORES else SCORES
+    stems = keys.keys() | {path.stem for path in _visible_files(root / other)}
+    problems = []
+    for stem in sorted(stems):
+        halves = {
+            kind: _Half(key=keys[stem]) if stem in keys else _Half("missing"),
+            other: _read_half(_path(root, other, stem)),
+        }
+        reason = _disagreement(halves[SCORES], halves[PREDICTIONS])
+        if reason is not None:
+            problems.append(f"{stem} ({reason})")
+    if problems:
+        more = f" and {len(problems) - _LISTED} more" if len(problems) > _LISTED else ""
+        raise PcbenchError(
+            f"{len(problems)} incomplete cell(s) in {root}: {'; '.join(problems[:_LISTED])}{more} — "
+            f"rerun `pcbench run {root.name}` to recompute them (or delete both files of a cell that "
+            "is no longer in the suite)"
+        )
+
+
 def read_scores(root: Path) -> pd.DataFrame:
     """All scores of the suite at ``root``, sorted by model, cell and timestep (stable).
 
     Every file is read in :data:`~pcbench.store.schema.SCORES_SCHEMA` (older files too,
     see :func:`_conform`), so the frame has its columns in its order. Sort columns are
-    :data:`SCORE_SORT`; nulls sort last. Raises PcbenchError when no scores file exists or
-    one is corrupt or does not fit the schema.
+    :data:`SCORE_SORT`; nulls sort last. Raises PcbenchError when no scores file exists,
+    one is corrupt or does not fit the schema, or a cell's predictions file is missing,
+    unreadable or carries another key.
     """
     return _read_dataset(root, SCORES, SCORE_SORT)
 
@@ -229,8 +330,9 @@ def read_predictions(root: Path, model: str | None = None) -> pd.DataFrame:
 
     Columns are those of :data:`~pcbench.store.schema.PREDICTIONS_SCHEMA`, sorted by
     :data:`PREDICTION_SORT` where present. An unknown ``model`` gives an empty frame.
-    Raises PcbenchError when no predictions file exists or one is corrupt or does not fit
-    the schema.
+    Raises PcbenchError when no predictions file exists, one is corrupt or does not fit
+    the schema, or a cell's scores file is missing, unreadable or carries another key (for
+    any model: the check covers the whole directory).
     """
     return _read_dataset(root, PREDICTIONS, PREDICTION_SORT, model)
 
@@ -238,7 +340,8 @@ def read_predictions(root: Path, model: str | None = None) -> pd.DataFrame:
 def remove_stale_temp_files(root: Path) -> int:
     """Delete hidden ``.*.tmp`` files left by killed runs; return how many were removed.
 
-    Call it only while no other process is writing to ``root``.
+    Call it only while holding the results directory's lock (:mod:`pcbench.store.lock`): the
+    lock admits one writer, so every temporary file found then belongs to a writer that is gone.
     """
     stale = [
         path

@@ -1,0 +1,103 @@
+"""One writer per results directory: ``<root>/.lock``, held by a run from start to end.
+
+``pcbench run`` takes an exclusive :mod:`filelock` lock (``flock``) on ``<root>/.lock``
+(``root = <results>/<suite>``) before it drops, cleans or commits anything under ``root``,
+and releases it when it ends. The operating system releases it when the process dies,
+however it dies, so a lock is never stale. A second run on the same directory either waits,
+printing once to stderr who holds the lock, or (``wait=False``, ``pcbench run --no-wait``)
+fails with one line naming the holder.
+
+Decision: the holder's pid, host and start time go to a sidecar file ``<root>/.lock.holder``
+(JSON), written once the lock is taken and removed just before it is released; not into the
+lock file itself, which every waiter opens (filelock before 4.0 truncates it on open). A
+holder killed before its clean-up leaves a stale sidecar, which the next holder overwrites;
+a waiter that finds none, or a half-written one (the moment between another run's taking
+the lock and writing it), names "an unknown process".
+
+Readers (``compare``, ``plot``, ``report``) never take the lock: they only ever see whole,
+renamed files (:mod:`pcbench.store.results`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+from filelock import FileLock, Timeout
+
+from pcbench.errors import PcbenchError
+
+LOCK_FILE = ".lock"
+HOLDER_FILE = ".lock.holder"
+
+
+@contextmanager
+def results_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
+    """Hold ``<root>/.lock`` for the ``with`` block, creating ``root`` if needed.
+
+    When another process holds it: with ``wait``, print once to stderr ``waiting for the
+    lock on <root>, held by <holder>`` and block until it is free; without, raise. Raises
+    PcbenchError when ``root`` cannot be created or locked, or, with ``wait=False``, naming
+    the holder (:func:`describe_holder`).
+    """
+    root = Path(root)
+    lock = FileLock(_lock_file(root))
+    _acquire(lock, root, wait)
+    try:
+        _write_holder(root)
+        yield
+    finally:
+        (root / HOLDER_FILE).unlink(missing_ok=True)
+        lock.release()
+
+
+def describe_holder(root: Path) -> str:
+    """``pid <pid> on <host> since <time>`` from ``root``'s holder file, else ``an unknown process``."""
+    try:
+        holder = json.loads((Path(root) / HOLDER_FILE).read_text(encoding="utf-8"))
+        return f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "an unknown process"
+
+
+def _lock_file(root: Path) -> Path:
+    """``<root>/.lock``, after creating ``root``."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise PcbenchError(f"cannot create the results directory {root}: {error.strerror or error}") from error
+    return root / LOCK_FILE
+
+
+def _acquire(lock: FileLock, root: Path, wait: bool) -> None:
+    """Take ``lock`` at once, or report the holder and wait for it (``wait``) or raise."""
+    try:
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            holder = describe_holder(root)
+            if not wait:
+                raise PcbenchError(
+                    f"{root} is in use by another pcbench run, {holder}: wait until it ends, "
+                    "or run without --no-wait to wait for it"
+                ) from None
+            print(f"waiting for the lock on {root}, held by {holder}", file=sys.stderr, flush=True)
+            lock.acquire()
+    except OSError as error:
+        raise PcbenchError(f"cannot lock {root / LOCK_FILE}: {error.strerror or error}") from error
+
+
+def _write_holder(root: Path) -> None:
+    """Record this process as the holder: its pid, host and the time it took the lock."""
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "since": datetime.now().astimezone().isoformat(timespec="seconds"),
+    }
+    (root / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
