@@ -1,14 +1,30 @@
-"""Atomic file writes: a file is either its old self or completely new, never half-written."""
+"""Atomic file writes, the temporary files they leave when killed, and confined deletion.
+
+A file is either its old self or completely new, never half-written. The hidden temporary
+file of a write is named ``.<name>.<host>-<pid>.<random>.tmp`` so that a later cleanup can
+tell whether its writer is still running (:func:`writer_alive`). Deletes go through
+:func:`remove_inside`, which refuses any target outside the directory that pcbench manages.
+"""
 
 import os
+import re
+import socket
+import sys
 import tempfile
 import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from pcbench.errors import PcbenchError
+
 #: Suffix of the hidden temporary files (``.<name>.*.tmp``) that a killed write can leave.
 TEMP_SUFFIX = ".tmp"
+#: A temporary file's name: the target's name, the writer (absent in names written before
+#: pcbench recorded it) and ``mkstemp``'s random part, which holds no dot.
+_TEMP_NAME = re.compile(
+    r"\.(?P<target>.+?)(?:\.(?P<host>[A-Za-z0-9_-]*)-(?P<pid>[0-9]+))?\.[^.]+" + re.escape(TEMP_SUFFIX)
+)
 _UMASK_LOCK = threading.Lock()
 
 
@@ -24,17 +40,23 @@ def creation_mode() -> int:
     return 0o666 & ~umask
 
 
+def host_tag() -> str:
+    """This host's name as it appears in temporary file names: ``[A-Za-z0-9_-]``, at most 40."""
+    return re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname())[:40]
+
+
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Write ``path`` through ``write(handle)`` atomically, creating its directory.
 
-    The bytes go to a hidden ``.<name>.*.tmp`` file next to ``path``, are fsynced and
-    then ``os.replace``-d onto ``path``; if anything fails the temp file is removed and
-    the exception propagates, leaving any previous ``path`` untouched. The file gets the
-    mode the umask gives (:func:`creation_mode`).
+    The bytes go to a hidden ``.<name>.<host>-<pid>.<random>.tmp`` file next to ``path``,
+    are fsynced and then ``os.replace``-d onto ``path``; if anything fails the temp file is
+    removed and the exception propagates, leaving any previous ``path`` untouched. The file
+    gets the mode the umask gives (:func:`creation_mode`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    prefix = f".{path.name}.{host_tag()}-{os.getpid()}."
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=prefix, suffix=TEMP_SUFFIX)
     try:
         os.fchmod(fd, creation_mode())
         with open(fd, "wb") as handle:
@@ -45,3 +67,58 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise
+
+
+def temp_target(temp: Path) -> str | None:
+    """The name of the file that the temporary file ``temp`` was written for, or ``None``.
+
+    ``None`` when ``temp`` is not named like one of :func:`atomic_write`'s temporary files.
+    """
+    match = _TEMP_NAME.fullmatch(Path(temp).name)
+    return match["target"] if match else None
+
+
+def writer_alive(temp: Path) -> bool | None:
+    """Whether the process writing the temporary file ``temp`` still runs.
+
+    ``True`` or ``False`` when the name records a writer on this host; ``None`` when it
+    cannot tell: another host's writer, a name from before pcbench recorded the writer, a
+    name that is not a temporary file's, or a platform where probing a pid is unsafe.
+    """
+    match = _TEMP_NAME.fullmatch(Path(temp).name)
+    if match is None or match["pid"] is None or match["host"] != host_tag() or sys.platform == "win32":
+        return None  # on Windows, os.kill(pid, 0) would send CTRL_C_EVENT
+    pid = int(match["pid"])
+    if pid <= 0:  # os.kill(0, 0) would probe this process group: no writer has such a pid
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def remove_inside(path: Path, managed: Path) -> None:
+    """Delete the file, symbolic link or empty directory ``path``, strictly inside ``managed``.
+
+    ``path``'s parents are resolved, following symbolic links, but ``path`` itself is not:
+    a link is unlinked, never followed. A target that is not strictly inside the resolved
+    ``managed`` (``managed`` itself, anything outside it, a name ending in ``..``) raises
+    :class:`~pcbench.errors.PcbenchError` and nothing is deleted. A directory that is not
+    empty raises ``OSError`` (nothing recursive is ever deleted); a missing ``path`` is no
+    error.
+    """
+    path = Path(path)
+    root = Path(managed).resolve()
+    target = path.parent.resolve() / path.name
+    if path.name in ("", ".", "..") or root not in target.parents:
+        raise PcbenchError(f"refusing to delete {path}: it is not inside {root}, which pcbench manages")
+    try:
+        if target.is_dir() and not target.is_symlink():
+            target.rmdir()
+        else:
+            target.unlink()
+    except FileNotFoundError:
+        pass
