@@ -63,7 +63,7 @@ def test_full_and_detached_gradients_differ_only_where_alpha_is_positive(registr
     layers = tuple(dataclasses.replace(layer, alpha=0.0) for layer in pcnn.pc.layers)
     no_alpha = register_model(dataclasses.replace(
         pcnn, name="digits-pcnn-no-alpha", pc=dataclasses.replace(pcnn.pc, layers=layers),
-        train=None, weights=str(weights_path(pcnn)), source="python",
+        weights=str(weights_path(pcnn)), source="python",
     ))
     subset = data(24)
     x, y = subset.tensor(), torch.from_numpy(subset.labels)
@@ -113,8 +113,8 @@ def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_on
     cnn = get_model_spec("digits-cnn")
     state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
     torch.save(state, tmp_path / "quantised.pt")
-    register_model(dataclasses.replace(cnn, name="digits-quantised", arch=quantised_digits_cnn, train=None,
-                                       weights=str(tmp_path / "quantised.pt"), source="python"))
+    register_model(dataclasses.replace(cnn, name="digits-quantised", arch=quantised_digits_cnn,
+                                       weights=str(tmp_path / "quantised.pt"), weights_sha256=None, source="python"))
     suite = parse_suite({
         "name": "masking", "models": ["digits-cnn", "digits-pcnn", "digits-quantised"], "timesteps": 3,
         "dataset": {"name": "digits", "limit": 40}, "clean": True,

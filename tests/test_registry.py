@@ -153,7 +153,7 @@ def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_sn
         (lambda t: t.replace('arch = "resnet18"', 'arch = "resnet1800"'),
          r"arch = 'resnet1800' is neither 'module:function' nor a torchvision model name"),
         (lambda t: t.replace("beta = 0.5", "beta = 1.5"),
-         r"PCoder 'layer1': beta = 1.5 must lie in \[0, 1\]"),
+         r"models.my-presnet.pc.layers\[1\].beta = 1.5 must lie in \[0, 1\]"),
     ],
 )
 def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot, fresh_home, tmp_path, resnet_weights, edit, message):

@@ -37,17 +37,26 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, limit: int | None, seed: int) -> "ImageSet":
-        """A seeded, class-stratified subset of ``limit`` samples (all when ``None`` or larger).
+    def subset(self, limit: int | None, seed: int, *, key: str = "limit") -> ImageSet:
+        """A seeded, class-stratified subset of ``limit`` samples (all when ``None`` or ``len``).
 
         Each class's samples are shuffled with ``numpy.random.default_rng(seed)``; samples
         are then taken round-robin over classes (in label order) until ``limit`` are chosen,
         and returned sorted by id. The same (data, limit, seed) always gives the same ids.
+
+        ``limit`` must lie in 1..len: a larger one is a PcbenchError naming the size (``key``
+        names the setting), not a silent clamp, which would record ``limit = 1000`` for what
+        is in fact the whole split.
         """
-        if limit is None or limit >= len(self):
+        if limit is None:
             return self
-        if limit < 1:
-            raise PcbenchError(f"limit = {limit} must be >= 1")
+        if not 1 <= limit <= len(self):
+            raise PcbenchError(
+                f"{key} = {limit} is not allowed: {self.name}/{self.split} has {len(self)} samples; "
+                f"allowed: 1 to {len(self)}, or no limit for the whole split"
+            )
+        if limit == len(self):
+            return self
         rng = np.random.default_rng(seed)
         queues = [list(rng.permutation(np.flatnonzero(self.labels == c))) for c in np.unique(self.labels)]
         chosen: list[int] = []

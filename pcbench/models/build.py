@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import functools
 import importlib
+import pickle
+import re
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,8 +100,9 @@ def build_pc_model(
 def weights_path(spec: ModelSpec) -> Path | None:
     """The spec's weights file, checked: ``None`` when the spec has none (seeded init).
 
-    A missing file is an error saying where it is expected and how to obtain it; a file
-    whose SHA-256 differs from ``spec.weights_sha256`` is refused. Never trains or downloads.
+    A missing file (or a directory in its place) is an error saying where it is expected and
+    how to obtain it; a file whose SHA-256 differs from ``spec.weights_sha256`` is refused.
+    Never trains or downloads.
     """
     path = expected_weights_path(spec)
     if path is None:
@@ -168,17 +172,49 @@ def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
     return obj
 
 
+#: A global that a refused pickle asks for, as torch's weights-only unpickler names it.
+_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
+
+
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    """A state dict from ``path``, loaded with ``weights_only=True`` (no arbitrary pickles)."""
+    """A state dict from ``path``, loaded with ``weights_only=True`` (no arbitrary pickles).
+
+    A file that this load refuses or cannot read (a pickle asking for code, a corrupt,
+    truncated or empty file) is a PcbenchError: ``weights '<path>' are not a plain state dict
+    (refused: pcbench never unpickles code): <reason>``; the reason is pcbench's own, never
+    torch's text, which advises loading unsafely. An OSError (e.g. permission denied) passes.
+    """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise PcbenchError(f"cannot load weights '{path}': {str(exc).splitlines()[0]}") from None
+        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": the error says enough
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 -- any malformed file: one line, never torch's advice
+        raise PcbenchError(
+            f"weights '{path}' are not a plain state dict (refused: pcbench never unpickles code): "
+            f"{_refusal_reason(path, exc)}"
+        ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
-    if not isinstance(state, dict):
-        raise PcbenchError(f"weights '{path}' hold a {type(state).__name__}, not a state dict")
+    if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
+        kind = "a dict whose keys are not all parameter names" if isinstance(state, dict) else f"a {type(state).__name__}"
+        raise PcbenchError(f"weights '{path}' hold {kind}, not a state dict")
     return state
+
+
+def _refusal_reason(path: Path, exc: Exception) -> str:
+    """Why a ``weights_only`` load of ``path`` failed, in a few words of pcbench's own."""
+    if path.stat().st_size == 0:
+        return "the file is empty"
+    refused = _REFUSED_GLOBAL.search(str(exc))
+    if refused is not None:
+        return f"it asks for {refused.group(1)}, which is code, not tensor data"
+    if isinstance(exc, pickle.UnpicklingError):
+        return "it is a pickle that the safe loader refuses (not written by torch.save)"
+    if "zip archive" in str(exc):
+        return "it is a damaged or truncated torch.save archive"
+    return "it is not a file written by torch.save"
 
 
 @dataclass(frozen=True)
@@ -249,11 +285,20 @@ def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
 
 
 def _load_into(module: nn.Module, path: Path, spec: ModelSpec) -> None:
+    """Load the state dict at ``path`` into ``module``; errors name the model, the file and the
+    first mismatch (e.g. ``size mismatch for 0.weight: ...``)."""
     try:
-        module.load_state_dict(load_state_dict(path))
-    except RuntimeError as exc:
-        first = str(exc).splitlines()[0]
-        raise PcbenchError(f"model '{spec.name}': weights '{path}' do not fit: {first}") from None
+        state = load_state_dict(path)
+    except PcbenchError as exc:
+        raise PcbenchError(f"model '{spec.name}': {exc}") from None
+    try:
+        module.load_state_dict(state)
+    except RuntimeError as exc:  # torch: a header line, then one line per mismatch
+        header, *details = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        more = f" (and {len(details) - 1} more)" if len(details) > 1 else ""
+        raise PcbenchError(
+            f"model '{spec.name}': weights '{path}' do not fit: {details[0] if details else header}{more}"
+        ) from None
 
 
 def _normalize(spec: ModelSpec) -> Normalize:

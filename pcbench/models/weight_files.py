@@ -54,8 +54,14 @@ def resolve_weights(reference: str) -> Path:
 
 
 def missing_weights_message(spec: ModelSpec, path: Path) -> str:
-    """One line: which file is expected where, and how to obtain it."""
+    """One line: which file is expected where, and how to obtain it (or that a directory is in
+    its place)."""
     assert spec.weights is not None
+    if path.is_dir():
+        return (
+            f"model '{spec.name}': weights '{path}' is a directory; expected a state dict file, saved "
+            "with torch.save(model.state_dict(), path)"
+        )
     if spec.weights.startswith(PACKAGE_PREFIX):
         return (
             f"model '{spec.name}': weights file '{path}', which ships with pcbench, is missing: "

@@ -8,17 +8,36 @@ architecture builder, a label space, preprocessing, weights, and for a predictiv
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+import math
+import numbers
+import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pcbench.errors import PcbenchError
+from pcbench.errors import InvalidValue, PcbenchError
 from pcbench.registry.predictor_spec import PredictorSpec
 
 Variant = Literal["feedforward", "pc"]
 
 #: Paper setting for evaluation (Predify, NeurIPS 2021): the same at every PCoder.
 PAPER_BETA, PAPER_LAMBDA, PAPER_ALPHA = 0.8, 0.1, 0.01
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _is_number(value: object) -> bool:
+    """A finite real number (NumPy's too), not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: object, minimum: int) -> bool:
+    """An integer (NumPy's too), not a bool, ``>= minimum``."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
+
+
+def _is_text(value: object, optional: bool = True) -> bool:
+    """A non-empty string, or ``None`` when ``optional``."""
+    return (optional and value is None) or (isinstance(value, str) and bool(value))
 
 
 @dataclass(frozen=True)
@@ -38,10 +57,14 @@ class PCLayer:
     predictor: PredictorSpec | None = None
 
     def __post_init__(self) -> None:
-        for key in ("beta", "lam", "alpha"):
-            value = getattr(self, key)
-            if not 0.0 <= value <= 1.0:
-                raise PcbenchError(f"PCoder '{self.module}': {key} = {value} must lie in [0, 1]")
+        if not _is_text(self.module, optional=False):
+            raise InvalidValue("PCoder", "module", self.module, "must be a dotted module path (a non-empty string)")
+        where = f"PCoder '{self.module}'"
+        for key, value in (("beta", self.beta), ("lambda", self.lam), ("alpha", self.alpha)):
+            if not _is_number(value) or not 0.0 <= value <= 1.0:
+                raise InvalidValue(where, key, value, "must lie in [0, 1]")
+        if self.predictor is not None and not isinstance(self.predictor, PredictorSpec):
+            raise InvalidValue(where, "predictor", self.predictor, "must be a predictor table or none")
         if self.beta + self.lam > 1.0 + 1e-12:
             raise PcbenchError(
                 f"PCoder '{self.module}': beta + lambda = {self.beta + self.lam:g} must be <= 1 "
@@ -67,6 +90,13 @@ class PCConfig:
     gradient_scaling: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.layers, tuple) or not all(isinstance(layer, PCLayer) for layer in self.layers):
+            raise InvalidValue("pc", "layers", self.layers, "must be a tuple of PCLayer")
+        if not (self.predictors is None or callable(self.predictors)
+                or (isinstance(self.predictors, str) and ":" in self.predictors)):
+            raise InvalidValue("pc", "predictors", self.predictors, "must be 'module:function' or a callable")
+        if not isinstance(self.gradient_scaling, bool):
+            raise InvalidValue("pc", "gradient_scaling", self.gradient_scaling, "must be true or false")
         if not self.layers:
             raise PcbenchError("pc.layers is empty: a PC variant needs at least one PCoder")
         modules = [layer.module for layer in self.layers]
@@ -145,14 +175,45 @@ class ModelSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not self.name or any(c.isspace() for c in self.name):
+        """Check every field's type and range: :class:`~pcbench.errors.InvalidValue` names the
+        first bad one (a model file re-raises it at ``models.<name>.<key>``), PcbenchError the
+        fields a variant lacks or may not have."""
+        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
             raise PcbenchError(f"model name {self.name!r} must be non-empty without spaces")
-        if self.variant not in ("feedforward", "pc"):
-            raise PcbenchError(
-                f"model '{self.name}': variant = {self.variant!r}; allowed: feedforward, pc"
-            )
-        if self.timesteps < 0:
-            raise PcbenchError(f"model '{self.name}': timesteps = {self.timesteps} must be >= 0")
+        where = f"model '{self.name}'"
+        # (field, check, requirement); a check runs only once those before it passed (std needs mean)
+        checks: list[tuple[str, Callable[[], bool], str]] = [
+            ("variant", lambda: self.variant in ("feedforward", "pc"), "must be one of feedforward, pc"),
+            ("arch", lambda: self.arch is None or callable(self.arch) or _is_text(self.arch),
+             "must be 'module:function', a torchvision model name or a callable"),
+            ("num_classes", lambda: self.num_classes is None or _is_int(self.num_classes, 1),
+             "must be an integer >= 1"),
+            ("dataset", lambda: _is_text(self.dataset), "must be a data set name (a non-empty string)"),
+            ("input_size", lambda: self.input_size is None or _is_int(self.input_size, 1),
+             "must be an integer >= 1 (pixels per side)"),
+            ("mean", lambda: isinstance(self.mean, tuple) and bool(self.mean) and all(map(_is_number, self.mean)),
+             "must be a non-empty list of numbers, one per channel"),
+            ("std", lambda: isinstance(self.std, tuple) and len(self.std) == len(self.mean)
+             and all(_is_number(s) and s > 0 for s in self.std),
+             "must be a list of positive numbers, one per channel (as many as mean)"),
+            ("weights", lambda: _is_text(self.weights), "must be a path (a non-empty string)"),
+            ("weights_sha256", lambda: self.weights_sha256 is None or (
+                isinstance(self.weights_sha256, str) and _SHA256.fullmatch(self.weights_sha256) is not None),
+             "must be the file's SHA-256 as 64 hexadecimal digits"),
+            ("base", lambda: _is_text(self.base), "must be a model name (a non-empty string)"),
+            ("pc", lambda: self.pc is None or isinstance(self.pc, PCConfig), "must be a pc table"),
+            ("timesteps", lambda: _is_int(self.timesteps, 0), "must be an integer >= 0"),
+            ("arch_kwargs", lambda: isinstance(self.arch_kwargs, Mapping)
+             and all(isinstance(key, str) for key in self.arch_kwargs), "must be a table of keyword arguments"),
+            ("transfer_datasets", lambda: isinstance(self.transfer_datasets, tuple)
+             and all(_is_text(name, optional=False) for name in self.transfer_datasets),
+             'must be a list of data set names (or ["*"] for any)'),
+            ("description", lambda: isinstance(self.description, str), "must be a string"),
+        ]
+        for key, ok, requirement in checks:
+            if not ok():
+                value = getattr(self, key)
+                raise InvalidValue(where, key, list(value) if isinstance(value, tuple) else value, requirement)
         if self.variant == "feedforward":
             if self.pc is not None or self.base is not None:
                 raise PcbenchError(
@@ -160,20 +221,13 @@ class ModelSpec:
                     "set variant = 'pc' for a PC variant"
                 )
             if self.timesteps != 0:
-                raise PcbenchError(
-                    f"model '{self.name}': timesteps = {self.timesteps}; a feedforward model has T = 0"
-                )
+                raise InvalidValue(where, "timesteps", self.timesteps, "must be 0: a feedforward model has T = 0")
             missing = [k for k in ("arch", "num_classes") if getattr(self, k) is None]
             if missing:
                 raise PcbenchError(f"model '{self.name}': missing {', '.join(missing)}")
         elif self.base is None or self.pc is None:
             raise PcbenchError(
                 f"model '{self.name}': a PC variant needs 'base' (a feedforward model) and 'pc'"
-            )
-        if len(self.mean) != len(self.std) or any(s <= 0 for s in self.std):
-            raise PcbenchError(
-                f"model '{self.name}': mean {self.mean} and std {self.std} must have equal "
-                "length and positive std"
             )
 
     def to_record(self) -> dict[str, Any]:

@@ -72,7 +72,7 @@ from typing import Any
 
 import tomli_w
 
-from pcbench.errors import PcbenchError
+from pcbench.errors import InvalidValue, PcbenchError
 from pcbench.files import atomic_write
 from pcbench.models.weight_files import WEIGHTS_PREFIX, missing_weights_message, resolve_weights
 from pcbench.paths import user_registry_file
@@ -143,11 +143,12 @@ def register_from_file(path: Path, replace: bool = False) -> list[ModelSpec]:
     the user registry is refused unless ``replace``. The directory a ``"module:function"``
     imports from is saved as ``python_path`` (see the module docstring).
     """
-    entries = []
-    for name, table in _model_tables(path).items():
-        spec = _spec_from_table(name, table, path, "user")
-        entries.append((spec, _saved_table(spec, (path.parent, Path.cwd()))))
-    return _register_and_save(entries, replace)
+    specs = [_spec_from_table(name, table, path, "user") for name, table in _model_tables(path).items()]
+    try:
+        entries = [(spec, _saved_table(spec, (path.parent, Path.cwd()))) for spec in specs]
+        return _register_and_save(entries, replace)
+    except PcbenchError as exc:  # building or saving a model: say which file it came from
+        raise PcbenchError(f"{path}: {exc}") from None
 
 
 def save_user_spec(spec: ModelSpec, replace: bool = False) -> ModelSpec:
@@ -247,6 +248,8 @@ def _spec_from_table(name: str, table: Any, path: Path, source: str) -> ModelSpe
         return ModelSpec(name=name, source=source, **fields)
     except TypeError as exc:
         raise PcbenchError(f"{where}: {exc}") from None
+    except InvalidValue as exc:
+        raise exc.at(where) from None
     except PcbenchError as exc:
         raise PcbenchError(f"{path}: {exc}") from None
 
@@ -260,26 +263,42 @@ def _pc_from_table(table: Any, where: str) -> PCConfig:
     }
     layers = table.get("layers")
     if not isinstance(layers, list) or not layers:
-        raise PcbenchError(f"{where}.layers must be a non-empty list of module paths or tables")
-    parsed = []
-    for index, item in enumerate(layers):
-        if isinstance(item, str):
-            parsed.append(PCLayer(module=item, **shared))
-            continue
-        item = _check_table(item, _LAYER_KEYS, f"{where}.layers[{index}]")
+        raise PcbenchError(f"{where}.layers = {layers!r} must be a non-empty list of module paths or tables")
+    parsed = tuple(_layer_from_item(item, f"{where}.layers[{index}]", shared, where)
+                   for index, item in enumerate(layers))
+    try:
+        return PCConfig(layers=parsed, predictors=table.get("predictors"),
+                        gradient_scaling=table.get("gradient_scaling", False))
+    except InvalidValue as exc:
+        raise exc.at(where) from None
+    except PcbenchError as exc:
+        raise PcbenchError(f"{where}: {exc}") from None
+
+
+def _layer_from_item(item: Any, where: str, shared: Mapping[str, Any], pc_where: str) -> PCLayer:
+    """One entry of ``pc.layers``: a module path (with the shared hyperparameters) or a table.
+
+    A bad hyperparameter is reported where it was written: at the layer's table when it sets
+    it, else at the ``pc`` table (``pc_where``) whose shared value it took.
+    """
+    own: set[str] = set()
+    if isinstance(item, str):
+        fields = {"module": item, **shared}
+    else:
+        item = _check_table(item, _LAYER_KEYS, where)
         if "module" not in item:
-            raise PcbenchError(f"{where}.layers[{index}] needs a 'module' (a dotted module path)")
-        overrides = {"lam" if k == "lambda" else k: v for k, v in item.items() if k != "module"}
+            raise PcbenchError(f"{where} needs a 'module' (a dotted module path)")
+        own = set(item)
+        fields = {**shared, **{"lam" if k == "lambda" else k: v for k, v in item.items()}}
         if "predictor" in item:
-            overrides["predictor"] = _predictor_from_table(
-                item["predictor"], f"{where}.layers[{index}].predictor"
-            )
-        parsed.append(PCLayer(module=item["module"], **{**shared, **overrides}))
-    return PCConfig(
-        layers=tuple(parsed),
-        predictors=table.get("predictors"),
-        gradient_scaling=bool(table.get("gradient_scaling", False)),
-    )
+            fields["predictor"] = _predictor_from_table(item["predictor"], f"{where}.predictor")
+    try:
+        return PCLayer(**fields)
+    except InvalidValue as exc:
+        shared_value = exc.key in ("beta", "lambda", "alpha") and exc.key not in own
+        raise exc.at(pc_where if shared_value else where) from None
+    except PcbenchError as exc:
+        raise PcbenchError(f"{where}: {exc}") from None
 
 
 def _predictor_from_table(table: Any, where: str) -> PredictorSpec:
@@ -460,7 +479,7 @@ def _one_line(exc: Exception) -> str:
 
 def _check_table(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
     if not isinstance(table, dict):
-        raise PcbenchError(f"{where} must be a table")
+        raise PcbenchError(f"{where} = {table!r} must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise PcbenchError(

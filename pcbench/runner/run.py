@@ -11,6 +11,7 @@ model, checkpoint or suite entry re-runs exactly the cells it affects, and a kil
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections.abc import Sequence
@@ -91,17 +92,33 @@ def resolve_device(name: str) -> torch.device:
 def evaluation_timesteps(spec: ModelSpec, suite: Suite) -> tuple[int, ...]:
     """Timesteps at which a model is evaluated: the suite's, or 0..T of the model.
 
-    A feedforward model has only timestep 0, whatever the suite asks for.
+    A feedforward model has only timestep 0, whatever the suite asks for. Suite timesteps
+    beyond a PC variant's T are an error, not a longer unroll: T is part of the model's spec
+    (and hash), so a variant unrolls further only through its own ``timesteps``.
     """
     if spec.variant == "feedforward":
         return (0,)
-    return suite.timesteps if suite.timesteps is not None else tuple(range(spec.timesteps + 1))
+    if suite.timesteps is None:
+        return tuple(range(spec.timesteps + 1))
+    if max(suite.timesteps) > spec.timesteps:
+        raise PcbenchError(
+            f"{suite.path or f'suite {suite.name!r}'}: timesteps reach {max(suite.timesteps)}, but model "
+            f"'{spec.name}' unrolls to T = {spec.timesteps}; allowed: timesteps within 0..{spec.timesteps} (or "
+            "no timesteps: each model's own 0..T); to unroll further, register a variant whose spec sets a "
+            "larger timesteps"
+        )
+    return suite.timesteps
 
 
 def load_suite_data(suite: Suite) -> ImageSet:
-    """The suite's evaluation data: the split, then the seeded stratified subset."""
+    """The suite's evaluation data: the split, then the seeded stratified subset.
+
+    A ``dataset.limit`` (or ``--limit``) above the split's size is an error naming the size.
+    """
     config = suite.dataset
-    return load_dataset(config.name, config.split, config.root).subset(config.limit, config.seed)
+    return load_dataset(config.name, config.split, config.root).subset(
+        config.limit, config.seed, key=f"{suite.path or f'suite {suite.name!r}'}: dataset.limit (or --limit)"
+    )
 
 
 def run_suite(
@@ -192,7 +209,17 @@ def run_suite(
                     entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall},
                     corrupted,
                 )
-                commit_cell(root, stem, key, scores, per_sample)
+                try:
+                    commit_cell(root, stem, key, scores, per_sample)
+                except OSError as error:  # atomic writes: the cell's temporary file is already gone
+                    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+                    raise PcbenchError(
+                        f"the file system holding {root} is full ({errno.errorcode[error.errno]}) while "
+                        f"committing cell {stem}: {len(summary.evaluated)} cell(s) committed by this run, "
+                        f"{len(summary.skipped)} already stored, nothing half-written; free space there and "
+                        "rerun the same command to resume"
+                    ) from None
                 summary.evaluated.append(stem)
                 bar.update(costs[entry.spec.name, perturbation.label])
     return summary
