@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import errno
-import os
 import sys
 import traceback
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, NoReturn
@@ -17,6 +16,7 @@ from pcbench.errors import PcbenchError
 
 if TYPE_CHECKING:
     from pcbench.leaderboard.board import Leaderboard
+    from pcbench.suite import Suite
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -59,23 +59,25 @@ def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, 
     Every (model, perturbation) cell is evaluated once for all timesteps and committed
     atomically; rerunning skips finished cells, so an interrupted run resumes. One run
     writes to a results directory at a time; a second one waits for it (see --no-wait).
+    Afterwards the whole report (CSVs, plots, Markdown) is written to --leaderboards.
     """
-    from pcbench.runner import run_suite
-    from pcbench.runner.plan import format_plan
-    from pcbench.suite import load_suite
+    from pcbench import api
+    from pcbench.leaderboard import format_leaderboard, leaderboard_table
 
-    loaded = load_suite(suite, dataset_root=root, corruptions_root=corruptions_root).with_overrides(seed=seed, limit=limit, models=models or None)
+    loaded = api.load_suite(suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit,
+                            models=models or None)
     if dry_run:
-        click.echo(format_plan(loaded))
+        click.echo(api.plan(loaded))
         return
-    _check_output_dir("--results", results)  # before anything is evaluated, not after
-    _check_output_dir("--leaderboards", leaderboards)
-    summary = run_suite(loaded, results_dir=results, device=device, batch_size=batch_size,
-                        resume=not no_resume, checkpointing=checkpointing, workers=workers, replace=replace,
-                        wait=not no_wait)
+    summary = api.run(loaded, results=results, leaderboards=leaderboards, device=device, batch_size=batch_size,
+                      resume=not no_resume, checkpointing=checkpointing, workers=workers, replace=replace,
+                      wait=not no_wait)
     click.echo(f"{len(summary.evaluated)} cells evaluated, {len(summary.skipped)} already stored "
                f"({summary.results})", err=True)
-    _write_and_print_leaderboard(loaded.name, results, leaderboards)
+    _warn(summary.warnings)
+    click.echo(format_leaderboard(leaderboard_table(api.load_results(loaded, results).scores)))
+    written = [path for path in summary.report if path.suffix != ".png"]
+    click.echo(f"leaderboard written to {', '.join(map(str, written))}", err=True)
 
 
 def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -120,17 +122,18 @@ def compare(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline:
     With --against, non-attack metrics must be equal as written (6 significant
     digits), attack metrics within max(2, 1 % of n) samples (see the README).
     """
-    from pcbench.leaderboard.board import write_csvs
-    from pcbench.leaderboard.reproduce import compare_to_reference, format_reproduction, read_reference
+    from pcbench import api
+    from pcbench.leaderboard.reproduce import format_reproduction, read_reference
     from pcbench.leaderboard.view import format_summary
 
-    reference = None if against is None else read_reference(against)  # before the CSVs may overwrite it
-    board = _build_leaderboard(suite, results, baseline, timestep, sort, on_conflict)
-    paths = write_csvs(board, leaderboards)
+    if against is not None:
+        read_reference(against)  # a bad reference fails before anything is written
+    board = _leaderboard(suite, results, baseline, timestep, sort, on_conflict)
+    reproduction = None if against is None else api.reproduce(board, against)  # before the CSVs may overwrite it
+    paths = api.write_report(board, leaderboards, plots=False, markdown=False)
     click.echo(format_summary(board))
     click.echo(f"leaderboard written to {', '.join(map(str, paths))}", err=True)
-    if reference is not None:
-        reproduction = compare_to_reference(board.metrics, reference)
+    if reproduction is not None:
         click.echo(format_reproduction(reproduction))
         if not reproduction.reproduced:
             sys.exit(1)
@@ -143,14 +146,14 @@ def plot(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: st
          sort: str | None, on_conflict: str) -> None:
     """Draw the plots of SUITE as PNGs into <leaderboards>/<SUITE>-plots/.
 
-    Accuracy vs timestep (clean, corruption families, each attack and ε), accuracy vs
-    severity, a model × corruption heatmap, Predify's relative corruption error and
-    accuracy vs ε.
+    Accuracy vs timestep (clean, corruption families, each attack and ε), PC variant −
+    base per timestep, accuracy vs severity, a model × corruption heatmap, Predify's
+    relative corruption error and accuracy vs ε.
     """
-    from pcbench.leaderboard.plots import plots_dir, write_plots
+    from pcbench import api
 
-    board = _build_leaderboard(suite, results, baseline, timestep, sort, on_conflict)
-    for path in write_plots(board, plots_dir(leaderboards, board.suite)):
+    board = _leaderboard(suite, results, baseline, timestep, sort, on_conflict)
+    for path in api.write_report(board, leaderboards, csvs=False, markdown=False):
         click.echo(path)
 
 
@@ -161,17 +164,14 @@ def report(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: 
            sort: str | None, on_conflict: str) -> None:
     """Write the CSVs, the plots and a Markdown report <leaderboards>/<SUITE>-report.md.
 
-    The report holds the summary table, a "did the dynamics help?" table per PC variant,
-    the plots (relative links) and the provenance of every model and run.
+    The report holds the summary table, the gradient-masking checks, a "did the dynamics
+    help?" table per PC variant, the plots (relative links) and the provenance.
     """
-    from pcbench.leaderboard.board import write_csvs
-    from pcbench.leaderboard.plots import plots_dir, write_plots
-    from pcbench.leaderboard.report import report_path, write_report
+    from pcbench import api
 
-    board = _build_leaderboard(suite, results, baseline, timestep, sort, on_conflict)
-    write_csvs(board, leaderboards)
-    plots = write_plots(board, plots_dir(leaderboards, board.suite))
-    click.echo(write_report(board, report_path(leaderboards, board.suite), plots))
+    board = _leaderboard(suite, results, baseline, timestep, sort, on_conflict)
+    written = api.write_report(board, leaderboards, plots=False)
+    click.echo(written[-1])
 
 
 @cli.group(invoke_without_command=True)
@@ -182,21 +182,20 @@ def models(ctx: click.Context) -> None:
     Broken user registry entries are left out, with one warning each on stderr.
     """
     if ctx.invoked_subcommand is None:
-        from pcbench.registry.listing import format_model_table
+        from pcbench import api
 
-        table, warnings = format_model_table()
+        table, warnings = api.model_table()
         click.echo(table)
-        for warning in warnings:
-            click.echo(f"warning: {warning}", err=True)
+        _warn(warnings)
 
 
 @models.command("show")
 @click.argument("name")
 def models_show(name: str) -> None:
     """Show one model: spec, PCoder table, parameters and weights."""
-    from pcbench.registry.listing import format_model_card
+    from pcbench import api
 
-    click.echo(format_model_card(name))
+    click.echo(api.model_card(name))
 
 
 @cli.command()
@@ -210,9 +209,9 @@ def register(file: Path, replace: bool) -> None:
     is saved; see the README for the format. A "module:function" arch found next to FILE
     or in the current directory keeps working from any directory (python_path).
     """
-    from pcbench.registry.user_file import register_from_file
+    from pcbench import api
 
-    for spec in register_from_file(file, replace=replace):
+    for spec in api.register_file(file, replace=replace):
         click.echo(f"registered {spec.name} ({spec.variant})")
 
 
@@ -220,9 +219,9 @@ def register(file: Path, replace: bool) -> None:
 @click.argument("name")
 def unregister(name: str) -> None:
     """Remove NAME from the user registry, also when the entry is broken."""
-    from pcbench.registry.user_file import remove_from_user_file
+    from pcbench import api
 
-    remove_from_user_file(name)
+    api.unregister(name)
     click.echo(f"removed {name}")
 
 
@@ -255,21 +254,13 @@ def train_feedback(model: str, dataset: str | None, root: Path | None, split: st
     a user entry MODEL is updated in place; a zoo model trained to its default --out
     loads the file itself; otherwise a user entry --name (default MODEL-trained) is saved.
     """
-    from pcbench.models.zoo import feedback_preset
-    from pcbench.registry.registry import get_model_spec
-    from pcbench.runner.run import resolve_device
-    from pcbench.training.feedback import FeedbackSettings, train_feedback as train
+    from pcbench import api
 
-    dataset = dataset or get_model_spec(model).dataset
-    if dataset is None:
-        raise PcbenchError(f"model '{model}' names no dataset; pass --dataset")
-    settings = FeedbackSettings.from_preset(
-        feedback_preset(model), dataset, split=split,
-        root=str(root) if root else None, limit=limit, epochs=epochs, batch_size=batch_size,
-        optimizer=optimizer, lr=lr, weight_decay=weight_decay, seed=seed,
-        hyperparameter_epochs=hyperparameter_epochs,
+    settings = api.feedback_settings(
+        model, dataset=dataset, split=split, root=root, limit=limit, epochs=epochs, batch_size=batch_size,
+        optimizer=optimizer, lr=lr, weight_decay=weight_decay, seed=seed, hyperparameter_epochs=hyperparameter_epochs,
     )
-    result = train(model, settings, resolve_device(device), out=out, entry_name=entry_name)
+    result = api.train_feedback(model, settings, device, out=out, entry_name=entry_name)
     losses = ", ".join(f"{module} {loss:.4g}" for module, loss in result.losses.items())
     click.echo(f"feedback weights written to {result.weights} (final reconstruction loss: {losses})")
     if result.registered:
@@ -281,13 +272,9 @@ def train_feedback(model: str, dataset: str | None, root: Path | None, split: st
 @cli.command()
 def suites() -> None:
     """List the built-in suites."""
-    from pcbench.suite import builtin_suite_names, load_suite
+    from pcbench import api
 
-    for name in builtin_suite_names():
-        try:
-            description = load_suite(name).description
-        except PcbenchError as exc:  # e.g. a data set root that is not set up yet
-            description = f"(not runnable yet) {exc}"
+    for name, description in api.describe_suites():
         click.echo(f"{name:<20} {description}")
 
 
@@ -303,10 +290,10 @@ def cache() -> None:
 @cache.command("info")
 def cache_info() -> None:
     """Entries and disk use per data set and corruption (or decoded split)."""
-    from pcbench.array_cache import cache_usage
+    from pcbench import api
     from pcbench.paths import pcbench_home
 
-    usage = cache_usage()
+    usage = api.cache_usage()
     click.echo(f"cache: {pcbench_home()}")
     click.echo(f"{'dataset':<16}{'kind':<13}{'group':<20}{'entries':>8}{'size':>11}")
     for row in usage:
@@ -323,9 +310,9 @@ def cache_clear(dataset: str | None) -> None:
     Only corruptions/ and datasets/ under $PCBENCH_HOME are touched; symbolic links are
     removed, never followed. Entries another process is writing are kept.
     """
-    from pcbench.array_cache import clear_cache
+    from pcbench import api
 
-    cleared = clear_cache(dataset)
+    cleared = api.clear_cache(dataset)
     entries = f"{cleared.entries} entr{'y' if cleared.entries == 1 else 'ies'}"
     temps = f"{cleared.stale_temp_files} stale temporary file{'' if cleared.stale_temp_files == 1 else 's'}"
     in_use = f"; kept {cleared.in_use} being written by another process" if cleared.in_use else ""
@@ -341,54 +328,20 @@ def _size(nbytes: float) -> str:
     return f"{nbytes:.1f} GiB"
 
 
-def _suite_name(suite: str) -> str:
-    from pcbench.suite import load_suite
+def _leaderboard(suite: str | Suite, results: tuple[Path, ...], baseline: str | None, timestep: str,
+                 sort: str | None, on_conflict: str) -> Leaderboard:
+    """The leaderboard of SUITE from the merged result directories, its warnings on stderr."""
+    from pcbench import api
 
-    candidate = Path(suite)
-    return load_suite(suite).name if candidate.suffix == ".toml" or candidate.exists() else suite
-
-
-def _build_leaderboard(suite: str, results: tuple[Path, ...], baseline: str | None, timestep: str,
-                       sort: str | None, on_conflict: str) -> Leaderboard:
-    """The leaderboard of SUITE from the merged result directories."""
-    from pcbench.leaderboard.board import CompareOptions, build_leaderboard
-    from pcbench.leaderboard.merge import load_results
-    from pcbench.leaderboard.summary import parse_timestep
-
-    options = CompareOptions(baseline=baseline, timestep=parse_timestep(timestep), sort=sort)
-    board = build_leaderboard(load_results(results, _suite_name(suite), on_conflict), options)
-    for warning in board.results.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    board = api.leaderboard(suite, results=results, baseline=baseline, timestep=timestep, sort=sort,
+                            on_conflict=on_conflict)
+    _warn(board.results.warnings)
     return board
 
 
-def _write_and_print_leaderboard(name: str, results: Path, leaderboards: Path) -> None:
-    """After a run: the whole report (CSVs, plots, Markdown), so the folder stays consistent."""
-    from pcbench.leaderboard import format_leaderboard
-    from pcbench.leaderboard.board import write_csvs
-    from pcbench.leaderboard.plots import plots_dir, write_plots
-    from pcbench.leaderboard.report import report_path, write_report
-
-    board = _build_leaderboard(name, (results,), None, "last", None, "error")
-    paths = write_csvs(board, leaderboards)
-    plots = write_plots(board, plots_dir(leaderboards, board.suite))
-    paths.append(write_report(board, report_path(leaderboards, board.suite), plots))
-    click.echo(format_leaderboard(board.timesteps))
-    click.echo(f"leaderboard written to {', '.join(map(str, paths))}", err=True)
-
-
-def _check_output_dir(option: str, path: Path) -> None:
-    """Refuse an output directory that cannot become one, naming ``option``: ``path`` or a folder
-    above it is a file, or the deepest existing folder is not writable (permissions, read-only)."""
-    existing = path.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "is a file" if existing == path.absolute() else f"lies below {existing}, which is a file"
-        raise PcbenchError(f"{option} {path} {where}, not a directory; allowed: a directory (created if missing)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PcbenchError(f"{option} {path}: cannot write in {existing} (permission denied or a read-only file "
-                           "system); allowed: a directory this user can write")
+def _warn(warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
 
 
 _FREE_SPACE = "free space there and rerun the same command (finished work is kept)"

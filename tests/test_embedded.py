@@ -15,7 +15,8 @@ from pcbench.data.digits import load_digits_split
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_file
 from pcbench.models.build import build_model, build_pc_model, checkpoint_hash, load_state_dict, weights_path
-from pcbench.models.digits import WEIGHTS_DIR, train_reference_weights
+from pcbench.models.digits import WEIGHTS_DIR
+from pcbench.training.digits import train_reference_weights
 from pcbench.registry import get_model_spec
 
 

@@ -15,7 +15,8 @@ from pcbench.errors import PcbenchError
 from pcbench.models.build import build_model, checkpoint_hash
 from pcbench.paths import user_registry_file
 from pcbench.registry import ModelSpec, PCConfig, PCLayer, get_model_spec, register, register_model
-from pcbench.registry.user_file import read_spec_file, register_from_file, remove_from_user_file
+from pcbench.api import register_file, unregister
+from pcbench.registry.user_file import read_spec_file
 
 
 def tiny_net(num_classes: int = 4) -> nn.Module:
@@ -110,7 +111,7 @@ def test_top_pcoder_receives_no_feedback():
 
 def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     path = write(tmp_path / "models.toml", RESNET_TOML)
-    specs = register_from_file(path)
+    specs = register_file(path)
     assert [s.name for s in specs] == ["my-resnet", "my-presnet"]
     presnet = get_model_spec("my-presnet")
     assert [(l.module, l.beta, l.lam) for l in presnet.pc.layers] == [("relu", 0.8, 0.1), ("layer1", 0.5, 0.1), ("layer2", 0.8, 0.0)]
@@ -119,13 +120,13 @@ def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, f
     assert saved[0].weights == str(resnet_weights.resolve())
     with torch.no_grad():
         assert build_model(presnet)(torch.rand(2, 3, 32, 32)).shape == (4, 2, 10)
-    remove_from_user_file("my-presnet")
-    remove_from_user_file("my-resnet")
+    unregister("my-presnet")
+    unregister("my-resnet")
     assert "my-resnet" not in user_registry_file().read_text()
 
 
 def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, fresh_home, tmp_path, resnet_weights):
-    register_from_file(write(tmp_path / "models.toml", RESNET_TOML))
+    register_file(write(tmp_path / "models.toml", RESNET_TOML))
     x = torch.rand(3, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
         assert torch.equal(build_model("my-presnet")(x)[0], build_model("my-resnet")(x)[0])
@@ -134,10 +135,10 @@ def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, fresh_ho
 
 def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     path = write(tmp_path / "models.toml", RESNET_TOML)
-    register_from_file(path)
+    register_file(path)
     before = user_registry_file().read_bytes()
     with pytest.raises(PcbenchError, match="model 'my-resnet' is already registered .*--replace"):
-        register_from_file(path)
+        register_file(path)
     assert user_registry_file().read_bytes() == before
 
 
@@ -160,7 +161,7 @@ def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot
     before = user_registry_file().read_bytes() if user_registry_file().exists() else None
     path = write(tmp_path / "models.toml", edit(RESNET_TOML))
     with pytest.raises(PcbenchError, match=message) as caught:
-        register_from_file(path)
+        register_file(path)
     assert "\n" not in str(caught.value)
     assert (user_registry_file().read_bytes() if user_registry_file().exists() else None) == before
     with pytest.raises(PcbenchError, match="unknown model"):
@@ -170,11 +171,11 @@ def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot
 def test_weights_hash_mismatch_is_reported(registry_snapshot, fresh_home, tmp_path, resnet_weights):
     text = RESNET_TOML.replace('weights = "resnet18-10.pt"', 'weights = "resnet18-10.pt"\nweights_sha256 = "' + "0" * 64 + '"')
     with pytest.raises(PcbenchError, match="has SHA-256 [0-9a-f]{64}, expected 0{64}"):
-        register_from_file(write(tmp_path / "models.toml", text))
+        register_file(write(tmp_path / "models.toml", text))
 
 
 def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, fresh_home, tmp_path, resnet_weights, monkeypatch):
-    register_from_file(write(tmp_path / "a.toml", RESNET_TOML))
+    register_file(write(tmp_path / "a.toml", RESNET_TOML))
     before = user_registry_file().read_bytes()
     second = RESNET_TOML.replace("my-resnet", "other-resnet").replace("my-presnet", "other-presnet")
 
@@ -183,7 +184,7 @@ def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, fr
 
     monkeypatch.setattr("pcbench.files.os.replace", crash)
     with pytest.raises(KeyboardInterrupt):
-        register_from_file(write(tmp_path / "b.toml", second))
+        register_file(write(tmp_path / "b.toml", second))
     assert user_registry_file().read_bytes() == before
     assert not [p for p in user_registry_file().parent.iterdir() if p.name.startswith(".registry")]
 

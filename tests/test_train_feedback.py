@@ -15,10 +15,12 @@ from pcbench.errors import PcbenchError
 from pcbench.models.build import build_model, build_pc_model
 from pcbench.models.pc import PCModel
 from pcbench.registry import ModelSpec, PCConfig, PCLayer, get_model_spec, register_model
-from pcbench.registry.listing import format_model_card
-from pcbench.registry.user_file import read_spec_file, register_from_file, spec_to_table
-from pcbench.training.checkpoints import load_checkpoint
-from pcbench.training.feedback import FeedbackSettings, fit_feedback, train_feedback
+from pcbench.models.cards import format_model_card
+from pcbench.api import register_file
+from pcbench.registry.user_file import read_spec_file, spec_to_table
+from pcbench.models.checkpoints import load_checkpoint
+from pcbench.api import train_feedback
+from pcbench.training.feedback import FeedbackSettings, fit_feedback
 from pcbench.training.hyperparameters import LearnedHyperparameters
 
 CPU = torch.device("cpu")
@@ -61,7 +63,7 @@ def tiny_pc(registry_snapshot, tmp_path, monkeypatch) -> ModelSpec:
     (tmp_path / "pcbench_train_tiny.py").write_text(TINY_MODULE)
     monkeypatch.syspath_prepend(str(tmp_path))
     (tmp_path / "tiny.toml").write_text(TINY_TOML)
-    register_from_file(tmp_path / "tiny.toml")
+    register_file(tmp_path / "tiny.toml")
     return get_model_spec("tiny-pc")
 
 

@@ -261,7 +261,7 @@ def test_python_path_is_recorded_only_for_modules_that_are_not_installed(
     registry_snapshot, fresh_home, models_dir, elsewhere, monkeypatch
 ):
     from pcbench.paths import user_registry_file
-    from pcbench.registry.user_file import register_from_file
+    from pcbench.api import register_file
 
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(elsewhere)
@@ -273,7 +273,7 @@ def test_python_path_is_recorded_only_for_modules_that_are_not_installed(
         input_size = 32
     """))
     try:
-        register_from_file(toml)
+        register_file(toml)
     finally:
         sys.modules.pop("mymodels", None)
     saved = tomllib.loads(user_registry_file().read_text())["models"]
@@ -306,21 +306,21 @@ def test_an_arch_that_builds_no_module_is_one_error_line(home, models_dir):
 def test_a_failed_replace_keeps_the_previous_entry(registry_snapshot, fresh_home, models_dir, monkeypatch):
     from pcbench.paths import user_registry_file
     from pcbench.registry import get_model_spec
-    from pcbench.registry.user_file import register_from_file
+    from pcbench.api import register_file
 
     monkeypatch.setattr(sys, "path", list(sys.path))
     toml = models_dir / "tiny.toml"
     variant = '\n[models.tiny-pcnn]\nvariant = "pc"\nbase = "tiny-cnn"\ntimesteps = 2\n[models.tiny-pcnn.pc]\nlayers = ["1"]\n'
     toml.write_text(TINY_TOML.format(description="first") + variant)
     try:
-        register_from_file(toml)
+        register_file(toml)
         before = user_registry_file().read_bytes()
         toml.write_text(TINY_TOML.format(description="second").replace("num_classes = 4", "num_classes = 5") + variant)
         with pytest.raises(PcbenchError, match="model 'tiny-cnn': weights .* do not fit"):
-            register_from_file(toml, replace=True)
+            register_file(toml, replace=True)
         toml.write_text(TINY_TOML.format(description="second"))
         with pytest.raises(PcbenchError, match=r"model 'tiny-cnn' is the base of \['tiny-pcnn'\]"):
-            register_from_file(toml, replace=True)  # its variant would keep the old backbone
+            register_file(toml, replace=True)  # its variant would keep the old backbone
     finally:
         sys.modules.pop("mymodels", None)
     assert user_registry_file().read_bytes() == before

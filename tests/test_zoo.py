@@ -16,8 +16,9 @@ from pcbench.models.build import build_model, build_pc_model, checkpoint_hash, d
 from pcbench.models.protocol import FeedforwardModel
 from pcbench.models.published import resnet18_cifar
 from pcbench.registry import ModelSpec, get_model_spec, list_model_specs, register_model
-from pcbench.registry.listing import format_model_card
-from pcbench.registry.user_file import read_spec_file, register_from_file
+from pcbench.models.cards import format_model_card
+from pcbench.api import register_file
+from pcbench.registry.user_file import read_spec_file
 
 PUBLISHED_FEATURE_MAPS = {
     "pvgg16": [(64, 224, 224), (128, 112, 112), (256, 56, 56), (512, 28, 28), (512, 14, 14)],
@@ -201,7 +202,7 @@ def test_pc_variant_of_any_cnn_registers_with_declared_predictors(registry_snaps
 def test_bad_predictor_tables_are_one_line_errors(registry_snapshot, user_file, tiny_toml, edit, message):
     tiny_toml.write_text(edit(TINY_TOML))
     with pytest.raises(PcbenchError, match=message) as caught:
-        register_from_file(tiny_toml)
+        register_file(tiny_toml)
     assert "\n" not in str(caught.value)
     assert not user_file.exists()
     with pytest.raises(PcbenchError, match="unknown model"):

@@ -21,7 +21,7 @@ from pcbench.hashing import hash_file_once, hash_json
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
-from pcbench.models.weight_files import missing_weights_message, resolve_weights
+from pcbench.registry.weight_files import missing_weights_message, resolve_weights
 from pcbench.registry.registry import get_model_spec
 from pcbench.registry.spec import ModelSpec
 

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from torch import nn
+
+from pcbench.hashing import hash_arrays
 
 
 class Normalize(nn.Module):
@@ -62,3 +65,45 @@ class AtTimestep(nn.Module):
         if self.timestep == "mean":
             return logits.mean(dim=0)
         return logits[-1 if self.timestep == "last" else self.timestep]
+
+
+class ModuleTimestepModel(TimestepModel):
+    """Any ``nn.Module`` that maps images in [0, 1] to logits seen through the protocol.
+
+    The module returns ``[B, classes]`` (a feedforward model: T = 0, logits get a timestep
+    axis) or ``[T + 1, B, classes]`` (its own unroll); normalisation is the module's business.
+    """
+
+    def __init__(self, module: nn.Module, timesteps: int) -> None:
+        super().__init__(module, nn.Identity())  # type: ignore[arg-type]
+        self.timesteps = timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        logits = self.backbone(x)
+        return logits.unsqueeze(0) if self.timesteps == 0 and logits.dim() == 2 else logits
+
+
+def as_timestep_model(module: nn.Module, probe: torch.Tensor) -> TimestepModel:
+    """Wrap ``module`` after one forward on ``probe`` (``[B, 3, H, W]`` in [0, 1]) that tells
+    its output layout; a ``TimestepModel`` passes through with its own T.
+
+    Raises ValueError for any other output shape.
+    """
+    if isinstance(module, TimestepModel):
+        return module
+    with torch.no_grad():
+        logits = module(probe)
+    if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3) or logits.shape[-2] != len(probe):
+        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+        raise ValueError(f"the model maps a batch of {len(probe)} images to {shape}; expected logits "
+                         f"[{len(probe)}, classes] or [T + 1, {len(probe)}, classes]")
+    return ModuleTimestepModel(module, 0 if logits.dim() == 2 else logits.shape[0] - 1)
+
+
+def state_dict_hash(module: nn.Module) -> str:
+    """Hash of a module's state dict: every entry's name, dtype, shape and bytes, in key order."""
+    arrays = []
+    for key, tensor in sorted(module.state_dict().items()):
+        arrays.append(np.frombuffer(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode(), dtype=np.uint8))
+        arrays.append(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return hash_arrays(*arrays)

@@ -28,7 +28,7 @@ from torch import nn
 
 from pcbench.registry.predictor_spec import PredictorSpec
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, PCConfig, PCLayer
-from pcbench.training.optimizers import TrainingPreset
+from pcbench.models.presets import TrainingPreset
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)

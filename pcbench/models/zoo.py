@@ -1,7 +1,7 @@
 """Built-in model specs: the embedded digits pair and the published PC zoo.
 
 Zoo backbones are torchvision architectures with weights read from the weights directory
-(``$PCBENCH_WEIGHTS``, see :mod:`pcbench.models.weight_files`) under torchvision's file names;
+(``$PCBENCH_WEIGHTS``, see :mod:`pcbench.registry.weight_files`) under torchvision's file names;
 ``resnet18-cifar100`` expects ``resnet18-cifar100.pt``. Each PC variant expects its feedback
 in ``<name>-feedback.pt`` there (``pcbench train-feedback NAME`` writes it); the two PVGG16
 variants share ``pvgg16-feedback.pt``, as their feedback training is the same.
@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 import torchvision
 
 from pcbench.models import digits, published
-from pcbench.models.weight_files import in_package, in_weights_dir
+from pcbench.registry.weight_files import in_package, in_weights_dir
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
-from pcbench.training.optimizers import DEFAULT_PRESET, TrainingPreset
+from pcbench.models.presets import DEFAULT_PRESET, TrainingPreset
 
 #: SHA-256 of the shipped digits weights (:mod:`pcbench.models.digits`).
 DIGITS_CNN_SHA256 = "4d9291c1e32c1a832379bf9decd26dfb395d4bb8c6faad4ca3959d514eb39422"

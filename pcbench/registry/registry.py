@@ -1,10 +1,13 @@
 """The model registry: built-ins, Python registrations, entry points and the user file.
 
 Like torchvision's and timm's registries it maps names to builders; entries are
-:class:`~pcbench.registry.spec.ModelSpec` objects. Sources are loaded lazily, on the first
-lookup, in this order: built-ins (:mod:`pcbench.models.zoo`), packages exposing the entry
-point group ``pcbench.models`` (each entry point is a callable returning an iterable of
-``ModelSpec``), then the user registry file written by ``pcbench register``.
+:class:`~pcbench.registry.spec.ModelSpec` objects. The registry imports no model code (as
+timm's registry imports none of its model files): sources are loaded lazily, on the first
+lookup, in this order: the entry point group ``pcbench.models`` (each entry point is a
+callable returning an iterable of ``ModelSpec``) — pcbench's own built-ins first (its entry
+point ``pcbench`` names :func:`pcbench.models.zoo.builtin_specs`), then other packages' —
+and then the *late sources* added with :func:`add_source` (the user registry file written by
+``pcbench register``, which :mod:`pcbench.registry` adds).
 
 The user file is loaded entry by entry (:func:`pcbench.registry.user_file.load_user_entries`):
 an entry that does not load is skipped and kept as a :class:`BrokenEntry`, so every other
@@ -27,6 +30,8 @@ from pcbench.hashing import hash_json
 from pcbench.registry.spec import ModelSpec
 
 ENTRY_POINT_GROUP = "pcbench.models"
+#: The distribution whose entry points are pcbench's built-in models.
+BUILTIN_DISTRIBUTION = "pcbench"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +53,7 @@ class BrokenEntry:
 
 _REGISTRY: dict[str, ModelSpec] = {}
 _BROKEN: dict[str, BrokenEntry] = {}
+_LATE_SOURCES: list[Callable[[], Iterable[BrokenEntry]]] = []
 _sources_loaded = False
 
 
@@ -161,16 +167,24 @@ def _register_all(specs: Iterable[ModelSpec], source: str) -> None:
         register_model(dataclasses.replace(spec, source=source))
 
 
+def add_source(load: Callable[[], Iterable[BrokenEntry]]) -> None:
+    """Add a late source: ``load()`` registers its models itself (after the entry points)
+    and returns the entries that did not load."""
+    _LATE_SOURCES.append(load)
+
+
+def _entry_points() -> list[Any]:
+    """The ``pcbench.models`` entry points, pcbench's own first."""
+    found = list(entry_points(group=ENTRY_POINT_GROUP))
+    return sorted(found, key=lambda point: (getattr(point.dist, "name", None) != BUILTIN_DISTRIBUTION, point.name))
+
+
 def _load_sources() -> None:
     global _sources_loaded
     if _sources_loaded:
         return
     _sources_loaded = True
-    from pcbench.models import zoo
-    from pcbench.registry.user_file import load_user_entries
-
-    _register_all(zoo.builtin_specs(), "builtin")
-    for entry_point in entry_points(group=ENTRY_POINT_GROUP):
+    for entry_point in _entry_points():
         try:
             specs = list(entry_point.load()())
         except Exception as exc:  # a broken plug-in must name itself, not crash deep inside
@@ -178,5 +192,7 @@ def _load_sources() -> None:
                 f"entry point '{entry_point.name}' ({entry_point.value}) in group "
                 f"'{ENTRY_POINT_GROUP}' failed: {exc}"
             ) from exc
-        _register_all(specs, f"entry-point:{entry_point.name}")
-    _BROKEN.update((entry.name, entry) for entry in load_user_entries())
+        own = getattr(entry_point.dist, "name", None) == BUILTIN_DISTRIBUTION
+        _register_all(specs, "builtin" if own else f"entry-point:{entry_point.name}")
+    for load in _LATE_SOURCES:
+        _BROKEN.update((entry.name, entry) for entry in load())

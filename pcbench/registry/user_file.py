@@ -27,7 +27,7 @@ Both use one format, a table per model::
     # keys: kind ("convtranspose"), kernel, stride, padding, upsample (bilinear ×n first), relu
 
 A ``weights`` path is relative to the file, except ``"$PCBENCH_WEIGHTS/<file>"``, which
-names a file in the weights directory (see :mod:`pcbench.models.weight_files`).
+names a file in the weights directory (see :mod:`pcbench.registry.weight_files`).
 
 **Your own modules** (``arch`` or ``pc.predictors`` = ``"module:function"``) import from any
 directory: ``pcbench register`` looks the module up on ``sys.path``, then next to the TOML
@@ -60,13 +60,14 @@ The user registry is rewritten atomically (temporary file plus rename), so an in
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import importlib.machinery
 import importlib.util
 import site
 import sys
 import sysconfig
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,6 @@ import tomli_w
 
 from pcbench.errors import InvalidValue, PcbenchError
 from pcbench.files import atomic_write
-from pcbench.models.weight_files import WEIGHTS_PREFIX, missing_weights_message, resolve_weights
 from pcbench.paths import user_registry_file
 from pcbench.registry.predictor_spec import PredictorSpec
 from pcbench.registry.registry import (
@@ -94,6 +94,10 @@ from pcbench.registry.spec import (
     PCLayer,
     callable_path,
 )
+from pcbench.registry.weight_files import WEIGHTS_PREFIX, missing_weights_message, resolve_weights
+
+#: Checks a registered spec before it is saved (raises PcbenchError); supplied by the caller.
+Validator = Callable[[ModelSpec], None]
 
 _MODEL_KEYS = {
     "arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std", "weights",
@@ -135,29 +139,31 @@ def load_user_entries() -> list[BrokenEntry]:
     return [broken[name] for name in tables if name in broken]  # in file order
 
 
-def register_from_file(path: Path, replace: bool = False) -> list[ModelSpec]:
+def register_from_file(path: Path, *, validate: Validator, replace: bool = False) -> list[ModelSpec]:
     """Validate the models in ``path`` and save them in the user registry.
 
-    Each model is registered, built with its weights and run once on a dummy input; only
-    when every model passes is the registry file rewritten (atomically). A name already in
+    Each model is registered, then checked by ``validate`` (the caller's: building needs the
+    model layer, which the registry does not import; :func:`pcbench.api.register_file` builds
+    it with its weights and runs it once on a dummy input); only when every model passes is
+    the registry file rewritten (atomically). A name already in
     the user registry is refused unless ``replace``. The directory a ``"module:function"``
     imports from is saved as ``python_path`` (see the module docstring).
     """
     specs = [_spec_from_table(name, table, path, "user") for name, table in _model_tables(path).items()]
     try:
         entries = [(spec, _saved_table(spec, (path.parent, Path.cwd()))) for spec in specs]
-        return _register_and_save(entries, replace)
+        return _register_and_save(entries, replace, validate)
     except PcbenchError as exc:  # building or saving a model: say which file it came from
         raise PcbenchError(f"{path}: {exc}") from None
 
 
-def save_user_spec(spec: ModelSpec, replace: bool = False) -> ModelSpec:
-    """Register ``spec``, build and run it once, then save it in the user registry.
+def save_user_spec(spec: ModelSpec, *, validate: Validator, replace: bool = False) -> ModelSpec:
+    """Register ``spec``, check it with ``validate``, then save it in the user registry.
 
     ``replace`` lets ``spec`` take the place of the user entry of the same name; if the
     new spec fails, the previous entry stays registered and the file is left untouched.
     """
-    return _register_and_save([(spec, _saved_table(spec, ()))], replace)[0]
+    return _register_and_save([(spec, _saved_table(spec, ()))], replace, validate)[0]
 
 
 def check_savable(spec: ModelSpec) -> None:
@@ -327,14 +333,14 @@ def _importable_path(name: str, builder: Any) -> str:
     return path
 
 
-def _register_and_save(entries: list[tuple[ModelSpec, dict[str, Any]]], replace: bool) -> list[ModelSpec]:
-    """Register, build and run each spec, then write the tables (paired) to the user registry.
+def _register_and_save(
+    entries: list[tuple[ModelSpec, dict[str, Any]]], replace: bool, validate: Validator
+) -> list[ModelSpec]:
+    """Register and validate each spec, then write the tables (paired) to the user registry.
 
     With ``replace``, user entries of the same names (working or broken) give way; if any
     spec fails, the registry in memory is restored and the file is left untouched.
     """
-    from pcbench.models.build import validate_model
-
     target = user_registry_file()
     saved = _saved_tables(target)
     names = [spec.name for spec, _ in entries]
@@ -350,7 +356,7 @@ def _register_and_save(entries: list[tuple[ModelSpec, dict[str, Any]]], replace:
         for spec, _ in entries:
             registered.append(register_model(spec))
             check_savable(registered[-1])
-            validate_model(registered[-1])
+            validate(registered[-1])
     except Exception:
         for spec in reversed(registered):
             unregister_model(spec.name)
@@ -385,14 +391,25 @@ def _registered(name: str) -> ModelSpec | None:
 
 
 def _check_loadable(spec: ModelSpec) -> None:
-    """Raise unless ``spec``'s module imports and its weights file exists; builds nothing."""
-    from pcbench.models.build import resolve_callable
-
+    """Raise unless ``spec``'s module imports and its weights file exists; builds nothing
+    (a torchvision name is checked when the model is built)."""
     target = _own_callable(spec)
-    if target is not None:
-        resolve_callable(target)
+    if isinstance(target, str) and ":" in target:
+        _import_target(target)
     if spec.weights is not None and not resolve_weights(spec.weights).is_file():
         raise PcbenchError(missing_weights_message(spec, resolve_weights(spec.weights)))
+
+
+def _import_target(target: str) -> Any:
+    """The object a ``"module:attribute"`` string names; a one-line error when it does not import."""
+    module_name, _, attribute = target.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attribute.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:  # noqa: BLE001 -- a user module may fail to import in any way
+        raise PcbenchError(f"cannot import '{target}': {_one_line(exc)}") from None
+    return obj
 
 
 def _own_callable(spec: ModelSpec) -> Any:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import errno
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
+from torch import nn
 from tqdm import tqdm
 
 from pcbench.data import ImageSet, load_dataset
@@ -30,11 +31,11 @@ from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_arrays, hash_json
 from pcbench.models.build import build_model, checkpoint_hash
 from pcbench.models.pc import PCModel
-from pcbench.models.protocol import TimestepModel
+from pcbench.models.protocol import TimestepModel, as_timestep_model, state_dict_hash
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruption_sources import open_corruptions
 from pcbench.registry.registry import get_model_spec, spec_hash
-from pcbench.registry.spec import ModelSpec
+from pcbench.registry.spec import ModelSpec, callable_path
 from pcbench.runner.adversarial import attacked_predictions
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
@@ -46,34 +47,36 @@ from pcbench.suite import Suite
 
 @dataclass
 class _Entry:
-    """A model taking part in the run, built lazily (only when one of its cells runs)."""
+    """A model taking part in the run: its identity in the results, and its model, built
+    lazily (only when one of its cells runs) by ``build``."""
 
-    spec: ModelSpec
+    name: str
+    variant: str
+    base: str | None
     spec_hash: str
     checkpoint: str
     timesteps: tuple[int, ...]
-    device: torch.device
-    checkpointing: bool = False
+    build: Callable[[], TimestepModel]
     model: TimestepModel | None = None
 
     def built(self) -> TimestepModel:
         if self.model is None:
-            self.model = build_model(
-                self.spec, device=self.device, timesteps=max(self.timesteps)
-            )
-            if isinstance(self.model, PCModel):
-                self.model.activation_checkpointing = self.checkpointing
+            self.model = self.build()
         return self.model
 
 
 @dataclass
 class RunSummary:
-    """What a run did: cells evaluated and skipped, and where the results are."""
+    """What a run did: cells evaluated and skipped, and where the results are; ``report``
+    and ``warnings`` are the files and provenance warnings of the report written afterwards
+    (:func:`pcbench.api.run`), empty when none was."""
 
     run_id: str
     results: Path
     evaluated: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    report: list[Path] = field(default_factory=list)
+    warnings: tuple[str, ...] = ()
 
 
 def resolve_device(name: str) -> torch.device:
@@ -133,8 +136,13 @@ def run_suite(
     workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
+    modules: Mapping[str, nn.Module] | None = None,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
+
+    ``modules`` maps some of ``suite.models`` to unregistered ``nn.Module`` objects that map
+    images in [0, 1] to logits ``[B, classes]`` or ``[T + 1, B, classes]`` (see
+    :func:`module_entry`); the other names are looked up in the registry.
 
     A results directory holds one evaluation set (:mod:`pcbench.store.evaluation_set`): a
     run on another set is refused before anything is evaluated, unless ``replace`` drops
@@ -162,12 +170,17 @@ def run_suite(
     root = results_dir / suite.name
     evaluated_on = evaluation_set(suite, data)
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
-    entries = [_entry(name, suite, data, torch_device, checkpointing) for name in suite.models]
+    modules = modules or {}
+    entries = [
+        _module_entry(name, modules[name], suite, data, torch_device) if name in modules
+        else _entry(name, suite, data, torch_device, checkpointing)
+        for name in suite.models
+    ]
     summary = RunSummary(run_id=new_run_id(), results=root)
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
     costs = {
-        (entry.spec.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
+        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
         for entry in entries for p in perturbations
     }
     with results_lock(root, wait=wait), open_corruptions(suite, data, workers) as corruptions, tqdm(
@@ -181,17 +194,17 @@ def run_suite(
             todo = []
             for entry in entries:
                 key = _cell_key(entry, perturbation, suite, data, corruptions)
-                stem = cell_stem(entry.spec.name, perturbation.label)
+                stem = cell_stem(entry.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
-                    bar.update(costs[entry.spec.name, perturbation.label])
+                    bar.update(costs[entry.name, perturbation.label])
                 else:
                     todo.append((entry, key, stem))
             if not todo:
                 continue
             images, corrupted = _perturbed_inputs(perturbation, data, corruptions)
             for entry, key, stem in todo:
-                bar.set_postfix_str(f"{entry.spec.name} {perturbation.label}")
+                bar.set_postfix_str(f"{entry.name} {perturbation.label}")
                 started = time.perf_counter()
                 model = entry.built()
                 if perturbation.kind == "attack":
@@ -221,7 +234,7 @@ def run_suite(
                         "rerun the same command to resume"
                     ) from None
                 summary.evaluated.append(stem)
-                bar.update(costs[entry.spec.name, perturbation.label])
+                bar.update(costs[entry.name, perturbation.label])
     return summary
 
 
@@ -251,10 +264,42 @@ def _entry(
             f"model '{name}' predicts {spec.num_classes} classes but dataset "
             f"'{data.name}' has {data.num_classes}"
         )
-    return _Entry(
-        spec, spec_hash(spec), checkpoint_hash(spec), evaluation_timesteps(spec, suite), device,
-        checkpointing,
-    )
+    timesteps = evaluation_timesteps(spec, suite)
+
+    def build() -> TimestepModel:
+        model = build_model(spec, device=device, timesteps=max(timesteps))
+        if isinstance(model, PCModel):
+            model.activation_checkpointing = checkpointing
+        return model
+
+    return _Entry(spec.name, spec.variant, spec.base, spec_hash(spec), checkpoint_hash(spec), timesteps, build)
+
+
+def _module_entry(name: str, module: nn.Module, suite: Suite, data: ImageSet, device: torch.device) -> _Entry:
+    """An unregistered module as a model of the run (:func:`pcbench.api.evaluate`).
+
+    One forward on two of the suite's images tells its layout (T and the classes); its
+    identity is its class (the spec hash) and the content of its state dict (the checkpoint
+    hash), so changed weights recompute its cells. A module with T > 0 is stored as a
+    ``pc`` variant without a base.
+    """
+    module = module.to(device).eval().requires_grad_(False)
+    try:
+        model = as_timestep_model(module, data.tensor(data.images[:2]).to(device))
+    except ValueError as exc:
+        raise PcbenchError(f"model '{name}': {exc}") from None
+    with torch.no_grad():
+        classes = model(data.tensor(data.images[:1]).to(device)).shape[-1]
+    if classes != data.num_classes:
+        raise PcbenchError(f"model '{name}' predicts {classes} classes but dataset '{data.name}' has "
+                           f"{data.num_classes}")
+    timesteps = (0,) if model.timesteps == 0 else (suite.timesteps or tuple(range(model.timesteps + 1)))
+    if max(timesteps) > model.timesteps:
+        raise PcbenchError(f"suite '{suite.name}' asks for timestep {max(timesteps)} but model '{name}' "
+                           f"unrolls to T = {model.timesteps}")
+    identity = hash_json({"module": callable_path(type(module)), "timesteps": model.timesteps})
+    return _Entry(name, "feedforward" if model.timesteps == 0 else "pc", None, identity,
+                  state_dict_hash(module), timesteps, lambda: model)
 
 
 def _cell_key(
@@ -357,12 +402,11 @@ def _tables(
     kept = predictions[model_timesteps]
     correct = (kept == data.labels[None, :]).sum(axis=1)
     attack = perturbation.attack
-    spec = entry.spec
     scores = pd.DataFrame(
         {
-            "model": spec.name,
-            "variant": spec.variant,
-            "base": spec.base,
+            "model": entry.name,
+            "variant": entry.variant,
+            "base": entry.base,
             "perturbation": perturbation.kind,
             "corruption": perturbation.corruption,
             "severity": pd.array([perturbation.severity] * len(kept), dtype="Int64"),
@@ -392,7 +436,7 @@ def _tables(
     ).astype({"limit": "Int64"})
     per_sample = pd.DataFrame(
         {
-            "model": spec.name,
+            "model": entry.name,
             "cell": perturbation.label,
             "sample_id": np.repeat(data.ids[None, :], len(kept), axis=0).ravel().astype(np.int32),
             "label": np.tile(data.labels, len(kept)).astype(np.int16),

@@ -9,8 +9,9 @@ timesteps 0..T.
 Checkpoints go to ``$PCBENCH_HOME/train-feedback/<model>-<key>/`` after every epoch, where
 the key covers the model, its base's weights and every setting except the epoch counts; so
 rerunning the same command (or one with more epochs) resumes. The result is written to
-``out`` as ``{"state_dict", "training"}`` (:mod:`pcbench.training.checkpoints`), and the
-registry is pointed at it (see :func:`train_feedback`).
+``out`` as ``{"state_dict", "training"}`` (:mod:`pcbench.models.checkpoints`). Pointing
+the registry at the result is the caller's (:func:`pcbench.api.train_feedback`): training
+writes no registry entry.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ from pcbench.data import load_dataset
 from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
-from pcbench.models.build import build_pc_model, checkpoint_hash, expected_weights_path
+from pcbench.models.build import build_pc_model, checkpoint_hash
 from pcbench.models.pc import PCModel
-from pcbench.models.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
+from pcbench.registry.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
 from pcbench.paths import pcbench_home
-from pcbench.registry.registry import get_model_spec, list_model_specs, spec_hash
+from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec, PCLayer
-from pcbench.training.checkpoints import save_feedback_weights
+from pcbench.models.checkpoints import save_feedback_weights
 from pcbench.training.hyperparameters import ALPHA_MAX, LearnedHyperparameters
 from pcbench.training.loop import Schedule, Trainable, fit
-from pcbench.training.optimizers import TrainingPreset, check_optimizer, make_optimizer
+from pcbench.models.presets import TrainingPreset
+from pcbench.training.optimizers import check_optimizer, make_optimizer
 
 
 @dataclass(frozen=True)
@@ -144,37 +146,39 @@ def fit_hyperparameters(
     return learned.learned_layers(layers)
 
 
-def train_feedback(
-    name: str,
-    settings: FeedbackSettings,
-    device: torch.device,
-    out: Path | None = None,
-    entry_name: str | None = None,
-) -> FeedbackResult:
-    """Train PC model ``name``'s feedback, save it to ``out`` and point the registry at it.
-
-    ``out`` defaults to the file the model expects in the weights directory (for a zoo
-    model) or ``$PCBENCH_WEIGHTS/<name>-feedback.pt``. The registry: a user entry ``name``
-    is updated in place; otherwise, unless the model already loads ``out`` with unchanged
-    hyperparameters, a user entry ``entry_name`` (default ``<name>-trained``) is saved,
-    replacing a user entry of that name (an earlier result).
-    """
-    spec = get_model_spec(name)
+def training_data(spec: ModelSpec, settings: FeedbackSettings) -> ImageSet:
+    """The training images of ``settings`` for PC variant ``spec`` (checked before training)."""
     if spec.variant != "pc" or spec.pc is None or spec.base is None:
         raise PcbenchError(
-            f"model '{name}' is a feedforward model; train-feedback trains a PC variant's predictors"
+            f"model '{spec.name}' is a feedforward model; train-feedback trains a PC variant's predictors"
         )
     data = load_dataset(
         settings.dataset, settings.split, Path(settings.root) if settings.root else None
     ).subset(settings.limit, settings.seed)
     _check_image_size(data, spec)
+    return data
+
+
+def output_path(spec: ModelSpec, out: Path | None) -> Path:
+    """Where the trained feedback goes: ``out``, else :func:`default_output`; never inside
+    the package, whose shipped weights are fixed reference files."""
     out = (out or default_output(spec)).expanduser().resolve()
     if out.is_relative_to(PACKAGE_DIR):
         raise PcbenchError(
             f"--out {out} lies inside the pcbench package, whose shipped weights are fixed "
             "reference files; write to another path"
         )
-    target = _entry_name(spec, out, entry_name, settings)  # checked before any training
+    return out
+
+
+def train_feedback(
+    spec: ModelSpec, settings: FeedbackSettings, device: torch.device, out: Path, data: ImageSet
+) -> FeedbackResult:
+    """Train PC variant ``spec``'s feedback on ``data`` (:func:`training_data`) and save it,
+    with its training record, to ``out`` (:func:`output_path`); ``registered`` is None.
+    """
+    name = spec.name
+    assert spec.pc is not None
     run_dir = _run_dir(spec, settings)
     model = build_pc_model(spec).to(device)
     losses = fit_feedback(
@@ -189,9 +193,7 @@ def train_feedback(
         )
     state = {key: value.cpu() for key, value in model.predictors.state_dict().items()}
     save_feedback_weights(out, state, _record(spec, settings, data, losses, layers, device))
-    if target is not None:
-        _register(spec, target, out, layers, settings)
-    return FeedbackResult(out, target, losses, layers)
+    return FeedbackResult(out, None, losses, layers)
 
 
 def default_output(spec: ModelSpec) -> Path:
@@ -252,51 +254,3 @@ def _record(
             "alpha": [layer.alpha for layer in layers],
         }
     return record
-
-
-def _entry_name(
-    spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings
-) -> str | None:
-    """The user registry entry the result goes to; ``None`` when the model loads ``out``."""
-    from pcbench.registry.user_file import check_savable
-
-    if entry_name is None and spec.source == "user":
-        return spec.name
-    expected = expected_weights_path(spec)
-    loads_out = expected is not None and expected.resolve() == out
-    if entry_name is None and loads_out and not settings.hyperparameter_epochs:
-        return None
-    check_savable(spec)
-    target = entry_name or f"{spec.name}-trained"
-    taken = next((s for s in list_model_specs() if s.name == target and s.source != "user"), None)
-    if taken is not None:
-        raise PcbenchError(
-            f"model '{target}' is already registered (source: {taken.source}); choose --name"
-        )
-    return target
-
-
-def _register(
-    spec: ModelSpec,
-    target: str,
-    out: Path,
-    layers: tuple[PCLayer, ...],
-    settings: FeedbackSettings,
-) -> None:
-    from pcbench.registry.user_file import save_user_spec
-
-    assert spec.pc is not None
-    learned = ", learned hyperparameters" if settings.hyperparameter_epochs else ""
-    trained = dataclasses.replace(
-        spec,
-        name=target,
-        weights=str(out),
-        weights_sha256=None,
-        pc=dataclasses.replace(spec.pc, layers=layers),
-        source="user",
-        description=(
-            f"{spec.name} with feedback trained on {settings.dataset}/{settings.split}, "
-            f"{settings.epochs} epochs{learned}"
-        ),
-    )
-    save_user_spec(trained, replace=True)  # a user entry of that name: an earlier result

@@ -18,7 +18,7 @@ from tqdm import tqdm
 
 from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
-from pcbench.training.checkpoints import load_checkpoint, save_checkpoint
+from pcbench.models.checkpoints import load_checkpoint, save_checkpoint
 
 #: ``losses(images, labels)`` → named scalar losses of one batch; their sum is minimised.
 LossFunction = Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]

@@ -1,9 +1,8 @@
-"""Optimisers for feedback training, and the per-model presets that choose one."""
+"""Optimisers for feedback training (the presets that choose one: :mod:`pcbench.models.presets`)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 import torch
 
@@ -17,21 +16,6 @@ _OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
 }
 #: Names accepted by ``--optimizer``.
 OPTIMIZERS: tuple[str, ...] = tuple(_OPTIMIZERS)
-
-
-@dataclass(frozen=True)
-class TrainingPreset:
-    """Default optimiser and schedule for training one model's feedback predictors."""
-
-    optimizer: str
-    lr: float
-    weight_decay: float
-    epochs: int
-    batch_size: int = 64
-
-
-#: For PC models without a preset of their own (the reference's PResNet choice).
-DEFAULT_PRESET = TrainingPreset("adamw", lr=1e-3, weight_decay=5e-4, epochs=10)
 
 
 def check_optimizer(name: str) -> None:

@@ -112,7 +112,7 @@ def _checkpoint_hash(spec: ModelSpec, base: ModelSpec | None) -> str:
 def _training_lines(spec: ModelSpec) -> list[str]:
     """The training record stored with a PC variant's feedback weights, if any."""
     from pcbench.models.build import expected_weights_path
-    from pcbench.training.checkpoints import read_training_record
+    from pcbench.models.checkpoints import read_training_record
 
     path = expected_weights_path(spec) if spec.variant == "pc" else None
     record = read_training_record(path) if path is not None and path.is_file() else None

@@ -1,0 +1,559 @@
+"""pcbench's public Python API: everything the ``pcbench`` command does, one call each.
+
+The command line (:mod:`pcbench.cli`) is a thin layer over these functions, so a notebook
+gets the same numbers as a shell::
+
+    import pcbench
+
+    pcbench.list_models("digits-*", variant="pc")        # ['digits-pcnn']
+    model = pcbench.load_model("digits-pcnn")             # logits [T + 1, B, classes]
+    summary = pcbench.run("quick", limit=50, results="results-50", leaderboards=None)
+    board = pcbench.leaderboard("quick", results=["results-50"])
+    board.summary                                         # one row per model
+
+Every function raises :class:`pcbench.PcbenchError` with one readable line for bad input.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pcbench.errors import PcbenchError
+from pcbench.registry import get_model_spec, list_model_specs
+from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCLayer
+
+if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench``
+    import pandas as pd
+    import torch
+    from torch import nn
+
+    from pcbench.array_cache import CacheUsage, Cleared
+    from pcbench.leaderboard.board import Leaderboard
+    from pcbench.leaderboard.merge import Results
+    from pcbench.leaderboard.reproduce import Reproduction
+    from pcbench.models.pc import PCModel
+    from pcbench.models.protocol import TimestepModel
+    from pcbench.runner.run import RunSummary
+    from pcbench.suite import Suite
+    from pcbench.training.feedback import FeedbackResult, FeedbackSettings
+
+#: Keyword overrides :func:`load_suite` accepts.
+SUITE_OVERRIDES = ("models", "limit", "seed", "root", "corruptions_root", "timesteps")
+
+
+def list_models(pattern: str = "*", *, variant: str | None = None, dataset: str | None = None) -> list[str]:
+    """Registered model names matching a shell-style ``pattern``, sorted.
+
+    Example::
+
+        list_models("*resnet*", variant="pc")   # ['presnet18', 'presnet18-cifar100']
+    """
+    if variant not in (None, "feedforward", "pc"):
+        raise PcbenchError(f"variant = {variant!r} is not allowed: feedforward, pc or None")
+    return sorted(
+        spec.name for spec in list_model_specs()
+        if fnmatch.fnmatchcase(spec.name, pattern)
+        and (variant is None or spec.variant == variant)
+        and (dataset is None or spec.dataset == dataset)
+    )
+
+
+def load_model(
+    name: str, *, timesteps: int | None = None, device: str = "cpu", weights: str | Path | None = None
+) -> TimestepModel:
+    """A registered model, built with its weights, in eval mode: ``model(x)`` maps images in
+    [0, 1] (``[B, 3, H, W]``) to logits ``[T + 1, B, classes]``.
+
+    ``timesteps`` overrides a PC variant's T; ``weights`` replaces the weights file (for a PC
+    variant: its predictors), like timm's ``checkpoint_path``.
+
+    Example::
+
+        model = load_model("digits-pcnn", timesteps=4)
+        logits = model(torch.rand(8, 3, 32, 32))     # [5, 8, 10]
+    """
+    from pcbench.models.build import build_model
+
+    spec = get_model_spec(name)
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise PcbenchError(f"load_model('{name}', weights='{path}'): no such file")
+        spec = dataclasses.replace(spec, weights=str(path.resolve()), weights_sha256=None)
+    return build_model(spec, device=device, timesteps=timesteps)
+
+
+def wrap_pc(
+    backbone: nn.Module,
+    layers: Sequence[str],
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+    input_size: int,
+    timesteps: int = 10,
+    beta: float = PAPER_BETA,
+    lam: float = PAPER_LAMBDA,
+    alpha: float = PAPER_ALPHA,
+    gradient_scaling: bool = False,
+    predictors: Sequence[nn.Module] | None = None,
+) -> PCModel:
+    """A PC variant of any ``nn.Module``, without registering anything (quick experiments).
+
+    ``layers`` are the backbone's module paths to put PCoders on, bottom-up; predictors are
+    derived from a dry forward at ``input_size`` (bilinear upsampling where the resolution
+    changes, then a 3×3 ConvTranspose2d; seeded) unless given. The backbone is used as it is
+    (its weights, in eval mode, frozen).
+
+    Example::
+
+        model = wrap_pc(torchvision.models.resnet18(), ["layer1", "layer2"],
+                        mean=IMAGENET_MEAN, std=IMAGENET_STD, input_size=224, timesteps=4)
+    """
+    import torch
+
+    from pcbench.models.build import INIT_SEED
+    from pcbench.models.pc import PCModel
+    from pcbench.models.predictors import derive_predictors, feature_shapes
+    from pcbench.models.protocol import Normalize
+    from pcbench.registry.spec import PCConfig, PCLayer
+
+    config = PCConfig(tuple(PCLayer(layer, beta, lam, alpha) for layer in layers),
+                      gradient_scaling=gradient_scaling)  # validates the hyperparameters
+    normalize = Normalize(mean, std)
+    modules = [layer.module for layer in config.layers]
+    if predictors is None:
+        shapes = feature_shapes(backbone, normalize, modules, input_size)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(INIT_SEED)
+            predictors = derive_predictors(shapes, (len(mean), input_size, input_size), modules)
+    model = PCModel(
+        backbone, normalize, modules, list(predictors),
+        betas=[layer.beta for layer in config.layers], lambdas=[layer.lam for layer in config.layers],
+        alphas=[layer.alpha for layer in config.layers], timesteps=timesteps,
+        gradient_scaling=gradient_scaling,
+    )
+    return model.eval().requires_grad_(False)
+
+
+def list_suites() -> list[str]:
+    """Names of the built-in suites, sorted.
+
+    Example::
+
+        list_suites()   # ['adversarial-cifar10', ..., 'quick']
+    """
+    from pcbench.suite import builtin_suite_names
+
+    return builtin_suite_names()
+
+
+def load_suite(name_or_path: str | Path | Suite, **overrides: Any) -> Suite:
+    """A validated suite (built-in name or TOML path), with ``overrides`` applied: ``models``
+    (names), ``limit``, ``seed``, ``root`` (replaces ``dataset.root``), ``corruptions_root``,
+    ``timesteps`` (T or a list of timesteps).
+
+    Example::
+
+        suite = load_suite("quick", limit=50, models=["digits-cnn"])
+    """
+    from pcbench.suite import Suite
+    from pcbench.suite import load_suite as load
+
+    unknown = sorted(set(overrides) - set(SUITE_OVERRIDES))
+    if unknown:
+        raise PcbenchError(f"load_suite: unknown override(s) {', '.join(unknown)}; allowed: {', '.join(SUITE_OVERRIDES)}")
+    root, corruptions_root = overrides.pop("root", None), overrides.pop("corruptions_root", None)
+    if isinstance(name_or_path, Suite):
+        if root is not None or corruptions_root is not None:
+            raise PcbenchError("load_suite: root and corruptions_root need a suite name or file, not a Suite")
+        suite = name_or_path
+    else:
+        suite = load(name_or_path, dataset_root=root, corruptions_root=corruptions_root)
+    if "models" in overrides and overrides["models"] is not None:
+        overrides["models"] = tuple(overrides["models"])
+    return suite.with_overrides(**overrides)
+
+
+def plan(suite: str | Path | Suite, *, estimate: bool = True, **overrides: Any) -> str:
+    """What ``pcbench run --dry-run`` prints: the cell grid, its forward and gradient passes,
+    and (with ``estimate``) a time estimate from timing each model on a dummy batch.
+
+    Example::
+
+        print(plan("quick", limit=20))
+    """
+    from pcbench.runner.plan import format_plan
+
+    return format_plan(load_suite(suite, **overrides), estimate=estimate)
+
+
+def run(
+    suite: str | Path | Suite,
+    *,
+    results: str | Path = "results",
+    leaderboards: str | Path | None = "leaderboards",
+    device: str = "auto",
+    batch_size: int = 128,
+    resume: bool = True,
+    progress: bool = True,
+    checkpointing: bool = False,
+    workers: int | None = None,
+    replace: bool = False,
+    wait: bool = True,
+    **overrides: Any,
+) -> RunSummary:
+    """What ``pcbench run SUITE`` does: evaluate every cell not yet stored, then (unless
+    ``leaderboards`` is None) write the whole report there. ``overrides`` go to
+    :func:`load_suite`.
+
+    Example::
+
+        summary = run("quick", limit=50, results="results-50", progress=False)
+        len(summary.evaluated), summary.results
+    """
+    from pcbench.runner import run_suite
+
+    loaded = load_suite(suite, **overrides)
+    check_output_dir("results", Path(results))  # before anything is evaluated, not after
+    if leaderboards is not None:
+        check_output_dir("leaderboards", Path(leaderboards))
+    summary = run_suite(loaded, results_dir=Path(results), device=device, batch_size=batch_size, resume=resume,
+                        progress=progress, checkpointing=checkpointing, workers=workers, replace=replace, wait=wait)
+    if leaderboards is not None:
+        board = leaderboard(loaded, results=[results])
+        summary.report = write_report(board, leaderboards)
+        summary.warnings = board.results.warnings
+    return summary
+
+
+def check_output_dir(option: str, path: Path) -> None:
+    """Refuse an output directory that cannot become one, naming ``option``: ``path`` or a folder
+    above it is a file, or the deepest existing folder is not writable (permissions, read-only)."""
+    import os
+
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        where = "is a file" if existing == path.absolute() else f"lies below {existing}, which is a file"
+        raise PcbenchError(f"--{option} {path} {where}, not a directory; allowed: a directory (created if missing)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PcbenchError(f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
+                           "system); allowed: a directory this user can write")
+
+
+def load_results(
+    suite: str | Path | Suite, results: str | Path | Sequence[str | Path] = ("results",), on_conflict: str = "error"
+) -> Results:
+    """Scores and per-sample predictions of ``suite`` (DataFrames), merged over the result
+    directories (one evaluation set; conflicts raise unless ``on_conflict="first"``).
+
+    Example::
+
+        results = load_results("quick")
+        results.scores.query("perturbation == 'clean'")[["model", "timestep", "accuracy"]]
+    """
+    from pcbench.leaderboard.merge import load_results as load
+
+    directories = [results] if isinstance(results, (str, Path)) else list(results)
+    return load([Path(directory) for directory in directories], suite_name(suite), on_conflict)
+
+
+def leaderboard(
+    suite: str | Path | Suite,
+    *,
+    results: str | Path | Sequence[str | Path] = ("results",),
+    baseline: str | None = None,
+    timestep: str | int = "last",
+    sort: str | None = None,
+    on_conflict: str = "error",
+) -> Leaderboard:
+    """The tables ``pcbench compare`` writes: ``.metrics`` (long), ``.timesteps`` (per
+    timestep), ``.summary`` (one row per model), plus masking ``.flags``.
+
+    Example::
+
+        board = leaderboard("quick", baseline="digits-cnn")
+        board.metrics.query("metric == 'clean_acc'")
+    """
+    from pcbench.leaderboard.board import CompareOptions, build_leaderboard
+    from pcbench.leaderboard.summary import parse_timestep
+
+    chosen = parse_timestep(timestep) if isinstance(timestep, str) else timestep
+    options = CompareOptions(baseline=baseline, timestep=chosen, sort=sort)
+    return build_leaderboard(load_results(suite, results, on_conflict), options)
+
+
+def write_report(board: Leaderboard, leaderboards: str | Path, *, csvs: bool = True, plots: bool = True,
+                 markdown: bool = True) -> list[Path]:
+    """Write a leaderboard's CSVs, plots and Markdown report under ``leaderboards``; return
+    the paths written.
+
+    Example::
+
+        write_report(leaderboard("quick"), "leaderboards")
+    """
+    from pcbench.leaderboard.board import write_csvs
+    from pcbench.leaderboard.plots import plots_dir, write_plots
+    from pcbench.leaderboard.report import report_path
+    from pcbench.leaderboard.report import write_report as write_markdown
+
+    directory = Path(leaderboards)
+    written = write_csvs(board, directory) if csvs else []
+    pictures = write_plots(board, plots_dir(directory, board.suite)) if plots or markdown else []
+    if markdown:
+        written.append(write_markdown(board, report_path(directory, board.suite), pictures))
+    return written + (pictures if plots else [])
+
+
+def reproduce(board: Leaderboard, reference: str | Path) -> Reproduction:
+    """Compare a leaderboard's long table with a reference CSV (``compare --against``):
+    attack-free metrics must be equal as written, attack metrics within tolerance.
+
+    Example::
+
+        result = reproduce(leaderboard("quick"), "leaderboards/quick.csv")
+        result.reproduced
+    """
+    from pcbench.leaderboard.reproduce import compare_to_reference, read_reference
+
+    return compare_to_reference(board.metrics, read_reference(Path(reference)))
+
+
+def model_table() -> tuple[str, list[str]]:
+    """What ``pcbench models`` prints: the registry as a text table, and one warning per
+    broken user registry entry."""
+    from pcbench.models.cards import format_model_table
+
+    return format_model_table()
+
+
+def model_card(name: str) -> str:
+    """What ``pcbench models show NAME`` prints: spec, PCoder table, parameters, weights."""
+    from pcbench.models.cards import format_model_card
+
+    return format_model_card(name)
+
+
+def describe_suites() -> list[tuple[str, str]]:
+    """``(name, description)`` of every built-in suite; a suite that needs data not set up
+    yet says so instead of its description."""
+    from pcbench.suite import load_suite as load
+
+    described = []
+    for name in list_suites():
+        try:
+            described.append((name, load(name).description))
+        except PcbenchError as exc:  # e.g. a data set root that is not set up yet
+            described.append((name, f"(not runnable yet) {exc}"))
+    return described
+
+
+def cache_usage() -> list[CacheUsage]:
+    """What ``pcbench cache info`` lists: entries and bytes per data set and group."""
+    from pcbench.array_cache import cache_usage as usage
+
+    return usage()
+
+
+def clear_cache(dataset: str | None = None) -> Cleared:
+    """What ``pcbench cache clear [--dataset NAME]`` does: delete cached corruptions and
+    decoded images (all, or one cached data set's); never anything outside the cache."""
+    from pcbench.array_cache import clear_cache as clear
+
+    return clear(dataset)
+
+
+def suite_name(suite: str | Path | Suite) -> str:
+    """The name results of ``suite`` are stored under: a Suite's name, a TOML file's
+    ``name``, or the built-in name as given."""
+    from pcbench.suite import Suite
+
+    if isinstance(suite, Suite):
+        return suite.name
+    candidate = Path(suite)
+    return load_suite(suite).name if candidate.suffix == ".toml" or candidate.is_file() else str(suite)
+
+
+def evaluate(
+    model: nn.Module | str,
+    suite: str | Path | Suite,
+    *,
+    name: str | None = None,
+    results: str | Path = "results",
+    device: str = "auto",
+    batch_size: int = 128,
+    progress: bool = False,
+    workers: int | None = None,
+    replace: bool = False,
+    **overrides: Any,
+) -> pd.DataFrame:
+    """RobustBench's ``benchmark()`` for dynamic models: evaluate any ``nn.Module`` that maps
+    images in [0, 1] (``[B, 3, H, W]``) to logits ``[B, classes]`` or ``[T + 1, B, classes]``
+    on a suite, without registering it, and return its score rows.
+
+    The results are stored under ``name`` in ``<results>/<suite>/`` like any run (resumable;
+    the checkpoint hash is the hash of the module's state dict, so changed weights recompute).
+    A registered model can be passed by name instead of a module (then ``name`` is optional).
+
+    Example::
+
+        scores = evaluate(my_cnn, "quick", name="my-cnn", limit=50)
+        scores.query("perturbation == 'clean'")[["timestep", "accuracy"]]
+    """
+    from pcbench.runner import run_suite
+
+    loaded = load_suite(suite, **overrides)
+    if isinstance(model, str):
+        name, modules = name or model, None
+    elif name is None:
+        raise PcbenchError("evaluate: name = None; an unregistered model needs a name to be stored under")
+    else:
+        if name in list_models():
+            raise PcbenchError(f"evaluate: name = '{name}' is a registered model; choose another name")
+        modules = {name: model}
+    loaded = loaded.with_overrides(models=[name])
+    run_suite(loaded, results_dir=Path(results), device=device, batch_size=batch_size, progress=progress,
+              workers=workers, replace=replace, modules=modules)
+    scores = load_results(loaded, results).scores
+    return scores[scores["model"] == name].reset_index(drop=True)
+
+
+def register_file(path: str | Path, *, replace: bool = False) -> list[ModelSpec]:
+    """What ``pcbench register FILE`` does: validate every model of a TOML model file (built
+    with its weights, one forward on a dummy input) and save them in the user registry.
+
+    Example::
+
+        register_file("models.toml", replace=True)
+    """
+    from pcbench.models.build import validate_model
+    from pcbench.registry.user_file import register_from_file
+
+    return register_from_file(Path(path), validate=validate_model, replace=replace)
+
+
+def unregister(name: str) -> None:
+    """Remove a user registry entry, also a broken one (``pcbench unregister NAME``).
+
+    Example::
+
+        unregister("my-cnn")
+    """
+    from pcbench.registry.user_file import remove_from_user_file
+
+    remove_from_user_file(name)
+
+
+def feedback_settings(name: str, *, dataset: str | None = None, **options: Any) -> FeedbackSettings:
+    """Feedback-training settings for PC model ``name``: its reference preset (optimiser,
+    lr, weight decay, epochs, batch size) with ``options`` (``split``, ``root``, ``limit``,
+    ``epochs``, ``batch_size``, ``optimizer``, ``lr``, ``weight_decay``, ``seed``,
+    ``hyperparameter_epochs``) replacing them where given.
+
+    Example::
+
+        settings = feedback_settings("digits-pcnn", epochs=2, limit=200)
+    """
+    from pcbench.models.zoo import feedback_preset
+    from pcbench.training.feedback import FeedbackSettings
+
+    dataset = dataset or get_model_spec(name).dataset
+    if dataset is None:
+        raise PcbenchError(f"model '{name}' names no dataset; pass --dataset")
+    if options.get("root") is not None:
+        options["root"] = str(options["root"])
+    return FeedbackSettings.from_preset(feedback_preset(name), dataset, **options)
+
+
+def train_feedback(
+    name: str,
+    settings: FeedbackSettings | None = None,
+    device: str | torch.device = "auto",
+    out: str | Path | None = None,
+    entry_name: str | None = None,
+) -> FeedbackResult:
+    """What ``pcbench train-feedback`` does: train PC model ``name``'s predictors (resumably)
+    with ``settings`` (default: :func:`feedback_settings`), save them to ``out`` and point the
+    registry at them.
+
+    ``out`` defaults to the file the model expects in the weights directory (for a zoo
+    model) or ``$PCBENCH_WEIGHTS/<name>-feedback.pt``. The registry: a user entry ``name``
+    is updated in place; otherwise, unless the model already loads ``out`` with unchanged
+    hyperparameters, a user entry ``entry_name`` (default ``<name>-trained``) is saved,
+    replacing a user entry of that name (an earlier result). Everything is checked before
+    any training.
+
+    Example::
+
+        result = train_feedback("my-presnet", feedback_settings("my-presnet", epochs=5))
+        result.registered, result.losses
+    """
+    from pcbench.runner.run import resolve_device
+    from pcbench.training import feedback
+
+    spec = get_model_spec(name)
+    settings = settings or feedback_settings(name)
+    data = feedback.training_data(spec, settings)
+    path = feedback.output_path(spec, None if out is None else Path(out))
+    target = _feedback_entry_name(spec, path, entry_name, settings)
+    torch_device = device if not isinstance(device, str) else resolve_device(device)
+    result = feedback.train_feedback(spec, settings, torch_device, path, data)
+    if target is None:
+        return result
+    _save_trained(spec, target, path, result.layers, settings)
+    return dataclasses.replace(result, registered=target)
+
+
+def _feedback_entry_name(
+    spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings
+) -> str | None:
+    """The user registry entry the result goes to; ``None`` when the model loads ``out``."""
+    from pcbench.models.build import expected_weights_path
+    from pcbench.registry.user_file import check_savable
+
+    if entry_name is None and spec.source == "user":
+        return spec.name
+    expected = expected_weights_path(spec)
+    loads_out = expected is not None and expected.resolve() == out
+    if entry_name is None and loads_out and not settings.hyperparameter_epochs:
+        return None
+    check_savable(spec)
+    target = entry_name or f"{spec.name}-trained"
+    taken = next((s for s in list_model_specs() if s.name == target and s.source != "user"), None)
+    if taken is not None:
+        raise PcbenchError(
+            f"model '{target}' is already registered (source: {taken.source}); choose --name"
+        )
+    return target
+
+
+def _save_trained(
+    spec: ModelSpec,
+    target: str,
+    out: Path,
+    layers: tuple[PCLayer, ...],
+    settings: FeedbackSettings,
+) -> None:
+    from pcbench.models.build import validate_model
+    from pcbench.registry.user_file import save_user_spec
+
+    assert spec.pc is not None
+    learned = ", learned hyperparameters" if settings.hyperparameter_epochs else ""
+    trained = dataclasses.replace(
+        spec,
+        name=target,
+        weights=str(out),
+        weights_sha256=None,
+        pc=dataclasses.replace(spec.pc, layers=layers),
+        source="user",
+        description=(
+            f"{spec.name} with feedback trained on {settings.dataset}/{settings.split}, "
+            f"{settings.epochs} epochs{learned}"
+        ),
+    )
+    save_user_spec(trained, validate=validate_model, replace=True)  # replaces an earlier result of that name
