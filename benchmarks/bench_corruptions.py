@@ -51,7 +51,7 @@ def sequential_loop(images: np.ndarray, ids: np.ndarray, cells, seed: int) -> li
     outputs = []
     for name, severity in cells:
         out = np.empty_like(images)
-        for index, (image, sample_id) in enumerate(zip(images, ids)):
+        for index, (image, sample_id) in enumerate(zip(images, ids, strict=True)):
             sample_seed = image_seed(seed, int(sample_id), name, severity)
             if name in SEEDED_CORRUPTIONS:
                 out[index] = corrupt(image, severity, name, seed=sample_seed)
@@ -72,8 +72,10 @@ def bench_parallel(images: int, workers: int) -> None:
     data = load_digits_split("test").subset(images, seed=0)
     cells = [(name, severity) for name in CORRUPTIONS for severity in range(1, 6)]
     seed = 0
-    print(f"(a) {len(data)} digits test images x {len(cells)} cells (19 corruptions x 5 severities) = "
-          f"{len(data) * len(cells):,} corrupted images (target: speed-up >= 1.7 with {workers} workers)")
+    print(
+        f"(a) {len(data)} digits test images x {len(cells)} cells (19 corruptions x 5 severities) = "
+        f"{len(data) * len(cells):,} corrupted images (target: speed-up >= 1.7 with {workers} workers)"
+    )
     # numba compiles glass_blur once per process and parameter types (severity 3's differ)
     warm_up = [("glass_blur", 1), ("glass_blur", 3)]
     sequential_loop(data.images[:1], data.ids[:1], warm_up, 99)
@@ -89,13 +91,20 @@ def bench_parallel(images: int, workers: int) -> None:
         started = time.perf_counter()
         generated = [np.array(source.cell(name, severity).images) for name, severity in cells]
         parallel_time = time.perf_counter() - started
-    differ = [f"{name}/{severity}" for (name, severity), a, b in zip(cells, plain, generated)
-              if not np.array_equal(a, b)]
+    differ = [
+        f"{name}/{severity}"
+        for (name, severity), a, b in zip(cells, plain, generated, strict=True)
+        if not np.array_equal(a, b)
+    ]
     print(f"    sequential imagecorruptions.corrupt loop  {plain_time:7.2f} s")
-    print(f"    pcbench, {workers} workers (incl. cache write)  {parallel_time:7.2f} s   "
-          f"speed-up {plain_time / parallel_time:4.2f}x   (pool start + numba warm-up {warm_up_time:.1f} s, once per run)")
-    print(f"    cells not byte-identical to the plain loop: {', '.join(differ) or 'none'} "
-          "(expected: spatter/1, whose NaN images the plain loop casts to black)")
+    print(
+        f"    pcbench, {workers} workers (incl. cache write)  {parallel_time:7.2f} s   "
+        f"speed-up {plain_time / parallel_time:4.2f}x   (pool start + numba warm-up {warm_up_time:.1f} s, once per run)"
+    )
+    print(
+        f"    cells not byte-identical to the plain loop: {', '.join(differ) or 'none'} "
+        "(expected: spatter/1, whose NaN images the plain loop casts to black)"
+    )
 
 
 def bench_second_model(images: int) -> None:
@@ -106,24 +115,34 @@ def bench_second_model(images: int) -> None:
 
     calls = [0]
     for name, function in list(imagecorruptions.corruption_dict.items()):
+
         def counted(*args, _function=function, **kwargs):
             calls[0] += 1
             return _function(*args, **kwargs)
+
         imagecorruptions.corruption_dict[name] = counted
 
-    suite = parse_suite({
-        "name": "bench-cache", "models": ["digits-cnn"], "timesteps": 1,
-        "dataset": {"name": "digits", "limit": images}, "corruptions": {"names": "all"},
-    })
+    suite = parse_suite(
+        {
+            "name": "bench-cache",
+            "models": ["digits-cnn"],
+            "timesteps": 1,
+            "dataset": {"name": "digits", "limit": images},
+            "corruptions": {"names": "all"},
+        }
+    )
     print(f"(b) suite: {images} digits images x 19 corruptions x 5 severities; generation in-process (workers=1)")
     with tempfile.TemporaryDirectory() as results:
         for model in ("digits-cnn", "digits-pcnn"):
             before = calls[0]
             started = time.perf_counter()
-            summary = run_suite(suite.with_overrides(models=[model]), results_dir=Path(results),
-                                device="cpu", progress=False, workers=1)
-            print(f"    {model:<12} {len(summary.evaluated):3d} cells evaluated   corruption calls "
-                  f"{calls[0] - before:6,d}   {time.perf_counter() - started:6.1f} s")
+            summary = run_suite(
+                suite.with_overrides(models=[model]), results_dir=Path(results), device="cpu", progress=False, workers=1
+            )
+            print(
+                f"    {model:<12} {len(summary.evaluated):3d} cells evaluated   corruption calls "
+                f"{calls[0] - before:6,d}   {time.perf_counter() - started:6.1f} s"
+            )
 
 
 def write_synthetic_cifar(root: Path, n: int) -> None:
@@ -145,11 +164,14 @@ def memory_child(root: str, images: int, workers: int) -> None:
     from pcbench.runner import run_suite
     from pcbench.suite import parse_suite
 
-    suite = parse_suite({
-        "name": "bench-memory", "models": ["digits-cnn"],
-        "dataset": {"name": "cifar10", "root": root},
-        "corruptions": {"names": "all", "severities": [1, 2, 3, 4, 5]},
-    })
+    suite = parse_suite(
+        {
+            "name": "bench-memory",
+            "models": ["digits-cnn"],
+            "dataset": {"name": "cifar10", "root": root},
+            "corruptions": {"names": "all", "severities": [1, 2, 3, 4, 5]},
+        }
+    )
     started = time.perf_counter()
     with tempfile.TemporaryDirectory() as results:
         summary = run_suite(suite, results_dir=Path(results), device="cpu", progress=False, workers=workers)
@@ -164,12 +186,16 @@ def memory_child(root: str, images: int, workers: int) -> None:
 
 
 def bench_memory(images: int, workers: int) -> None:
-    print(f"(c) peak memory: {images:,} synthetic 32x32 images, clean + 19 x 5 corruption cells, "
-          f"digits-cnn, {workers} workers")
+    print(
+        f"(c) peak memory: {images:,} synthetic 32x32 images, clean + 19 x 5 corruption cells, "
+        f"digits-cnn, {workers} workers"
+    )
     with tempfile.TemporaryDirectory() as root:
         write_synthetic_cifar(Path(root), images)
-        subprocess.run([sys.executable, __file__, "--memory-child", root, "--images", str(images),
-                        "--workers", str(workers)], check=True)
+        subprocess.run(
+            [sys.executable, __file__, "--memory-child", root, "--images", str(images), "--workers", str(workers)],
+            check=True,
+        )
 
 
 def main() -> None:

@@ -13,6 +13,7 @@ Run:  python benchmarks/bench_foundation.py [--repeats 3] [--device cpu]
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import tempfile
 import time
@@ -62,14 +63,16 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     images = load_digits_split("train").tensor()
-    print(f"digits train split: {len(images)} images, batch {BATCH}, device {device}, "
-          f"torch threads {torch.get_num_threads()}, median of {args.repeats}")
+    print(
+        f"digits train split: {len(images)} images, batch {BATCH}, device {device}, "
+        f"torch threads {torch.get_num_threads()}, median of {args.repeats}"
+    )
 
     print("(a) harness clean evaluation vs bare torch loop (target <= 1.15)")
     for name in ("digits-cnn", "digits-pcnn"):
         model = build_model(name, device=device)
-        bare = median_time(lambda: bare_loop(model, images, device), args.repeats)
-        ours = median_time(lambda: harness(name, args.device), args.repeats)
+        bare = median_time(functools.partial(bare_loop, model, images, device), args.repeats)
+        ours = median_time(functools.partial(harness, name, args.device), args.repeats)
         print(f"    {name:<12} bare {bare:7.3f} s   pcbench {ours:7.3f} s   ratio {ours / bare:5.2f}")
 
     print("(b) all timesteps 0..10 from one unroll vs one 10-step unroll (target <= 1.15)")
@@ -92,8 +95,10 @@ def main() -> None:
     one = median_time(last_logits, args.repeats)
     everything = median_time(lambda: bare_loop(model, images, device), args.repeats)
     naive = median_time(every_timestep_separately, 1)
-    print(f"    one 10-step unroll {one:7.3f} s   all timesteps 0..10 {everything:7.3f} s   "
-          f"ratio {everything / one:5.2f}   (naive per-timestep re-runs: {naive / one:5.2f}x)")
+    print(
+        f"    one 10-step unroll {one:7.3f} s   all timesteps 0..10 {everything:7.3f} s   "
+        f"ratio {everything / one:5.2f}   (naive per-timestep re-runs: {naive / one:5.2f}x)"
+    )
 
 
 if __name__ == "__main__":

@@ -92,9 +92,22 @@ def measure(name: str, device: torch.device, batch: int, timesteps: int, repeats
 
 def run_child(name: str, args: argparse.Namespace) -> dict:
     """``measure`` in a fresh process, so that peak memory is the model's own."""
-    command = [sys.executable, __file__, "--child", name, "--device", args.device, "--batch",
-               str(args.batch), "--timesteps", str(args.timesteps), "--repeats", str(args.repeats),
-               "--threads", str(args.threads)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        name,
+        "--device",
+        args.device,
+        "--batch",
+        str(args.batch),
+        "--timesteps",
+        str(args.timesteps),
+        "--repeats",
+        str(args.repeats),
+        "--threads",
+        str(args.threads),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
@@ -105,8 +118,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--timesteps", type=int, default=2, help="k: the PC unroll timed against T = 0")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch CPU threads (1: stable timings on a shared machine)")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads (1: stable timings on a shared machine)"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -115,16 +129,22 @@ def main() -> None:
         print(json.dumps(measure(args.child, device, args.batch, args.timesteps, args.repeats)))
         return
     memory = "CUDA max allocated" if device.type == "cuda" else "process max RSS"
-    print(f"device {device}, batch {args.batch}, step = (t(T={args.timesteps}) - t(T=0)) / "
-          f"{args.timesteps}, torch threads {args.threads}, best of >= {args.repeats}; "
-          f"peak memory: {memory}")
-    print(f"{'model':<20}{'input':>6}{'ff ms':>10}{'pc T=0 ms':>11}{'step ms':>10}{'step/ff':>9}"
-          f"{'ff peak MiB':>13}{'pc peak MiB':>13}")
+    print(
+        f"device {device}, batch {args.batch}, step = (t(T={args.timesteps}) - t(T=0)) / "
+        f"{args.timesteps}, torch threads {args.threads}, best of >= {args.repeats}; "
+        f"peak memory: {memory}"
+    )
+    print(
+        f"{'model':<20}{'input':>6}{'ff ms':>10}{'pc T=0 ms':>11}{'step ms':>10}{'step/ff':>9}"
+        f"{'ff peak MiB':>13}{'pc peak MiB':>13}"
+    )
     for pc_name, base in ZOO.items():
         ff, pc = run_child(base, args), run_child(pc_name, args)
         step = (pc["tk"] - pc["t0"]) / args.timesteps
-        print(f"{pc_name:<20}{pc['input']:>6}{ff['ff'] * 1e3:>10.1f}{pc['t0'] * 1e3:>11.1f}"
-              f"{step * 1e3:>10.1f}{step / ff['ff']:>9.2f}{ff['peak_mib']:>13.0f}{pc['peak_mib']:>13.0f}")
+        print(
+            f"{pc_name:<20}{pc['input']:>6}{ff['ff'] * 1e3:>10.1f}{pc['t0'] * 1e3:>11.1f}"
+            f"{step * 1e3:>10.1f}{step / ff['ff']:>9.2f}{ff['peak_mib']:>13.0f}{pc['peak_mib']:>13.0f}"
+        )
 
 
 if __name__ == "__main__":

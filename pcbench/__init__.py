@@ -9,67 +9,61 @@ The public API (:mod:`pcbench.api`) mirrors the command line, one call per comma
     summary = pcbench.run("quick", limit=50, results="results-50")
     board = pcbench.leaderboard("quick", results=["results-50"])
 
-``import pcbench`` does not import torch: the functions import what they need when called.
+Names are resolved on first use (PEP 562), so ``import pcbench`` imports neither torch nor
+any layer below the API until a function is called, and importing a low layer such as
+``pcbench.registry`` never drags the API in (the import direction stays one way).
 """
 
-from pcbench.api import (
-    cache_usage,
-    clear_cache,
-    describe_suites,
-    evaluate,
-    feedback_settings,
-    leaderboard,
-    list_models,
-    list_suites,
-    load_model,
-    load_results,
-    load_suite,
-    model_card,
-    model_table,
-    plan,
-    register_file,
-    reproduce,
-    run,
-    train_feedback,
-    unregister,
-    wrap_pc,
-    write_report,
-)
-from pcbench.errors import PcbenchError
-from pcbench.registry import get_model_spec, list_model_specs, register, register_model
-from pcbench.registry.spec import ModelSpec, PCConfig, PCLayer
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ModelSpec",
-    "PCConfig",
-    "PCLayer",
-    "PcbenchError",
-    "__version__",
-    "cache_usage",
-    "clear_cache",
-    "describe_suites",
-    "evaluate",
-    "feedback_settings",
-    "get_model_spec",
-    "leaderboard",
-    "list_model_specs",
-    "list_models",
-    "list_suites",
-    "load_model",
-    "load_results",
-    "load_suite",
-    "model_card",
-    "model_table",
-    "plan",
-    "register",
-    "register_file",
-    "register_model",
-    "reproduce",
-    "run",
-    "train_feedback",
-    "unregister",
-    "wrap_pc",
-    "write_report",
-]
+#: Public name -> the module that defines it.
+_EXPORTS = {
+    **{
+        name: "pcbench.api"
+        for name in (
+            "cache_usage",
+            "clear_cache",
+            "describe_suites",
+            "evaluate",
+            "feedback_settings",
+            "leaderboard",
+            "list_models",
+            "list_suites",
+            "load_model",
+            "load_results",
+            "load_suite",
+            "model_card",
+            "model_table",
+            "plan",
+            "register_file",
+            "reproduce",
+            "run",
+            "train_feedback",
+            "unregister",
+            "wrap_pc",
+            "write_report",
+        )
+    },
+    "PcbenchError": "pcbench.errors",
+    **{name: "pcbench.registry" for name in ("get_model_spec", "list_model_specs", "register", "register_model")},
+    **{name: "pcbench.registry.spec" for name in ("ModelSpec", "PCConfig", "PCLayer")},
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pcbench' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value  # resolved once
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

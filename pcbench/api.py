@@ -55,7 +55,8 @@ def list_models(pattern: str = "*", *, variant: str | None = None, dataset: str 
     if variant not in (None, "feedforward", "pc"):
         raise PcbenchError(f"variant = {variant!r} is not allowed: feedforward, pc or None")
     return sorted(
-        spec.name for spec in list_model_specs()
+        spec.name
+        for spec in list_model_specs()
         if fnmatch.fnmatchcase(spec.name, pattern)
         and (variant is None or spec.variant == variant)
         and (dataset is None or spec.dataset == dataset)
@@ -121,8 +122,9 @@ def wrap_pc(
     from pcbench.models.protocol import Normalize
     from pcbench.registry.spec import PCConfig, PCLayer
 
-    config = PCConfig(tuple(PCLayer(layer, beta, lam, alpha) for layer in layers),
-                      gradient_scaling=gradient_scaling)  # validates the hyperparameters
+    config = PCConfig(
+        tuple(PCLayer(layer, beta, lam, alpha) for layer in layers), gradient_scaling=gradient_scaling
+    )  # validates the hyperparameters
     normalize = Normalize(mean, std)
     modules = [layer.module for layer in config.layers]
     if predictors is None:
@@ -131,9 +133,14 @@ def wrap_pc(
             torch.manual_seed(INIT_SEED)
             predictors = derive_predictors(shapes, (len(mean), input_size, input_size), modules)
     model = PCModel(
-        backbone, normalize, modules, list(predictors),
-        betas=[layer.beta for layer in config.layers], lambdas=[layer.lam for layer in config.layers],
-        alphas=[layer.alpha for layer in config.layers], timesteps=timesteps,
+        backbone,
+        normalize,
+        modules,
+        list(predictors),
+        betas=[layer.beta for layer in config.layers],
+        lambdas=[layer.lam for layer in config.layers],
+        alphas=[layer.alpha for layer in config.layers],
+        timesteps=timesteps,
         gradient_scaling=gradient_scaling,
     )
     return model.eval().requires_grad_(False)
@@ -165,7 +172,9 @@ def load_suite(name_or_path: str | Path | Suite, **overrides: Any) -> Suite:
 
     unknown = sorted(set(overrides) - set(SUITE_OVERRIDES))
     if unknown:
-        raise PcbenchError(f"load_suite: unknown override(s) {', '.join(unknown)}; allowed: {', '.join(SUITE_OVERRIDES)}")
+        raise PcbenchError(
+            f"load_suite: unknown override(s) {', '.join(unknown)}; allowed: {', '.join(SUITE_OVERRIDES)}"
+        )
     root, corruptions_root = overrides.pop("root", None), overrides.pop("corruptions_root", None)
     if isinstance(name_or_path, Suite):
         if root is not None or corruptions_root is not None:
@@ -221,8 +230,18 @@ def run(
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:
         check_output_dir("leaderboards", Path(leaderboards))
-    summary = run_suite(loaded, results_dir=Path(results), device=device, batch_size=batch_size, resume=resume,
-                        progress=progress, checkpointing=checkpointing, workers=workers, replace=replace, wait=wait)
+    summary = run_suite(
+        loaded,
+        results_dir=Path(results),
+        device=device,
+        batch_size=batch_size,
+        resume=resume,
+        progress=progress,
+        checkpointing=checkpointing,
+        workers=workers,
+        replace=replace,
+        wait=wait,
+    )
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])
         summary.report = write_report(board, leaderboards)
@@ -242,8 +261,10 @@ def check_output_dir(option: str, path: Path) -> None:
         where = "is a file" if existing == path.absolute() else f"lies below {existing}, which is a file"
         raise PcbenchError(f"--{option} {path} {where}, not a directory; allowed: a directory (created if missing)")
     if not os.access(existing, os.W_OK | os.X_OK):
-        raise PcbenchError(f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
-                           "system); allowed: a directory this user can write")
+        raise PcbenchError(
+            f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
+            "system); allowed: a directory this user can write"
+        )
 
 
 def load_results(
@@ -288,8 +309,9 @@ def leaderboard(
     return build_leaderboard(load_results(suite, results, on_conflict), options)
 
 
-def write_report(board: Leaderboard, leaderboards: str | Path, *, csvs: bool = True, plots: bool = True,
-                 markdown: bool = True) -> list[Path]:
+def write_report(
+    board: Leaderboard, leaderboards: str | Path, *, csvs: bool = True, plots: bool = True, markdown: bool = True
+) -> list[Path]:
     """Write a leaderboard's CSVs, plots and Markdown report under ``leaderboards``; return
     the paths written.
 
@@ -417,8 +439,16 @@ def evaluate(
             raise PcbenchError(f"evaluate: name = '{name}' is a registered model; choose another name")
         modules = {name: model}
     loaded = loaded.with_overrides(models=[name])
-    run_suite(loaded, results_dir=Path(results), device=device, batch_size=batch_size, progress=progress,
-              workers=workers, replace=replace, modules=modules)
+    run_suite(
+        loaded,
+        results_dir=Path(results),
+        device=device,
+        batch_size=batch_size,
+        progress=progress,
+        workers=workers,
+        replace=replace,
+        modules=modules,
+    )
     scores = load_results(loaded, results).scores
     return scores[scores["model"] == name].reset_index(drop=True)
 
@@ -509,9 +539,7 @@ def train_feedback(
     return dataclasses.replace(result, registered=target)
 
 
-def _feedback_entry_name(
-    spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings
-) -> str | None:
+def _feedback_entry_name(spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings) -> str | None:
     """The user registry entry the result goes to; ``None`` when the model loads ``out``."""
     from pcbench.models.build import expected_weights_path
     from pcbench.registry.user_file import check_savable
@@ -526,9 +554,7 @@ def _feedback_entry_name(
     target = entry_name or f"{spec.name}-trained"
     taken = next((s for s in list_model_specs() if s.name == target and s.source != "user"), None)
     if taken is not None:
-        raise PcbenchError(
-            f"model '{target}' is already registered (source: {taken.source}); choose --name"
-        )
+        raise PcbenchError(f"model '{target}' is already registered (source: {taken.source}); choose --name")
     return target
 
 

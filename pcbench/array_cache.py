@@ -128,9 +128,7 @@ def _write_locked(
 
     def write(handle: BinaryIO) -> None:
         header = io.BytesIO()
-        np.lib.format.write_array_header_1_0(
-            header, {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)}
-        )
+        np.lib.format.write_array_header_1_0(header, {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})
         written = -len(header.getvalue())
         for chunk in itertools.chain([header.getvalue()], map(_bytes, blocks)):
             digest.update(chunk)
@@ -187,11 +185,15 @@ def cache_usage() -> list[CacheUsage]:
         for dataset_dir in _folders(pcbench_home() / kind):
             for group_dir in _folders(dataset_dir):
                 files = [path for path in group_dir.iterdir() if path.is_file() and not path.is_symlink()]
-                usage.append(CacheUsage(
-                    kind, dataset_dir.name, group_dir.name,
-                    sum(path.suffix == ".npy" for path in files),
-                    sum(path.stat().st_size for path in files),
-                ))
+                usage.append(
+                    CacheUsage(
+                        kind,
+                        dataset_dir.name,
+                        group_dir.name,
+                        sum(path.suffix == ".npy" for path in files),
+                        sum(path.stat().st_size for path in files),
+                    )
+                )
     return usage
 
 
@@ -288,7 +290,7 @@ def _entry_name(file: Path) -> str:
     if target is not None:
         return Path(target).stem
     if file.name.startswith(".") and file.name.endswith(LOCK_SUFFIX):
-        return file.name[1:-len(LOCK_SUFFIX)]
+        return file.name[1 : -len(LOCK_SUFFIX)]
     return file.stem
 
 

@@ -35,25 +35,80 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("suite")
-@click.option("-m", "--model", "models", multiple=True, help="Model to evaluate (repeatable); default: the suite's models.")
-@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True, help="Directory holding <suite>/scores and <suite>/predictions.")
-@click.option("--leaderboards", type=click.Path(path_type=Path), default=Path("leaderboards"), show_default=True, help="Directory for the leaderboard CSVs (<suite>.csv, <suite>-timesteps.csv, <suite>-summary.csv).")
+@click.option(
+    "-m", "--model", "models", multiple=True, help="Model to evaluate (repeatable); default: the suite's models."
+)
+@click.option(
+    "--results",
+    type=click.Path(path_type=Path),
+    default=Path("results"),
+    show_default=True,
+    help="Directory holding <suite>/scores and <suite>/predictions.",
+)
+@click.option(
+    "--leaderboards",
+    type=click.Path(path_type=Path),
+    default=Path("leaderboards"),
+    show_default=True,
+    help="Directory for the leaderboard CSVs (<suite>.csv, <suite>-timesteps.csv, <suite>-summary.csv).",
+)
 @click.option("--limit", type=click.IntRange(min=1), help="Evaluate a seeded, stratified subset of N samples.")
-@click.option("--root", type=click.Path(path_type=Path), help="Local root of the suite's data set (replaces dataset.root).")
-@click.option("--corruptions-root", type=click.Path(path_type=Path), help="Local root of the precomputed -C set (replaces corruptions.root).")
+@click.option(
+    "--root", type=click.Path(path_type=Path), help="Local root of the suite's data set (replaces dataset.root)."
+)
+@click.option(
+    "--corruptions-root",
+    type=click.Path(path_type=Path),
+    help="Local root of the precomputed -C set (replaces corruptions.root).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<index>.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)
-@click.option("--seed", type=click.IntRange(min=0), help="Override the suite seed (corruption noise, attack random starts).")
-@click.option("--dry-run", is_flag=True, help="Print the cell grid and the forward passes it implies; evaluate nothing.")
+@click.option(
+    "--seed", type=click.IntRange(min=0), help="Override the suite seed (corruption noise, attack random starts)."
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Print the cell grid and the forward passes it implies; evaluate nothing."
+)
 @click.option("--no-resume", is_flag=True, help="Recompute cells that are already stored.")
-@click.option("--replace", is_flag=True, help="Drop the stored cells of these models that were evaluated on another evaluation set (e.g. another --limit) instead of refusing the run.")
-@click.option("--checkpointing", is_flag=True, help="Activation checkpointing across PC timesteps: less memory in attacks, ~1 extra sweep per step; same numbers.")
-@click.option("--workers", type=click.IntRange(min=1), help="Processes generating corruptions / decoding images; default: all CPUs. Results do not depend on it.")
-@click.option("--no-wait", is_flag=True, help="Fail at once, naming the holder, when another run holds <results>/<suite>/.lock (default: wait for it).")
-def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, limit: int | None,
-        device: str, batch_size: int, seed: int | None, dry_run: bool, no_resume: bool,
-        checkpointing: bool, root: Path | None, corruptions_root: Path | None, workers: int | None,
-        replace: bool, no_wait: bool) -> None:
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Drop the stored cells of these models that were evaluated on another evaluation set "
+    "(e.g. another --limit) instead of refusing the run.",
+)
+@click.option(
+    "--checkpointing",
+    is_flag=True,
+    help="Activation checkpointing across PC timesteps: less memory in attacks, ~1 extra sweep per step; same numbers.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    help="Processes generating corruptions / decoding images; default: all CPUs. Results do not depend on it.",
+)
+@click.option(
+    "--no-wait",
+    is_flag=True,
+    help="Fail at once, naming the holder, when another run holds <results>/<suite>/.lock (default: wait for it).",
+)
+def run(
+    suite: str,
+    models: tuple[str, ...],
+    results: Path,
+    leaderboards: Path,
+    limit: int | None,
+    device: str,
+    batch_size: int,
+    seed: int | None,
+    dry_run: bool,
+    no_resume: bool,
+    checkpointing: bool,
+    root: Path | None,
+    corruptions_root: Path | None,
+    workers: int | None,
+    replace: bool,
+    no_wait: bool,
+) -> None:
     """Evaluate SUITE (a built-in suite name or a TOML path) and print its leaderboard.
 
     Every (model, perturbation) cell is evaluated once for all timesteps and committed
@@ -64,16 +119,27 @@ def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, 
     from pcbench import api
     from pcbench.leaderboard import format_leaderboard, leaderboard_table
 
-    loaded = api.load_suite(suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit,
-                            models=models or None)
+    loaded = api.load_suite(
+        suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit, models=models or None
+    )
     if dry_run:
         click.echo(api.plan(loaded))
         return
-    summary = api.run(loaded, results=results, leaderboards=leaderboards, device=device, batch_size=batch_size,
-                      resume=not no_resume, checkpointing=checkpointing, workers=workers, replace=replace,
-                      wait=not no_wait)
-    click.echo(f"{len(summary.evaluated)} cells evaluated, {len(summary.skipped)} already stored "
-               f"({summary.results})", err=True)
+    summary = api.run(
+        loaded,
+        results=results,
+        leaderboards=leaderboards,
+        device=device,
+        batch_size=batch_size,
+        resume=not no_resume,
+        checkpointing=checkpointing,
+        workers=workers,
+        replace=replace,
+        wait=not no_wait,
+    )
+    click.echo(
+        f"{len(summary.evaluated)} cells evaluated, {len(summary.skipped)} already stored ({summary.results})", err=True
+    )
     _warn(summary.warnings)
     click.echo(format_leaderboard(leaderboard_table(api.load_results(loaded, results).scores)))
     written = [path for path in summary.report if path.suffix != ".png"]
@@ -83,20 +149,45 @@ def run(suite: str, models: tuple[str, ...], results: Path, leaderboards: Path, 
 def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:
     """The options shared by ``compare``, ``plot`` and ``report``."""
     options = [
-        click.option("--results", multiple=True, type=click.Path(path_type=Path), default=(Path("results"),),
-                     show_default=True, help="Directory holding <suite>/scores and <suite>/predictions; repeat to "
-                     "merge the results of several runs or machines."),
-        click.option("--leaderboards", type=click.Path(path_type=Path), default=Path("leaderboards"),
-                     show_default=True, help="Output directory."),
-        click.option("--baseline", help="Model that mCE and relative mCE are normalised by (default: AlexNet's "
-                     "ImageNet-C errors for an imagenet suite, else no mCE)."),
-        click.option("--timestep", default="last", show_default=True,
-                     help="Timestep shown, sorted by and used for the heatmap: last, best (by --sort) or a number."),
-        click.option("--sort", help="Metric to sort by and to pick the best timestep with: any metric of "
-                     "<suite>.csv (default: clean_acc)."),
-        click.option("--on-conflict", default="error", show_default=True,
-                     help="A cell stored twice with different provenance: error, or first (keep the first --results "
-                     "directory's copy)."),
+        click.option(
+            "--results",
+            multiple=True,
+            type=click.Path(path_type=Path),
+            default=(Path("results"),),
+            show_default=True,
+            help="Directory holding <suite>/scores and <suite>/predictions; repeat to "
+            "merge the results of several runs or machines.",
+        ),
+        click.option(
+            "--leaderboards",
+            type=click.Path(path_type=Path),
+            default=Path("leaderboards"),
+            show_default=True,
+            help="Output directory.",
+        ),
+        click.option(
+            "--baseline",
+            help="Model that mCE and relative mCE are normalised by (default: AlexNet's "
+            "ImageNet-C errors for an imagenet suite, else no mCE).",
+        ),
+        click.option(
+            "--timestep",
+            default="last",
+            show_default=True,
+            help="Timestep shown, sorted by and used for the heatmap: last, best (by --sort) or a number.",
+        ),
+        click.option(
+            "--sort",
+            help="Metric to sort by and to pick the best timestep with: any metric of "
+            "<suite>.csv (default: clean_acc).",
+        ),
+        click.option(
+            "--on-conflict",
+            default="error",
+            show_default=True,
+            help="A cell stored twice with different provenance: error, or first (keep the first --results "
+            "directory's copy).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -106,11 +197,23 @@ def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:
 @cli.command()
 @click.argument("suite")
 @_leaderboard_options
-@click.option("--against", type=click.Path(path_type=Path), help="Reference long leaderboard CSV (e.g. the "
-              "committed leaderboards/<suite>.csv): compare this machine's rows with it, print every row "
-              "that is not equal and exit with status 1 unless reproduced.")
-def compare(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: str | None, timestep: str,
-            sort: str | None, on_conflict: str, against: Path | None) -> None:
+@click.option(
+    "--against",
+    type=click.Path(path_type=Path),
+    help="Reference long leaderboard CSV (e.g. the "
+    "committed leaderboards/<suite>.csv): compare this machine's rows with it, print every row "
+    "that is not equal and exit with status 1 unless reproduced.",
+)
+def compare(
+    suite: str,
+    results: tuple[Path, ...],
+    leaderboards: Path,
+    baseline: str | None,
+    timestep: str,
+    sort: str | None,
+    on_conflict: str,
+    against: Path | None,
+) -> None:
     """Write the leaderboard CSVs of SUITE from stored results and print the summary.
 
     \b
@@ -142,8 +245,15 @@ def compare(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline:
 @cli.command()
 @click.argument("suite")
 @_leaderboard_options
-def plot(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: str | None, timestep: str,
-         sort: str | None, on_conflict: str) -> None:
+def plot(
+    suite: str,
+    results: tuple[Path, ...],
+    leaderboards: Path,
+    baseline: str | None,
+    timestep: str,
+    sort: str | None,
+    on_conflict: str,
+) -> None:
     """Draw the plots of SUITE as PNGs into <leaderboards>/<SUITE>-plots/.
 
     Accuracy vs timestep (clean, corruption families, each attack and ε), PC variant −
@@ -160,8 +270,15 @@ def plot(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: st
 @cli.command()
 @click.argument("suite")
 @_leaderboard_options
-def report(suite: str, results: tuple[Path, ...], leaderboards: Path, baseline: str | None, timestep: str,
-           sort: str | None, on_conflict: str) -> None:
+def report(
+    suite: str,
+    results: tuple[Path, ...],
+    leaderboards: Path,
+    baseline: str | None,
+    timestep: str,
+    sort: str | None,
+    on_conflict: str,
+) -> None:
     """Write the CSVs, the plots and a Markdown report <leaderboards>/<SUITE>-report.md.
 
     The report holds the summary table, the gradient-masking checks, a "did the dynamics
@@ -200,8 +317,12 @@ def models_show(name: str) -> None:
 
 @cli.command()
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option("--replace", is_flag=True, help="Replace user registry entries of the same names (working or "
-              "broken); built-in and other models are never replaced.")
+@click.option(
+    "--replace",
+    is_flag=True,
+    help="Replace user registry entries of the same names (working or "
+    "broken); built-in and other models are never replaced.",
+)
 def register(file: Path, replace: bool) -> None:
     """Register the models in FILE (TOML, [models.NAME] tables) in the user registry.
 
@@ -237,15 +358,38 @@ def unregister(name: str) -> None:
 @click.option("--weight-decay", type=click.FloatRange(min=0), help="Default: the model's preset.")
 @click.option("--limit", type=click.IntRange(min=1), help="Train on a seeded, stratified subset of N samples.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Batch order and subset.")
-@click.option("--hyperparameters", "hyperparameter_epochs", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Then learn beta, lambda, alpha per PCoder for N epochs (cross-entropy over all timesteps).")
+@click.option(
+    "--hyperparameters",
+    "hyperparameter_epochs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Then learn beta, lambda, alpha per PCoder for N epochs (cross-entropy over all timesteps).",
+)
 @click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:<index>.")
-@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), help="Feedback weights file (default: where the model expects it, in $PCBENCH_WEIGHTS).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Feedback weights file (default: where the model expects it, in $PCBENCH_WEIGHTS).",
+)
 @click.option("--name", "entry_name", help="User registry entry for the trained variant (default: see above).")
-def train_feedback(model: str, dataset: str | None, root: Path | None, split: str, epochs: int | None,
-                   batch_size: int | None, lr: float | None, optimizer: str | None, weight_decay: float | None,
-                   limit: int | None, seed: int, hyperparameter_epochs: int, device: str, out: Path | None,
-                   entry_name: str | None) -> None:
+def train_feedback(
+    model: str,
+    dataset: str | None,
+    root: Path | None,
+    split: str,
+    epochs: int | None,
+    batch_size: int | None,
+    lr: float | None,
+    optimizer: str | None,
+    weight_decay: float | None,
+    limit: int | None,
+    seed: int,
+    hyperparameter_epochs: int,
+    device: str,
+    out: Path | None,
+    entry_name: str | None,
+) -> None:
     """Train MODEL's feedback predictors (reconstruction loss, backbone frozen).
 
     Optimiser and schedule default to the model's reference preset (PVGG16: SGD,
@@ -257,8 +401,18 @@ def train_feedback(model: str, dataset: str | None, root: Path | None, split: st
     from pcbench import api
 
     settings = api.feedback_settings(
-        model, dataset=dataset, split=split, root=root, limit=limit, epochs=epochs, batch_size=batch_size,
-        optimizer=optimizer, lr=lr, weight_decay=weight_decay, seed=seed, hyperparameter_epochs=hyperparameter_epochs,
+        model,
+        dataset=dataset,
+        split=split,
+        root=root,
+        limit=limit,
+        epochs=epochs,
+        batch_size=batch_size,
+        optimizer=optimizer,
+        lr=lr,
+        weight_decay=weight_decay,
+        seed=seed,
+        hyperparameter_epochs=hyperparameter_epochs,
     )
     result = api.train_feedback(model, settings, device, out=out, entry_name=entry_name)
     losses = ", ".join(f"{module} {loss:.4g}" for module, loss in result.losses.items())
@@ -328,13 +482,20 @@ def _size(nbytes: float) -> str:
     return f"{nbytes:.1f} GiB"
 
 
-def _leaderboard(suite: str | Suite, results: tuple[Path, ...], baseline: str | None, timestep: str,
-                 sort: str | None, on_conflict: str) -> Leaderboard:
+def _leaderboard(
+    suite: str | Suite,
+    results: tuple[Path, ...],
+    baseline: str | None,
+    timestep: str,
+    sort: str | None,
+    on_conflict: str,
+) -> Leaderboard:
     """The leaderboard of SUITE from the merged result directories, its warnings on stderr."""
     from pcbench import api
 
-    board = api.leaderboard(suite, results=results, baseline=baseline, timestep=timestep, sort=sort,
-                            on_conflict=on_conflict)
+    board = api.leaderboard(
+        suite, results=results, baseline=baseline, timestep=timestep, sort=sort, on_conflict=on_conflict
+    )
     _warn(board.results.warnings)
     return board
 
@@ -350,18 +511,23 @@ _ACCESS = "give this user access or choose another path"
 #: this user may not use, a file where a directory belongs, a path that does not exist -- rather
 #: than from a bug: (what happened, what to do). :func:`main` prints these as one ``error:``
 #: line with exit status 2; an OSError with any other errno is treated as a bug.
-ENVIRONMENT_ERRNOS: Mapping[int, tuple[str, str]] = MappingProxyType({
-    errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
-    errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
-    errno.EACCES: ("permission denied", _ACCESS),
-    errno.EPERM: ("operation not permitted", _ACCESS),
-    errno.EROFS: ("read-only file system", "choose a path on a writable file system"),
-    errno.ENOTDIR: ("not a directory (a part of the path is a file)", "choose a path whose folders are directories"),
-    errno.EISDIR: ("is a directory", "name a file"),
-    errno.EEXIST: ("already exists and is not a directory", "remove it or choose another path"),
-    errno.ENOENT: ("no such file or directory", "check the path"),
-    errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
-})
+ENVIRONMENT_ERRNOS: Mapping[int, tuple[str, str]] = MappingProxyType(
+    {
+        errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
+        errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
+        errno.EACCES: ("permission denied", _ACCESS),
+        errno.EPERM: ("operation not permitted", _ACCESS),
+        errno.EROFS: ("read-only file system", "choose a path on a writable file system"),
+        errno.ENOTDIR: (
+            "not a directory (a part of the path is a file)",
+            "choose a path whose folders are directories",
+        ),
+        errno.EISDIR: ("is a directory", "name a file"),
+        errno.EEXIST: ("already exists and is not a directory", "remove it or choose another path"),
+        errno.ENOENT: ("no such file or directory", "check the path"),
+        errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
+    }
+)
 
 
 def environment_error(error: OSError) -> str | None:
@@ -378,8 +544,10 @@ def environment_error(error: OSError) -> str | None:
     paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         if not paths:  # e.g. a write to an open file: the system names none
-            return (f"{what} while writing; free space where pcbench writes (--results, --leaderboards, "
-                    "$PCBENCH_HOME) and rerun the same command (finished work is kept)")
+            return (
+                f"{what} while writing; free space where pcbench writes (--results, --leaderboards, "
+                "$PCBENCH_HOME) and rerun the same command (finished work is kept)"
+            )
         paths = [name if Path(name).is_dir() else str(Path(name).parent) for name in paths[:1]]
     return f"{' -> '.join(paths)}: {what}; {advice}" if paths else f"{what}; {advice}"
 
@@ -425,6 +593,5 @@ def _report_bug() -> NoReturn:
     from pcbench import __version__
 
     traceback.print_exc()
-    click.echo(f"pcbench {__version__} hit an internal error; please report it with the traceback above",
-               err=True)
+    click.echo(f"pcbench {__version__} hit an internal error; please report it with the traceback above", err=True)
     sys.exit(1)

@@ -69,7 +69,7 @@ class WorkerPool:
             return
         executor = self._started()
         pending: deque[Future[R]] = deque()
-        for args in zip(*iterables):
+        for args in zip(*iterables, strict=True):
             if len(pending) >= 2 * self.workers:
                 yield pending.popleft().result()
             pending.append(executor.submit(func, *args))
@@ -83,7 +83,7 @@ class WorkerPool:
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._executor
 
-    def __enter__(self) -> "WorkerPool":
+    def __enter__(self) -> WorkerPool:
         return self
 
     def __exit__(

@@ -95,12 +95,12 @@ def tree(tmp_path, monkeypatch, digits) -> dict[str, Path]:
 
 def pcbench(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PCBENCH_HOME": str(home)}
-    return subprocess.run([sys.executable, "-m", "pcbench", *args], env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "pcbench", *args], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
-HOSTILE = ["..", "../..", "..\\..", "<outside>", "/", "evil", "digits/fog", "digits\\fog", "", ".",
-           "weights", "DIGITS"]
+HOSTILE = ["..", "../..", "..\\..", "<outside>", "/", "evil", "digits/fog", "digits\\fog", "", ".", "weights", "DIGITS"]
 
 
 @pytest.mark.parametrize("name", HOSTILE)
@@ -160,8 +160,15 @@ def test_remove_inside_refuses_targets_outside_and_unlinks_links(tmp_path):
     outside.mkdir()
     (outside / "keep.txt").write_text("precious")
     (managed / "link").symlink_to(outside, target_is_directory=True)
-    for target in (managed, managed / "..", managed / "sub" / ".." / "..", outside / "keep.txt",
-                   Path("/"), managed / "link" / "keep.txt", tmp_path / "managed-sibling"):
+    for target in (
+        managed,
+        managed / "..",
+        managed / "sub" / ".." / "..",
+        outside / "keep.txt",
+        Path("/"),
+        managed / "link" / "keep.txt",
+        tmp_path / "managed-sibling",
+    ):
         with pytest.raises(PcbenchError, match="refusing to delete .* not inside"):
             remove_inside(target, managed)
     remove_inside(managed / "link", managed)
@@ -174,8 +181,7 @@ def test_remove_inside_refuses_targets_outside_and_unlinks_links(tmp_path):
     assert list(managed.iterdir()) == []
 
 
-def _generate_in_child(home: str, barrier: multiprocessing.synchronize.Barrier,
-                       results: multiprocessing.Queue) -> None:
+def _generate_in_child(home: str, barrier: multiprocessing.synchronize.Barrier, results: multiprocessing.Queue) -> None:
     """Generate the test cell in ``home`` once ``barrier`` lets both processes go; report the
     number of images this process corrupted and the cell's hash."""
     os.environ["PCBENCH_HOME"] = home
@@ -198,8 +204,7 @@ def test_two_processes_generating_one_entry_make_one_intact_entry_once(digits, t
     shared = tmp_path / "shared"
     context = multiprocessing.get_context("spawn")
     barrier, results = context.Barrier(2), context.Queue()
-    children = [context.Process(target=_generate_in_child, args=(str(shared), barrier, results))
-                for _ in range(2)]
+    children = [context.Process(target=_generate_in_child, args=(str(shared), barrier, results)) for _ in range(2)]
     for child in children:
         child.start()
     reports = [results.get(timeout=300) for _ in children]
@@ -280,4 +285,5 @@ def test_clear_keeps_entries_another_process_is_writing(fresh_home):
     assert (cleared.entries, cleared.in_use, cleared.stale_temp_files) == (2, 1, 0)
     assert read_entry(busy) is not None and writing.exists()
     assert sorted(path.name for path in busy.parent.iterdir()) == sorted(
-        [busy.name, busy.with_suffix(".json").name, writing.name, ".s1-aaaa.lock"])
+        [busy.name, busy.with_suffix(".json").name, writing.name, ".s1-aaaa.lock"]
+    )

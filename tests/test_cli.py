@@ -15,7 +15,9 @@ def pcbench(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pcbench", *args], capture_output=True, text=True)
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["compare"], ["models"], ["models", "show"], ["register"], ["unregister"], ["suites"]])
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["compare"], ["models"], ["models", "show"], ["register"], ["unregister"], ["suites"]]
+)
 def test_every_command_explains_itself(command):
     result = CliRunner().invoke(cli, [*command, "--help"])
     assert result.exit_code == 0

@@ -19,8 +19,8 @@ from pcbench.errors import PcbenchError
 from pcbench.leaderboard.board import CompareOptions, build_leaderboard
 from pcbench.leaderboard.families import FAMILIES
 from pcbench.leaderboard.merge import Results, load_results
-from pcbench.leaderboard.stats import Bootstrap, mcnemar_pvalue, wilson_interval
 from pcbench.leaderboard.metrics import resolve_baseline
+from pcbench.leaderboard.stats import Bootstrap, mcnemar_pvalue, wilson_interval
 from pcbench.leaderboard.summary import parse_timestep, select_timesteps, sort_order, values_at
 from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS, CORRUPTIONS
 from pcbench.store import cell_stem, commit_cell
@@ -75,31 +75,77 @@ def _cell_columns(label: str) -> dict:
     return columns
 
 
-def tables(outcomes: Outcomes, dataset: str = "synthetic", key_suffix: str = "", checkpoint_suffix: str = "") -> tuple[pd.DataFrame, pd.DataFrame]:
+def tables(
+    outcomes: Outcomes, dataset: str = "synthetic", key_suffix: str = "", checkpoint_suffix: str = ""
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Scores and predictions (store layout) of ``outcomes``; labels are sample_id % 3."""
     scores, predictions = [], []
     for (model, label, t), correct in outcomes.items():
         columns = _cell_columns(label)
         params = {"kind": columns["attack"], "gradient_mode": "full", "attack_timestep": "last", "target_offset": None}
-        scores.append({
-            "model": model, "variant": "pc" if model == "pc" else "feedforward", "base": "ff" if model == "pc" else None,
-            **columns, "timestep": t, "n": SAMPLES, "correct": len(correct), "accuracy": len(correct) / SAMPLES,
-            "cell": label, "cell_key": f"key-{model}-{label}{key_suffix}", "model_spec_hash": f"spec-{model}",
-            "checkpoint_hash": f"ckpt-{model}{checkpoint_suffix}", "run_id": "run-1", "suite": SUITE, "suite_hash": "suitehash",
-            "dataset": dataset, "split": "test", "dataset_hash": "datahash", "subset_hash": "subsethash", "seed": 0,
-            "device": "cpu", "batch_size": 10, "corruption_source": "generated:test" if columns["corruption"] else None,
-            "attack_params": json.dumps(params) if columns["attack"] else None, "python_version": "3.11", "torch_version": "2",
-            "gradient_mode": "full" if columns["attack"] else None, "attack_timestep": "last" if columns["attack"] else None,
-            "nonfinite_images": None, "nonfinite_pixels": None, "limit": None, "wall_time_s": 0.0,
-            "created_at": "2026-01-01T00:00:00+00:00", "pcbench_version": "0", "torchvision_version": "0",
-            "foolbox_version": "0", "imagecorruptions_version": "0", "numpy_version": "0",
-        })
+        scores.append(
+            {
+                "model": model,
+                "variant": "pc" if model == "pc" else "feedforward",
+                "base": "ff" if model == "pc" else None,
+                **columns,
+                "timestep": t,
+                "n": SAMPLES,
+                "correct": len(correct),
+                "accuracy": len(correct) / SAMPLES,
+                "cell": label,
+                "cell_key": f"key-{model}-{label}{key_suffix}",
+                "model_spec_hash": f"spec-{model}",
+                "checkpoint_hash": f"ckpt-{model}{checkpoint_suffix}",
+                "run_id": "run-1",
+                "suite": SUITE,
+                "suite_hash": "suitehash",
+                "dataset": dataset,
+                "split": "test",
+                "dataset_hash": "datahash",
+                "subset_hash": "subsethash",
+                "seed": 0,
+                "device": "cpu",
+                "batch_size": 10,
+                "corruption_source": "generated:test" if columns["corruption"] else None,
+                "attack_params": json.dumps(params) if columns["attack"] else None,
+                "python_version": "3.11",
+                "torch_version": "2",
+                "gradient_mode": "full" if columns["attack"] else None,
+                "attack_timestep": "last" if columns["attack"] else None,
+                "nonfinite_images": None,
+                "nonfinite_pixels": None,
+                "limit": None,
+                "wall_time_s": 0.0,
+                "created_at": "2026-01-01T00:00:00+00:00",
+                "pcbench_version": "0",
+                "torchvision_version": "0",
+                "foolbox_version": "0",
+                "imagecorruptions_version": "0",
+                "numpy_version": "0",
+            }
+        )
         for sample in range(SAMPLES):
             truth = sample % 3
-            predictions.append({"model": model, "cell": label, "sample_id": sample, "label": truth, "timestep": t,
-                                "prediction": truth if sample in correct else truth + 1})
-    scores = pd.DataFrame(scores).astype({"severity": "Int64", "epsilon": "Float64", "nonfinite_images": "Int64",
-                                           "nonfinite_pixels": "Int64", "limit": "Int64"})
+            predictions.append(
+                {
+                    "model": model,
+                    "cell": label,
+                    "sample_id": sample,
+                    "label": truth,
+                    "timestep": t,
+                    "prediction": truth if sample in correct else truth + 1,
+                }
+            )
+    scores = pd.DataFrame(scores).astype(
+        {
+            "severity": "Int64",
+            "epsilon": "Float64",
+            "nonfinite_images": "Int64",
+            "nonfinite_pixels": "Int64",
+            "limit": "Int64",
+        }
+    )
     return scores, pd.DataFrame(predictions)
 
 
@@ -140,8 +186,10 @@ def test_wilson_interval_matches_published_values() -> None:
     assert np.isnan(low[3]) and np.isnan(high[3])
 
 
-@pytest.mark.parametrize(("only_first", "only_second", "expected"),
-                         [(1, 6, 16 / 128), (6, 1, 16 / 128), (0, 0, 1.0), (3, 3, 1.0), (0, 60, 2.0**-59), (0, 1, 1.0)])
+@pytest.mark.parametrize(
+    ("only_first", "only_second", "expected"),
+    [(1, 6, 16 / 128), (6, 1, 16 / 128), (0, 0, 1.0), (3, 3, 1.0), (0, 60, 2.0**-59), (0, 1, 1.0)],
+)
 def test_exact_mcnemar_pvalues(only_first: int, only_second: int, expected: float) -> None:
     assert mcnemar_pvalue(only_first, only_second) == pytest.approx(expected, rel=1e-9)
 
@@ -205,12 +253,22 @@ def test_long_table_layout_intervals_and_n(board) -> None:
     metrics = board.metrics
     assert list(metrics.columns) == ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
     assert list(pd.unique(metrics["model"])) == ["ff", "pc"]
-    assert list(pd.unique(metrics["metric"]))[:7] == ["clean_acc", "corruption_acc", "mean_corruption_acc_15",
-                                                      "mean_corruption_acc_19", "mce", "relative_mce",
-                                                      "relative_corruption_error"]
+    assert list(pd.unique(metrics["metric"]))[:7] == [
+        "clean_acc",
+        "corruption_acc",
+        "mean_corruption_acc_15",
+        "mean_corruption_acc_19",
+        "mce",
+        "relative_mce",
+        "relative_corruption_error",
+    ]
     assert list(pd.unique(metrics["metric"]))[-1] == "best_known_linf@0.1_acc"
     clean = value(board, "pc", "clean_acc", 2)
-    assert (clean["ci_low"], clean["ci_high"], clean["n"]) == (pytest.approx(0.4902, abs=1e-4), pytest.approx(0.9433, abs=1e-4), 10)
+    assert (clean["ci_low"], clean["ci_high"], clean["n"]) == (
+        pytest.approx(0.4902, abs=1e-4),
+        pytest.approx(0.9433, abs=1e-4),
+        10,
+    )
     robust = value(board, "ff", "best_known_linf@0.1_acc", 0)
     assert robust["n"] == 10 and robust["ci_low"] == pytest.approx(wilson_interval(2, 10)[0])
     assert value(board, "ff", "corruption_acc", 0)["n"] == 380
@@ -222,9 +280,14 @@ def test_long_table_layout_intervals_and_n(board) -> None:
 
 
 def test_best_known_robust_accuracy_is_per_norm_and_budget() -> None:
-    outcomes = {("ff", "fgsm@0.1", 0): first(5), ("ff", "pgd-linf@0.1", 0): set(range(3, 9)),
-                ("ff", "pgd-linf-first@0.1", 0): set(range(1, 10)), ("ff", "pgd-linf@0.5", 0): set(),
-                ("ff", "pgd-l2@0.1", 0): first(10), ("ff", "bim-linf-t3-detached@0.05", 0): first(7)}
+    outcomes = {
+        ("ff", "fgsm@0.1", 0): first(5),
+        ("ff", "pgd-linf@0.1", 0): set(range(3, 9)),
+        ("ff", "pgd-linf-first@0.1", 0): set(range(1, 10)),
+        ("ff", "pgd-linf@0.5", 0): set(),
+        ("ff", "pgd-l2@0.1", 0): first(10),
+        ("ff", "bim-linf-t3-detached@0.05", 0): first(7),
+    }
     metrics = build_leaderboard(results(outcomes)).metrics
     robust = metrics[metrics["metric"].str.startswith("best_known_")]
     assert robust.set_index("metric")["value"].to_dict() == {
@@ -241,14 +304,31 @@ def test_no_baseline_means_no_mce_and_incomplete_groups_are_left_out() -> None:
     outcomes = {key: correct for key, correct in scenario().items() if not key[1].startswith("saturate")}
     partial = build_leaderboard(results(outcomes), CompareOptions(baseline="ff")).metrics
     assert "mean_corruption_acc_19" not in set(partial["metric"]) and "mce" in set(partial["metric"])
-    outcomes = {key: correct for key, correct in scenario().items() if not (key[0] == "ff" and key[1].startswith("fog"))}
+    outcomes = {
+        key: correct for key, correct in scenario().items() if not (key[0] == "ff" and key[1].startswith("fog"))
+    }
     with pytest.raises(PcbenchError, match="baseline 'ff' lacks some of the 15 common corruptions"):
         build_leaderboard(results(outcomes), CompareOptions(baseline="ff"))
 
 
 def test_imagenet_suites_are_normalised_by_alexnet() -> None:
-    alexnet = [0.886428, 0.894468, 0.922640, 0.819880, 0.826268, 0.785948, 0.798360, 0.866816,
-               0.826572, 0.819324, 0.564592, 0.853204, 0.646056, 0.717840, 0.606500]
+    alexnet = [
+        0.886428,
+        0.894468,
+        0.922640,
+        0.819880,
+        0.826268,
+        0.785948,
+        0.798360,
+        0.866816,
+        0.826572,
+        0.819324,
+        0.564592,
+        0.853204,
+        0.646056,
+        0.717840,
+        0.606500,
+    ]
     outcomes = {("ff", "clean", 0): first(6)}
     outcomes.update({("ff", f"{name}/{s}", 0): first(5) for name in COMMON_CORRUPTIONS for s in range(1, 6)})
     metrics = build_leaderboard(results(outcomes, dataset="imagenet")).metrics
@@ -269,8 +349,14 @@ def value_of(metrics: pd.DataFrame, metric: str) -> float:
 def test_best_timestep_follows_the_sort_metric_and_its_direction(board) -> None:
     assert board.summary.set_index("model")["best_timestep"].to_dict() == {"ff": 0, "pc": 1}  # by clean_acc
     assert select_timesteps(board.metrics, "mce", "best").best.to_dict() == {"ff": 0, "pc": 2}  # lowest
-    ties = pd.DataFrame({"model": "m", "timestep": [0, 1, 2, 0, 1, 2], "metric": ["mce"] * 3 + ["clean_acc"] * 3,
-                         "value": [0.5, 0.5, 0.7, 0.7, 0.9, 0.9]})
+    ties = pd.DataFrame(
+        {
+            "model": "m",
+            "timestep": [0, 1, 2, 0, 1, 2],
+            "metric": ["mce"] * 3 + ["clean_acc"] * 3,
+            "value": [0.5, 0.5, 0.7, 0.7, 0.9, 0.9],
+        }
+    )
     assert select_timesteps(ties, "mce", "best").best["m"] == 0  # lower is better; tie -> earliest
     assert select_timesteps(ties, "clean_acc", "best").best["m"] == 1
 
@@ -310,12 +396,18 @@ def test_rows_are_sorted_by_the_sort_metric_at_the_chosen_timestep(board) -> Non
 
 def test_bad_options_are_one_line_errors(board) -> None:
     cases = [
-        (lambda: select_timesteps(board.metrics, "speed", "last"),
-         "--sort 'speed' is not a metric of this leaderboard: one of clean_acc, corruption_acc"),
-        (lambda: select_timesteps(board.metrics, "clean_acc", 5),
-         "--timestep 5 is not stored for model 'pc': one of last, best, 0, 1, 2"),
-        (lambda: resolve_baseline("alexnet", board.results.scores),
-         "--baseline 'alexnet' is not a model in the results: one of ff, pc"),
+        (
+            lambda: select_timesteps(board.metrics, "speed", "last"),
+            "--sort 'speed' is not a metric of this leaderboard: one of clean_acc, corruption_acc",
+        ),
+        (
+            lambda: select_timesteps(board.metrics, "clean_acc", 5),
+            "--timestep 5 is not stored for model 'pc': one of last, best, 0, 1, 2",
+        ),
+        (
+            lambda: resolve_baseline("alexnet", board.results.scores),
+            "--baseline 'alexnet' is not a model in the results: one of ff, pc",
+        ),
     ]
     for call, message in cases:
         with pytest.raises(PcbenchError, match=message) as error:
@@ -355,8 +447,12 @@ def test_merging_split_and_duplicated_directories_gives_the_single_run_table(tmp
 
 def test_conflicting_copies_raise_or_keep_the_first_directory(tmp_path: Path) -> None:
     store(tmp_path / "a", small())
-    changed = {key: (first(3) if key[:2] == ("ff", "clean") else correct) for key, correct in split(small(), "ff").items()}
-    store(tmp_path / "b", {key: changed[key] for key in changed if key[1] in ("clean", "glass_blur/1")}, key_suffix="-new")
+    changed = {
+        key: (first(3) if key[:2] == ("ff", "clean") else correct) for key, correct in split(small(), "ff").items()
+    }
+    store(
+        tmp_path / "b", {key: changed[key] for key in changed if key[1] in ("clean", "glass_blur/1")}, key_suffix="-new"
+    )
     store(tmp_path / "c", split(small(), "ff"), checkpoint_suffix="-retrained")
     directories = [tmp_path / "a", tmp_path / "b"]
     with pytest.raises(PcbenchError) as error:
@@ -371,7 +467,9 @@ def test_conflicting_copies_raise_or_keep_the_first_directory(tmp_path: Path) ->
         merged = load_results(order, SUITE, on_conflict="first")
         clean = merged.scores[(merged.scores["model"] == "ff") & (merged.scores["cell"] == "clean")]
         assert clean["correct"].tolist() == [correct]
-        predictions = merged.predictions[(merged.predictions["model"] == "ff") & (merged.predictions["cell"] == "clean")]
+        predictions = merged.predictions[
+            (merged.predictions["model"] == "ff") & (merged.predictions["cell"] == "clean")
+        ]
         assert len(predictions) == SAMPLES and (predictions["prediction"] == predictions["label"]).sum() == correct
     with pytest.raises(PcbenchError, match="--on-conflict 'average' is not allowed: one of error, first"):
         load_results(directories, SUITE, on_conflict="average")
@@ -388,5 +486,9 @@ def test_a_pc_variant_stored_without_timestep_zero() -> None:
     later = {key: correct for key, correct in scenario().items() if not (key[0] == "pc" and key[2] == 0)}
     board = build_leaderboard(results(later), CompareOptions(baseline="ff"))
     pc = board.summary.set_index("model").loc["pc"]
-    assert np.isnan(pc["clean_acc:t0"]) and np.isnan(pc["delta_clean_acc:t0"]) and pc["delta_clean_acc:best"] == pytest.approx(0.1)
+    assert (
+        np.isnan(pc["clean_acc:t0"])
+        and np.isnan(pc["delta_clean_acc:t0"])
+        and pc["delta_clean_acc:best"] == pytest.approx(0.1)
+    )
     assert "relative_corruption_error" not in set(board.metrics.loc[board.metrics["model"] == "pc", "metric"])

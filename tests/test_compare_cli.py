@@ -30,8 +30,20 @@ def invoke(*args: str) -> str:
 
 
 def test_compare_merges_directories_and_writes_three_csvs(stored: list[Path], tmp_path: Path) -> None:
-    output = invoke("compare", SUITE, "--results", str(stored[0]), "--results", str(stored[1]),
-                    "--leaderboards", str(tmp_path), "--sort", "best_known_linf@0.1_acc", "--timestep", "best")
+    output = invoke(
+        "compare",
+        SUITE,
+        "--results",
+        str(stored[0]),
+        "--results",
+        str(stored[1]),
+        "--leaderboards",
+        str(tmp_path),
+        "--sort",
+        "best_known_linf@0.1_acc",
+        "--timestep",
+        "best",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["syn-summary.csv", "syn-timesteps.csv", "syn.csv"]
     long = pd.read_csv(tmp_path / "syn.csv")
     assert list(long.columns) == ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
@@ -67,7 +79,9 @@ def test_report_and_plot_commands(stored: list[Path], tmp_path: Path) -> None:
         (["--baseline", "nobody"], "error: --baseline 'nobody' is not a model in the results: one of ff"),
     ],
 )
-def test_bad_options_are_one_line_errors(stored: list[Path], tmp_path: Path, monkeypatch, capsys, args, message) -> None:
+def test_bad_options_are_one_line_errors(
+    stored: list[Path], tmp_path: Path, monkeypatch, capsys, args, message
+) -> None:
     argv = ["pcbench", "compare", SUITE, "--results", str(stored[0]), "--leaderboards", str(tmp_path), *args]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:

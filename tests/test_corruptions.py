@@ -6,11 +6,11 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import imagecorruptions
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
-import imagecorruptions
 from pcbench.cli import cli
 from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
@@ -33,9 +33,7 @@ def digits() -> ImageSet:
 
 def subset(data: ImageSet, index: np.ndarray) -> ImageSet:
     """The samples at positions ``index`` of ``data``, in that order."""
-    return dataclasses.replace(
-        data, images=data.images[index], labels=data.labels[index], ids=data.ids[index]
-    )
+    return dataclasses.replace(data, images=data.images[index], labels=data.labels[index], ids=data.ids[index])
 
 
 def counting(monkeypatch, names: tuple[str, ...]) -> list[str]:
@@ -71,7 +69,7 @@ def test_every_corruption_and_severity_matches_imagecorruptions(digits):
             out, nonfinite = corrupt_images(batch.images, batch.ids, corruption, severity, seed=3)
             assert out.shape == batch.images.shape and out.dtype == np.uint8
             assert nonfinite.images == 0, (corruption, severity)
-            for image, sample_id, corrupted in zip(batch.images, batch.ids, out):
+            for image, sample_id, corrupted in zip(batch.images, batch.ids, out, strict=True):
                 expected = reference(image, int(sample_id), corruption, severity, seed=3)
                 assert np.array_equal(corrupted, expected), (corruption, severity)
             assert not np.array_equal(out[1], colourful), (corruption, severity)
@@ -89,7 +87,7 @@ def test_nan_output_is_replaced_by_the_clean_image_and_counted(digits):
     batch = subset(digits, position)  # ids 0 (finite), 5 and 10 (all NaN)
     out, nonfinite = corrupt_images(batch.images, batch.ids, "spatter", 1, seed=0)
     assert (nonfinite.images, nonfinite.pixels) == (2, 2 * 32 * 32)
-    for image, sample_id, corrupted in zip(batch.images, batch.ids, out):
+    for image, sample_id, corrupted in zip(batch.images, batch.ids, out, strict=True):
         library = reference(image, int(sample_id), "spatter", 1, seed=0)
         if sample_id in SPATTER_NAN_IDS:
             assert not library.any()  # the library's cast turns NaN into a black image
@@ -210,7 +208,10 @@ def test_cache_info_and_clear(digits, fresh_home):
 
 
 SUITE = {
-    "name": "nan", "models": ["digits-cnn"], "clean": False, "seed": 0,
+    "name": "nan",
+    "models": ["digits-cnn"],
+    "clean": False,
+    "seed": 0,
     "dataset": {"name": "digits", "limit": 30},
     "corruptions": {"names": ["spatter"], "severities": [1]},
 }
@@ -221,8 +222,9 @@ def test_runs_record_nonfinite_counts_and_a_second_model_generates_nothing(fresh
     suite = parse_suite(SUITE)
     run_suite(suite, results_dir=tmp_path, device="cpu", progress=False, workers=1)
     assert len(calls) == 30
-    run_suite(suite.with_overrides(models=["digits-pcnn"]), results_dir=tmp_path, device="cpu",
-              progress=False, workers=1)
+    run_suite(
+        suite.with_overrides(models=["digits-pcnn"]), results_dir=tmp_path, device="cpu", progress=False, workers=1
+    )
     assert len(calls) == 30
     scores = read_scores(tmp_path / "nan")
     assert set(scores.model) == {"digits-cnn", "digits-pcnn"}

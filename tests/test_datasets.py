@@ -34,12 +34,15 @@ def cifar_images(labels: np.ndarray, offset: int) -> np.ndarray:
     return images
 
 
-def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label_key: str, *,
-                byte_keys: bool = False) -> None:
+def write_batch(path: Path, images: np.ndarray, labels: np.ndarray, label_key: str, *, byte_keys: bool = False) -> None:
     """A batch as torchvision's CIFAR files hold it: rows of 1024 R, 1024 G, 1024 B values."""
     data = images.transpose(0, 3, 1, 2).reshape(len(images), -1)
-    entry = {"batch_label": "test", "data": data, label_key: labels.tolist(),
-             "filenames": [f"{i}.png" for i in range(len(labels))]}
+    entry = {
+        "batch_label": "test",
+        "data": data,
+        label_key: labels.tolist(),
+        "filenames": [f"{i}.png" for i in range(len(labels))],
+    }
     if byte_keys:
         entry = {key.encode(): value for key, value in entry.items()}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,8 +59,10 @@ def write_cifar10(root: Path, per_batch: int = 6) -> dict[str, tuple[np.ndarray,
         images = cifar_images(labels, offset=index * per_batch)
         write_batch(folder / name, images, labels, "labels", byte_keys=index == 1)
         splits["test" if name == "test_batch" else "train"].append((images, labels))
-    return {split: (np.concatenate([i for i, _ in parts]), np.concatenate([l for _, l in parts]))
-            for split, parts in splits.items()}
+    return {
+        split: (np.concatenate([i for i, _ in parts]), np.concatenate([labels for _, labels in parts]))
+        for split, parts in splits.items()
+    }
 
 
 def test_cifar10_reads_torchvisions_pickled_batches(tmp_path):
@@ -68,7 +73,9 @@ def test_cifar10_reads_torchvisions_pickled_batches(tmp_path):
         assert (data.name, data.split, data.num_classes) == ("cifar10", split, 10)
         assert np.array_equal(data.images, images) and np.array_equal(data.labels, labels)
         assert np.array_equal(data.ids, np.arange(len(labels)))
-        assert np.array_equal(data.images[..., 0] // 10, np.broadcast_to(data.labels[:, None, None], (len(labels), 32, 32)))
+        assert np.array_equal(
+            data.images[..., 0] // 10, np.broadcast_to(data.labels[:, None, None], (len(labels), 32, 32))
+        )
     assert load_dataset("cifar10", "test", tmp_path / "cifar-10-batches-py").content_hash == data.content_hash
 
 
@@ -92,7 +99,10 @@ def test_a_pickle_asking_for_code_is_refused_not_run(tmp_path):
     path = tmp_path / "cifar-10-batches-py" / "test_batch"
     path.parent.mkdir()
     path.write_bytes(pickle.dumps({"data": Exploit(marker), "labels": [1]}, protocol=2))
-    with pytest.raises(PcbenchError, match=r"test_batch is not a CIFAR-10 batch \(UnpicklingError: refusing to load global posix.mkdir\)"):
+    with pytest.raises(
+        PcbenchError,
+        match=r"test_batch is not a CIFAR-10 batch \(UnpicklingError: refusing to load global posix.mkdir\)",
+    ):
         load_dataset("cifar10", "test", tmp_path)
     assert not marker.exists()
 
@@ -102,14 +112,31 @@ def test_a_pickle_asking_for_code_is_refused_not_run(tmp_path):
     [
         (lambda root: None, r"no cifar-10-batches-py/ folder there; expected CIFAR-10 in torchvision's python format"),
         (lambda root: (root / "cifar-10-batches-py").mkdir(), r"test_batch is missing; expected CIFAR-10"),
-        (lambda root: write_batch(root / "cifar-10-batches-py" / "test_batch",
-                                  np.zeros((2, 16, 16, 3), np.uint8), np.array([1, 2]), "labels"),
-         r"'data' is uint8 \(2, 768\) for 2 labels, expected uint8 \(N, 3072\)"),
-        (lambda root: write_batch(root / "cifar-10-batches-py" / "test_batch",
-                                  np.zeros((2, 32, 32, 3), np.uint8), np.array([1, 2]), "fine_labels"),
-         r"not a CIFAR-10 batch \(KeyError: 'labels'\)"),
-        (lambda root: (root / "cifar-10-batches-py").mkdir() or (root / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x02junk"),
-         r"test_batch is not a CIFAR-10 batch"),
+        (
+            lambda root: write_batch(
+                root / "cifar-10-batches-py" / "test_batch",
+                np.zeros((2, 16, 16, 3), np.uint8),
+                np.array([1, 2]),
+                "labels",
+            ),
+            r"'data' is uint8 \(2, 768\) for 2 labels, expected uint8 \(N, 3072\)",
+        ),
+        (
+            lambda root: write_batch(
+                root / "cifar-10-batches-py" / "test_batch",
+                np.zeros((2, 32, 32, 3), np.uint8),
+                np.array([1, 2]),
+                "fine_labels",
+            ),
+            r"not a CIFAR-10 batch \(KeyError: 'labels'\)",
+        ),
+        (
+            lambda root: (
+                (root / "cifar-10-batches-py").mkdir()
+                or (root / "cifar-10-batches-py" / "test_batch").write_bytes(b"\x80\x02junk")
+            ),
+            r"test_batch is not a CIFAR-10 batch",
+        ),
     ],
     ids=["no folder", "no batch", "bad shape", "wrong labels", "not a pickle"],
 )
@@ -154,10 +181,15 @@ def write_cifar10_c(root: Path, labels: np.ndarray, names=("gaussian_noise", "fo
 
 def precomputed_suite(data_root: Path, c_root: Path, dataset: str = "cifar10", **dataset_keys) -> dict:
     return {
-        "name": "c", "models": ["m"],
+        "name": "c",
+        "models": ["m"],
         "dataset": {"name": dataset, "root": str(data_root), **dataset_keys},
-        "corruptions": {"names": ["gaussian_noise", "fog"], "severities": [1, 3, 5],
-                        "source": "precomputed", "root": str(c_root)},
+        "corruptions": {
+            "names": ["gaussian_noise", "fog"],
+            "severities": [1, 3, 5],
+            "source": "precomputed",
+            "root": str(c_root),
+        },
     }
 
 
@@ -186,10 +218,14 @@ def test_cifar10_c_rows_follow_the_sample_ids(tmp_path):
     ("damage", "message"),
     [
         (lambda root: (root / "fog.npy").unlink(), r"fog.npy is missing; expected CIFAR-10-C: <root>/<corruption>.npy"),
-        (lambda root: np.save(root / "fog.npy", np.zeros((10, 32, 32, 3), np.uint8)),
-         r"fog.npy is uint8 \(10, 32, 32, 3\), expected uint8 \(30, 32, 32, 3\)"),
-        (lambda root: np.save(root / "labels.npy", (np.load(root / "labels.npy") + 1) % 10),
-         r"labels.npy disagrees with cifar10's test labels at sample \d+ \(severity \d\): CIFAR-10-C must follow"),
+        (
+            lambda root: np.save(root / "fog.npy", np.zeros((10, 32, 32, 3), np.uint8)),
+            r"fog.npy is uint8 \(10, 32, 32, 3\), expected uint8 \(30, 32, 32, 3\)",
+        ),
+        (
+            lambda root: np.save(root / "labels.npy", (np.load(root / "labels.npy") + 1) % 10),
+            r"labels.npy disagrees with cifar10's test labels at sample \d+ \(severity \d\): CIFAR-10-C must follow",
+        ),
         (lambda root: (root / "labels.npy").write_bytes(b"not numpy"), r"labels.npy is not a .npy array"),
     ],
     ids=["missing corruption", "wrong shape", "misaligned labels", "not npy"],
@@ -246,7 +282,7 @@ def test_imagenet_val_is_resized_cropped_labelled_and_cached(tmp_path, monkeypat
     data = load_dataset("imagenet", "val", tmp_path)
     assert data.images.shape == (4, 224, 224, 3) and data.num_classes == 1000
     assert data.labels.tolist() == [label for _, _, label in files]
-    for image, (_, colour, _) in zip(data.images, files):
+    for image, (_, colour, _) in zip(data.images, files, strict=True):
         assert np.abs(image.astype(int) - colour).max() <= 3
     assert isinstance(data.images, np.memmap)
 
@@ -264,7 +300,11 @@ def test_imagenet_val_is_resized_cropped_labelled_and_cached(tmp_path, monkeypat
 
 def test_imagenet_needs_its_1000_wordnet_folders(tmp_path):
     save(tmp_path / "val" / "n01440764" / "a.JPEG", (1, 2, 3), (64, 64))
-    with pytest.raises(PcbenchError, match=r"val has 1 class folders \(1 named like WordNet ids\); expected ImageNet validation images as <root>/val/<wnid>/\*.JPEG"):
+    with pytest.raises(
+        PcbenchError,
+        match=r"val has 1 class folders \(1 named like WordNet ids\); "
+        r"expected ImageNet validation images as <root>/val/<wnid>/\*.JPEG",
+    ):
         load_dataset("imagenet", "val", tmp_path)
 
 
@@ -301,14 +341,20 @@ def test_imagenet_c_cells_match_the_clean_files(tmp_path):
         assert cell.images.shape == (3, 224, 224, 3)
         assert cell.source.startswith(f"precomputed:{tmp_path / 'ImageNet-C'}:")
         (tmp_path / "ImageNet-C" / "fog" / "3" / files[data.ids[0]][0]).unlink()
-        with pytest.raises(PcbenchError, match=r"fog/3/n\d{8}/ILSVRC2012_val_\d{8}.JPEG is missing \(1 of 3 evaluated images absent\); expected ImageNet-C"):
+        with pytest.raises(
+            PcbenchError,
+            match=r"fog/3/n\d{8}/ILSVRC2012_val_\d{8}.JPEG is missing \(1 of 3 evaluated images absent\); "
+            r"expected ImageNet-C",
+        ):
             source.source("fog", 3)
 
 
 def test_imagenet_c_missing_severity_is_refused_up_front(tmp_path):
     files = write_imagenet(tmp_path / "imagenet")
     write_imagenet_c(tmp_path / "ImageNet-C", files, severities=(1, 3))
-    _, _, opened = open_cells(precomputed_suite(tmp_path / "imagenet", tmp_path / "ImageNet-C", "imagenet", split="val"))
+    _, _, opened = open_cells(
+        precomputed_suite(tmp_path / "imagenet", tmp_path / "ImageNet-C", "imagenet", split="val")
+    )
     with pytest.raises(PcbenchError, match=r"gaussian_noise/5 is not a directory; expected ImageNet-C"):
         with opened:
             pass
@@ -324,16 +370,32 @@ def test_a_precomputed_suite_runs_from_the_command_line(tmp_path, registry_snaps
     from pcbench.store import read_scores
 
     # a digits model evaluated on CIFAR-shaped data on purpose: it must say so
-    register_model(dataclasses.replace(get_model_spec("digits-cnn"), name="digits-cnn-on-cifar",
-                                       transfer_datasets=("cifar10",)))
+    register_model(
+        dataclasses.replace(get_model_spec("digits-cnn"), name="digits-cnn-on-cifar", transfer_datasets=("cifar10",))
+    )
     expected = write_cifar10(tmp_path / "cifar")
     write_cifar10_c(tmp_path / "CIFAR-10-C", expected["test"][1])
     suite = tmp_path / "c.toml"
-    suite.write_text('name = "c"\nmodels = ["digits-cnn-on-cifar"]\n[dataset]\nname = "cifar10"\n'
-                     '[corruptions]\nsource = "precomputed"\nnames = ["fog"]\nseverities = [2, 5]\n')
-    args = ["run", str(suite), "--root", str(tmp_path / "cifar"), "--corruptions-root",
-            str(tmp_path / "CIFAR-10-C"), "--results", str(tmp_path / "results"),
-            "--leaderboards", str(tmp_path / "boards"), "--device", "cpu", "--workers", "1"]
+    suite.write_text(
+        'name = "c"\nmodels = ["digits-cnn-on-cifar"]\n[dataset]\nname = "cifar10"\n'
+        '[corruptions]\nsource = "precomputed"\nnames = ["fog"]\nseverities = [2, 5]\n'
+    )
+    args = [
+        "run",
+        str(suite),
+        "--root",
+        str(tmp_path / "cifar"),
+        "--corruptions-root",
+        str(tmp_path / "CIFAR-10-C"),
+        "--results",
+        str(tmp_path / "results"),
+        "--leaderboards",
+        str(tmp_path / "boards"),
+        "--device",
+        "cpu",
+        "--workers",
+        "1",
+    ]
     first = CliRunner().invoke(cli, args)
     assert first.exit_code == 0, first.output
     scores = read_scores(tmp_path / "results" / "c")
@@ -353,7 +415,8 @@ def test_a_model_declared_for_another_dataset_is_refused_before_anything_runs(tm
     suite = tmp_path / "c.toml"
     suite.write_text('name = "c"\nmodels = ["digits-cnn"]\n[dataset]\nname = "cifar10"\n')
     loaded = load_suite(suite, dataset_root=tmp_path / "cifar")
-    with pytest.raises(PcbenchError, match="declared for dataset 'digits' but suite 'c' evaluates 'cifar10'.*"
-                                           "transfer_datasets"):
+    with pytest.raises(
+        PcbenchError, match="declared for dataset 'digits' but suite 'c' evaluates 'cifar10'.*transfer_datasets"
+    ):
         run_suite(loaded, results_dir=tmp_path / "results", progress=False, workers=1)
     assert not (tmp_path / "results").exists()

@@ -16,8 +16,8 @@ from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_file
 from pcbench.models.build import build_model, build_pc_model, checkpoint_hash, load_state_dict, weights_path
 from pcbench.models.digits import WEIGHTS_DIR
-from pcbench.training.digits import train_reference_weights
 from pcbench.registry import get_model_spec
+from pcbench.training.digits import train_reference_weights
 
 
 def test_digits_split_is_fixed_and_disjoint():
@@ -91,8 +91,9 @@ def test_the_recipe_still_reaches_the_documented_accuracy(tmp_path):
     holds only on CPUs whose kernels match the machine that made them, so it is not asserted."""
     files = train_reference_weights(tmp_path, get_model_spec("digits-pcnn"))
     data = load_digits_split("test")
-    cnn = build_model(dataclasses.replace(get_model_spec("digits-cnn"), weights=str(files["digits-cnn"]),
-                                          weights_sha256=None))
+    cnn = build_model(
+        dataclasses.replace(get_model_spec("digits-cnn"), weights=str(files["digits-cnn"]), weights_sha256=None)
+    )
     pc = build_pc_model(get_model_spec("digits-pcnn"), base_weights=False)
     pc.backbone.load_state_dict(cnn.backbone.state_dict())
     pc.predictors.load_state_dict(load_state_dict(files["digits-pcnn"]))

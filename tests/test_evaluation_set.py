@@ -32,8 +32,11 @@ def run(*args: str):
 
 def snapshot(directory: Path) -> dict[str, str]:
     """Every file under ``directory`` (hidden ones included) with the SHA-256 of its bytes."""
-    return {str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(directory.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.fixture(scope="module")
@@ -48,8 +51,15 @@ def stored(tmp_path_factory):
 
 def test_a_run_on_another_limit_is_refused_and_changes_nothing(stored):
     before = snapshot(stored / "results")
-    result = run(str(stored / "mix.toml"), "--limit", "10", "--results", str(stored / "results"),
-                 "--leaderboards", str(stored / "lb-10"))
+    result = run(
+        str(stored / "mix.toml"),
+        "--limit",
+        "10",
+        "--results",
+        str(stored / "results"),
+        "--leaderboards",
+        str(stored / "lb-10"),
+    )
     assert result.exit_code != 0
     message = str(result.exception)
     assert "30 samples (limit 30" in message and "10 samples (limit 10" in message
@@ -64,8 +74,22 @@ def test_the_cli_refusal_is_one_error_line(stored, tmp_path):
 
     before = snapshot(stored / "results")
     completed = subprocess.run(
-        [sys.executable, "-m", "pcbench", "run", str(stored / "mix.toml"), "--limit", "10", "--results",
-         str(stored / "results"), "--leaderboards", str(tmp_path / "lb")], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "pcbench",
+            "run",
+            str(stored / "mix.toml"),
+            "--limit",
+            "10",
+            "--results",
+            str(stored / "results"),
+            "--leaderboards",
+            str(tmp_path / "lb"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 2 and "Traceback" not in completed.stderr
     errors = [line for line in completed.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and str(stored / "results" / "mix") in errors[0]
@@ -78,33 +102,79 @@ def test_replace_drops_the_other_set_and_evaluates_this_one(stored, tmp_path):
         (results / "mix" / kind).mkdir(parents=True)
         for path in (stored / "results" / "mix" / kind).iterdir():
             (results / "mix" / kind / path.name).write_bytes(path.read_bytes())
-    result = run(str(stored / "mix.toml"), "--limit", "10", "--replace", "--results", str(results),
-                 "--leaderboards", str(tmp_path / "lb"))
+    result = run(
+        str(stored / "mix.toml"),
+        "--limit",
+        "10",
+        "--replace",
+        "--results",
+        str(results),
+        "--leaderboards",
+        str(tmp_path / "lb"),
+    )
     assert result.exit_code == 0, result.output
     scores = read_scores(results / "mix")
     assert set(scores["n"]) == {10} and set(scores["limit"]) == {10}
     assert len(list((results / "mix" / "scores").glob("*.parquet"))) == 4  # 2 models × (clean, fog/2)
-    again = run(str(stored / "mix.toml"), "--limit", "10", "--results", str(results),
-                "--leaderboards", str(tmp_path / "lb"))
+    again = run(
+        str(stored / "mix.toml"), "--limit", "10", "--results", str(results), "--leaderboards", str(tmp_path / "lb")
+    )
     assert again.exit_code == 0 and "0 cells evaluated, 4 already stored" in again.output
 
 
 def test_replace_does_not_drop_models_the_run_does_not_evaluate(stored, tmp_path):
     results = tmp_path / "results"
-    result = run(str(stored / "mix.toml"), "-m", "digits-cnn", "--limit", "10", "--replace", "--results",
-                 str(stored / "results"), "--leaderboards", str(tmp_path / "lb"))
+    result = run(
+        str(stored / "mix.toml"),
+        "-m",
+        "digits-cnn",
+        "--limit",
+        "10",
+        "--replace",
+        "--results",
+        str(stored / "results"),
+        "--leaderboards",
+        str(tmp_path / "lb"),
+    )
     assert result.exit_code != 0 and "also holds cells of digits-pcnn" in str(result.exception)
     assert not results.exists()
 
 
 def test_compare_refuses_mixed_sample_sets(stored, tmp_path):
     big, small = tmp_path / "big", tmp_path / "small"
-    assert run(str(stored / "mix.toml"), "-m", "digits-cnn", "--results", str(big),
-               "--leaderboards", str(tmp_path / "lb")).exit_code == 0
-    assert run(str(stored / "mix.toml"), "-m", "digits-pcnn", "--limit", "10", "--results", str(small),
-               "--leaderboards", str(tmp_path / "lb")).exit_code == 0
-    result = CliRunner().invoke(cli, ["compare", str(stored / "mix.toml"), "--results", str(big),
-                                      "--results", str(small), "--leaderboards", str(tmp_path / "lb2")])
+    assert (
+        run(
+            str(stored / "mix.toml"), "-m", "digits-cnn", "--results", str(big), "--leaderboards", str(tmp_path / "lb")
+        ).exit_code
+        == 0
+    )
+    assert (
+        run(
+            str(stored / "mix.toml"),
+            "-m",
+            "digits-pcnn",
+            "--limit",
+            "10",
+            "--results",
+            str(small),
+            "--leaderboards",
+            str(tmp_path / "lb"),
+        ).exit_code
+        == 0
+    )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "compare",
+            str(stored / "mix.toml"),
+            "--results",
+            str(big),
+            "--results",
+            str(small),
+            "--leaderboards",
+            str(tmp_path / "lb2"),
+        ],
+    )
     assert result.exit_code != 0
     message = str(result.exception)
     assert "mix 2 evaluation sets" in message

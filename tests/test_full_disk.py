@@ -43,8 +43,9 @@ RUN_COLUMNS = ["run_id", "created_at", "wall_time_s"]
 
 
 def _mount(target: Path, options: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True,
-                          text=True, check=False)
+    return subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)], capture_output=True, text=True, check=False
+    )
 
 
 @contextmanager
@@ -89,22 +90,30 @@ def stored(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return read_scores(root).drop(columns=RUN_COLUMNS), read_predictions(root)
 
 
-def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(
-        tmp_path, fresh_home, monkeypatch, capsys):
+def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(tmp_path, fresh_home, monkeypatch, capsys):
     suite_file = tmp_path / "full.toml"
     suite_file.write_text(SUITE)
     reference = tmp_path / "reference"
     run_suite(load_suite(suite_file), results_dir=reference, device="cpu", progress=False)
     with tmpfs(tmp_path / "disk", f"size={room_for_three_and_a_half_cells(reference / 'full')}") as disk:
         results = disk / "results"
-        args = ["run", str(suite_file), "--results", str(results), "--leaderboards", str(tmp_path / "boards"),
-                "--device", "cpu"]
+        args = [
+            "run",
+            str(suite_file),
+            "--results",
+            str(results),
+            "--leaderboards",
+            str(tmp_path / "boards"),
+            "--device",
+            "cpu",
+        ]
         status, stderr = run_cli(args, monkeypatch, capsys)
         errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
         assert status == 2 and "Traceback" not in stderr and len(errors) == 1, stderr
         assert stderr.strip().splitlines()[-1] == errors[0]
-        match = re.search(r"the file system holding (\S+) is full \(ENOSPC\) .*: (\d+) cell\(s\) committed by this run",
-                          errors[0])
+        match = re.search(
+            r"the file system holding (\S+) is full \(ENOSPC\) .*: (\d+) cell\(s\) committed by this run", errors[0]
+        )
         assert match is not None, errors[0]
         assert match.group(1) == str(results / "full")
         committed = int(match.group(2))
@@ -123,8 +132,7 @@ def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(
         pd.testing.assert_frame_equal(predictions, expected_predictions)
 
 
-def test_results_on_a_read_only_file_system_are_refused_before_anything_runs(tmp_path, fresh_home, monkeypatch,
-                                                                              capsys):
+def test_results_on_a_read_only_file_system_are_refused_before_anything_runs(tmp_path, fresh_home, monkeypatch, capsys):
     suite_file = tmp_path / "full.toml"
     suite_file.write_text(SUITE)
     with tmpfs(tmp_path / "disk", "ro,size=64k") as disk:

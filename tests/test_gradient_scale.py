@@ -52,14 +52,14 @@ def test_fan_out_ignores_weights_and_relu_and_leaves_the_predictor_untouched():
         predictor[0].bias.fill_(-5.0)
     before = [p.clone() for p in predictor.parameters()]
     assert structural_fan_out(predictor, (64, 32, 32)) == 27
-    assert all(torch.equal(p, q) for p, q in zip(predictor.parameters(), before))
+    assert all(torch.equal(p, q) for p, q in zip(predictor.parameters(), before, strict=True))
 
 
 def test_presnet18_cifar100_fan_outs_match_the_reference():
     spec = get_model_spec("presnet18-cifar100")
     model = build_pc_model(spec, base_weights=False)
     shapes = feature_shapes(model.backbone, model.normalize, model.module_paths, spec.input_size)
-    fan_outs = [structural_fan_out(p, shape) for p, shape in zip(model.predictors, shapes)]
+    fan_outs = [structural_fan_out(p, shape) for p, shape in zip(model.predictors, shapes, strict=True)]
     assert fan_outs == [27, 576, 2304, 4608, 9216]
 
 

@@ -62,13 +62,31 @@ def tiny_scores() -> pd.DataFrame:
 def expected_table() -> pd.DataFrame:
     """The leaderboard of tiny_scores(), computed by hand."""
     pc = [
-        ["alpha-pc", t, (80 + t) / 100, (180 + 5 * t) / 400, (90 + 2 * t) / 200, (90 + 3 * t) / 200,
-         (20 + 5 * t) / 100, (10 + 5 * t) / 100, (5 + t) / 100]
+        [
+            "alpha-pc",
+            t,
+            (80 + t) / 100,
+            (180 + 5 * t) / 400,
+            (90 + 2 * t) / 200,
+            (90 + 3 * t) / 200,
+            (20 + 5 * t) / 100,
+            (10 + 5 * t) / 100,
+            (5 + t) / 100,
+        ]
         for t in (0, 1, 2)
     ]
     ff = [["zeta-ff", 0, 0.9, 220 / 400, 120 / 200, 100 / 200, 0.3, NAN, NAN]]
-    columns = ["model", "timestep", "clean_acc", "corruption_acc", "snow_acc", "fog_acc",
-               "fgsm@0.01_acc", "fgsm@0.03_acc", "pgd-linf@0.01_acc"]
+    columns = [
+        "model",
+        "timestep",
+        "clean_acc",
+        "corruption_acc",
+        "snow_acc",
+        "fog_acc",
+        "fgsm@0.01_acc",
+        "fgsm@0.03_acc",
+        "pgd-linf@0.01_acc",
+    ]
     return pd.DataFrame(ff + pc, columns=columns)
 
 
@@ -76,7 +94,7 @@ def test_pooled_values_column_order_and_missing_cells() -> None:
     table = leaderboard_table(tiny_scores())
     expected = expected_table()
     assert list(table.columns) == list(expected.columns)
-    rows = list(zip(table["model"], table["timestep"]))
+    rows = list(zip(table["model"], table["timestep"], strict=True))
     assert rows == [("zeta-ff", 0), ("alpha-pc", 0), ("alpha-pc", 1), ("alpha-pc", 2)]
     pd.testing.assert_frame_equal(table, expected, check_dtype=False)
     assert table.loc[0, "fog_acc"] == 0.5  # pooled 100/200, not the mean 0.6 of 0.8 and 0.4
@@ -136,8 +154,7 @@ def test_format_leaderboard_shows_summary_percentages() -> None:
     text = format_leaderboard(leaderboard_table(tiny_scores()))
     lines = text.splitlines()
     assert len(lines) == 1 + 4
-    assert lines[0].split() == ["model", "timestep", "clean", "corruption",
-                                "fgsm@0.01", "fgsm@0.03", "pgd-linf@0.01"]
+    assert lines[0].split() == ["model", "timestep", "clean", "corruption", "fgsm@0.01", "fgsm@0.03", "pgd-linf@0.01"]
     assert lines[1].split() == ["zeta-ff", "0", "90.0", "55.0", "30.0", "-", "-"]
     assert lines[4].split() == ["alpha-pc", "2", "82.0", "47.5", "30.0", "20.0", "7.0"]
     assert "snow" not in text

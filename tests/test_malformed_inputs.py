@@ -92,8 +92,14 @@ class Case:
     make: Callable[[Workspace], tuple[list[str], list[str]]]
 
 
-def suite_case(id: str, text: str, *fragments: str, files: Callable[[Workspace], None] | None = None,
-               kind: str = "suite", names_file: bool = True) -> Case:
+def suite_case(
+    id: str,
+    text: str,
+    *fragments: str,
+    files: Callable[[Workspace], None] | None = None,
+    kind: str = "suite",
+    names_file: bool = True,
+) -> Case:
     """``pcbench run`` on a suite file ``suite.toml`` holding ``text`` (``files`` writes its data);
     the error line names the suite file unless not ``names_file``."""
 
@@ -119,8 +125,9 @@ def data_case(id: str, dataset: str, files: Callable[[Path], None], *fragments: 
         (ws.root / "data").mkdir()
         files(ws.root / "data")
 
-    return suite_case(id, with_dataset('root = "data"\n', dataset), *fragments, files=write, kind="data",
-                      names_file=False)
+    return suite_case(
+        id, with_dataset('root = "data"\n', dataset), *fragments, files=write, kind="data", names_file=False
+    )
 
 
 def model_case(id: str, text: str, *fragments: str, files: Callable[[Workspace], None] | None = None) -> Case:
@@ -136,8 +143,9 @@ def model_case(id: str, text: str, *fragments: str, files: Callable[[Workspace],
 
 def weights_case(id: str, write: Callable[[Path], None], *fragments: str) -> Case:
     """``pcbench register`` of a feedforward model whose ``weights = "w.pt"`` ``write`` makes."""
-    return model_case(f"weights {id}", DIGITS_CNN + 'weights = "w.pt"\n', "w.pt", *fragments,
-                      files=lambda ws: write(ws.root / "w.pt"))
+    return model_case(
+        f"weights {id}", DIGITS_CNN + 'weights = "w.pt"\n', "w.pt", *fragments, files=lambda ws: write(ws.root / "w.pt")
+    )
 
 
 def cli_case(id: str, args: Callable[[Workspace], list[str]], *fragments: str) -> Case:
@@ -153,16 +161,25 @@ def results_case(id: str, damage: Callable[[Path], str], *fragments: str, args: 
 
     def make(ws: Workspace) -> tuple[list[str], list[str]]:
         damaged = damage(ws.results / STORED_SUITE)
-        return ["compare", STORED_SUITE, "--results", str(ws.results), "--leaderboards", str(ws.leaderboards),
-                *args], [damaged, *fragments]
+        return ["compare", STORED_SUITE, "--results", str(ws.results), "--leaderboards", str(ws.leaderboards), *args], [
+            damaged,
+            *fragments,
+        ]
 
     return Case(f"results: {id}", make)
 
 
 def stored_args(*extra: str) -> Callable[[Workspace], list[str]]:
     """``compare`` of the intact stored results with ``extra`` options."""
-    return lambda ws: ["compare", STORED_SUITE, "--results", str(ws.results), "--leaderboards",
-                       str(ws.leaderboards), *extra]
+    return lambda ws: [
+        "compare",
+        STORED_SUITE,
+        "--results",
+        str(ws.results),
+        "--leaderboards",
+        str(ws.leaderboards),
+        *extra,
+    ]
 
 
 def a_file(ws: Workspace, name: str = "a-file") -> str:
@@ -226,17 +243,29 @@ CASES = [
     suite_case("limit zero", with_dataset("limit = 0\n"), "dataset.limit", "0"),
     suite_case("limit a string", with_dataset('limit = "10"\n'), "dataset.limit", "'10'"),
     suite_case("limit above the split", with_dataset("limit = 1000\n"), "dataset.limit", "1000", "360"),
-    suite_case("timesteps beyond T", "timesteps = 12\n" + SUITE.replace("digits-cnn", "digits-pcnn"),
-               "digits-pcnn", "12", "T = 10"),
-    suite_case("severity zero", SUITE + "[corruptions]\nnames = ['fog']\nseverities = [0]\n",
-               "corruptions.severities[0]", "0"),
-    suite_case("epsilons a string", SUITE + "[[attacks]]\nkind = 'fgsm'\nepsilons = '0.1'\n",
-               "attacks[0].epsilons", "'0.1'"),
-    suite_case("steps a float", SUITE + "[[attacks]]\nkind = 'pgd-linf'\nepsilons = [0.1]\nsteps = 1.5\n",
-               "attacks[0].steps", "1.5"),
+    suite_case(
+        "timesteps beyond T",
+        "timesteps = 12\n" + SUITE.replace("digits-cnn", "digits-pcnn"),
+        "digits-pcnn",
+        "12",
+        "T = 10",
+    ),
+    suite_case(
+        "severity zero", SUITE + "[corruptions]\nnames = ['fog']\nseverities = [0]\n", "corruptions.severities[0]", "0"
+    ),
+    suite_case(
+        "epsilons a string", SUITE + "[[attacks]]\nkind = 'fgsm'\nepsilons = '0.1'\n", "attacks[0].epsilons", "'0.1'"
+    ),
+    suite_case(
+        "steps a float",
+        SUITE + "[[attacks]]\nkind = 'pgd-linf'\nepsilons = [0.1]\nsteps = 1.5\n",
+        "attacks[0].steps",
+        "1.5",
+    ),
     suite_case("unknown attack", SUITE + "[[attacks]]\nkind = 'cw'\nepsilons = [0.1]\n", "attacks[0].kind", "'cw'"),
-    suite_case("unknown corruption", SUITE + "[corruptions]\nnames = ['fog', 'smog']\n", "corruptions.names[1]",
-               "'smog'"),
+    suite_case(
+        "unknown corruption", SUITE + "[corruptions]\nnames = ['fog', 'smog']\n", "corruptions.names[1]", "'smog'"
+    ),
     suite_case("unknown key", "colour = 'red'\n" + SUITE, "colour"),
     suite_case("models a string", SUITE.replace('["digits-cnn"]', '"digits-cnn"'), "models", "'digits-cnn'"),
     suite_case("clean a string", SUITE.replace("clean = true", 'clean = "yes"'), "clean", "'yes'"),
@@ -246,56 +275,112 @@ CASES = [
     suite_case("invalid TOML", SUITE + "[dataset\n", "invalid TOML"),
     suite_case("unknown model", SUITE.replace("digits-cnn", "ghost-cnn"), "ghost-cnn", names_file=False),
     # model files (pcbench register FILE)
-    model_case("num_classes a string", DIGITS_CNN.replace("num_classes = 10", 'num_classes = "ten"'),
-               "models.my-cnn.num_classes", "'ten'"),
-    model_case("timesteps a string", DIGITS_CNN + DIGITS_PCNN.replace("timesteps = 2", 'timesteps = "x"'),
-               "models.my-pcnn.timesteps", "'x'"),
-    model_case("negative timesteps", DIGITS_CNN + DIGITS_PCNN.replace("timesteps = 2", "timesteps = -1"),
-               "models.my-pcnn.timesteps", "-1"),
-    model_case("mean a number", DIGITS_CNN.replace("mean = [0.5, 0.5, 0.5]", "mean = 0.5"),
-               "models.my-cnn.mean", "0.5"),
-    model_case("mean of strings", DIGITS_CNN.replace("mean = [0.5, 0.5, 0.5]", 'mean = ["a", "b", "c"]'),
-               "models.my-cnn.mean", "'a'"),
+    model_case(
+        "num_classes a string",
+        DIGITS_CNN.replace("num_classes = 10", 'num_classes = "ten"'),
+        "models.my-cnn.num_classes",
+        "'ten'",
+    ),
+    model_case(
+        "timesteps a string",
+        DIGITS_CNN + DIGITS_PCNN.replace("timesteps = 2", 'timesteps = "x"'),
+        "models.my-pcnn.timesteps",
+        "'x'",
+    ),
+    model_case(
+        "negative timesteps",
+        DIGITS_CNN + DIGITS_PCNN.replace("timesteps = 2", "timesteps = -1"),
+        "models.my-pcnn.timesteps",
+        "-1",
+    ),
+    model_case(
+        "mean a number", DIGITS_CNN.replace("mean = [0.5, 0.5, 0.5]", "mean = 0.5"), "models.my-cnn.mean", "0.5"
+    ),
+    model_case(
+        "mean of strings",
+        DIGITS_CNN.replace("mean = [0.5, 0.5, 0.5]", 'mean = ["a", "b", "c"]'),
+        "models.my-cnn.mean",
+        "'a'",
+    ),
     model_case("beta a string", DIGITS_CNN + DIGITS_PCNN + 'beta = "high"\n', "models.my-pcnn.pc.beta", "'high'"),
-    model_case("layer beta a string", DIGITS_CNN + DIGITS_PCNN.replace(
-        '["0.1", "0.4"]', '[{module = "0.1", beta = "high"}]'), "models.my-pcnn.pc.layers[0].beta", "'high'"),
-    model_case("negative input_size", DIGITS_CNN.replace("input_size = 32", "input_size = -3"),
-               "models.my-cnn.input_size", "-3"),
-    model_case("arch a number", DIGITS_CNN.replace('"pcbench.models.digits:digits_cnn"', "5"),
-               "models.my-cnn.arch", "5"),
-    model_case("arch not a module", DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "builtins:dict"),
-               "builtins:dict"),
-    model_case("arch import fails", DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "no_such_module:f"),
-               "no_such_module"),
-    model_case("unknown torchvision name", DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "resnet999"),
-               "resnet999"),
+    model_case(
+        "layer beta a string",
+        DIGITS_CNN + DIGITS_PCNN.replace('["0.1", "0.4"]', '[{module = "0.1", beta = "high"}]'),
+        "models.my-pcnn.pc.layers[0].beta",
+        "'high'",
+    ),
+    model_case(
+        "negative input_size",
+        DIGITS_CNN.replace("input_size = 32", "input_size = -3"),
+        "models.my-cnn.input_size",
+        "-3",
+    ),
+    model_case(
+        "arch a number", DIGITS_CNN.replace('"pcbench.models.digits:digits_cnn"', "5"), "models.my-cnn.arch", "5"
+    ),
+    model_case(
+        "arch not a module", DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "builtins:dict"), "builtins:dict"
+    ),
+    model_case(
+        "arch import fails",
+        DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "no_such_module:f"),
+        "no_such_module",
+    ),
+    model_case(
+        "unknown torchvision name", DIGITS_CNN.replace("pcbench.models.digits:digits_cnn", "resnet999"), "resnet999"
+    ),
     model_case("weights a number", DIGITS_CNN + "weights = 3\n", "models.my-cnn.weights", "3"),
-    model_case("layers a string", DIGITS_CNN + DIGITS_PCNN.replace('["0.1", "0.4"]', '"relu"'),
-               "models.my-pcnn.pc.layers", "'relu'"),
-    model_case("predictor kernel a string", DIGITS_CNN + DIGITS_PCNN.replace(
-        '["0.1", "0.4"]', '[{module = "0.1", predictor = {kernel = "big"}}]'),
-        "models.my-pcnn.pc.layers[0].predictor", "'big'"),
-    model_case("gradient_scaling a string", DIGITS_CNN + DIGITS_PCNN + 'gradient_scaling = "yes"\n',
-               "models.my-pcnn.pc.gradient_scaling", "'yes'"),
-    model_case("variant unknown", DIGITS_CNN.replace("[models.my-cnn]", '[models.my-cnn]\nvariant = "rnn"'),
-               "models.my-cnn.variant", "'rnn'"),
-    model_case("dataset a number", DIGITS_CNN.replace('dataset = "digits"', "dataset = 5"),
-               "models.my-cnn.dataset", "5"),
-    model_case("base a number", DIGITS_CNN + DIGITS_PCNN.replace('base = "my-cnn"', "base = 5"),
-               "models.my-pcnn.base", "5"),
+    model_case(
+        "layers a string",
+        DIGITS_CNN + DIGITS_PCNN.replace('["0.1", "0.4"]', '"relu"'),
+        "models.my-pcnn.pc.layers",
+        "'relu'",
+    ),
+    model_case(
+        "predictor kernel a string",
+        DIGITS_CNN + DIGITS_PCNN.replace('["0.1", "0.4"]', '[{module = "0.1", predictor = {kernel = "big"}}]'),
+        "models.my-pcnn.pc.layers[0].predictor",
+        "'big'",
+    ),
+    model_case(
+        "gradient_scaling a string",
+        DIGITS_CNN + DIGITS_PCNN + 'gradient_scaling = "yes"\n',
+        "models.my-pcnn.pc.gradient_scaling",
+        "'yes'",
+    ),
+    model_case(
+        "variant unknown",
+        DIGITS_CNN.replace("[models.my-cnn]", '[models.my-cnn]\nvariant = "rnn"'),
+        "models.my-cnn.variant",
+        "'rnn'",
+    ),
+    model_case(
+        "dataset a number", DIGITS_CNN.replace('dataset = "digits"', "dataset = 5"), "models.my-cnn.dataset", "5"
+    ),
+    model_case(
+        "base a number", DIGITS_CNN + DIGITS_PCNN.replace('base = "my-cnn"', "base = 5"), "models.my-pcnn.base", "5"
+    ),
     model_case("arch_kwargs a number", DIGITS_CNN + "arch_kwargs = 3\n", "models.my-cnn.arch_kwargs", "3"),
     model_case("weights_sha256 a number", DIGITS_CNN + "weights_sha256 = 5\n", "models.my-cnn.weights_sha256", "5"),
     model_case("description a number", DIGITS_CNN + "description = 5\n", "models.my-cnn.description", "5"),
     model_case("zero std", DIGITS_CNN.replace("std = [0.5, 0.5, 0.5]", "std = [0, 1, 1]"), "models.my-cnn", "std"),
     model_case("unknown key", DIGITS_CNN + 'colour = "red"\n', "models.my-cnn", "colour"),
     model_case("python_path a number", DIGITS_CNN + "python_path = 3\n", "models.my-cnn.python_path", "3"),
-    model_case("transfer_datasets a string", DIGITS_CNN + 'transfer_datasets = "cifar10"\n',
-               "models.my-cnn.transfer_datasets", "'cifar10'"),
-    model_case("predictors a number", DIGITS_CNN + DIGITS_PCNN + "predictors = 5\n", "models.my-pcnn.pc.predictors",
-               "5"),
-    model_case("lambda above 1 - beta", DIGITS_CNN + DIGITS_PCNN.replace(
-        '["0.1", "0.4"]', '[{module = "0.1", beta = 0.9, lambda = 0.5}, "0.4"]'), "models.my-pcnn.pc.layers[0]",
-        "beta + lambda"),
+    model_case(
+        "transfer_datasets a string",
+        DIGITS_CNN + 'transfer_datasets = "cifar10"\n',
+        "models.my-cnn.transfer_datasets",
+        "'cifar10'",
+    ),
+    model_case(
+        "predictors a number", DIGITS_CNN + DIGITS_PCNN + "predictors = 5\n", "models.my-pcnn.pc.predictors", "5"
+    ),
+    model_case(
+        "lambda above 1 - beta",
+        DIGITS_CNN + DIGITS_PCNN.replace('["0.1", "0.4"]', '[{module = "0.1", beta = 0.9, lambda = 0.5}, "0.4"]'),
+        "models.my-pcnn.pc.layers[0]",
+        "beta + lambda",
+    ),
     model_case("invalid TOML", DIGITS_CNN + "[models\n", "invalid TOML"),
     # weights files
     weights_case("zero bytes", lambda path: path.write_bytes(b""), "not a plain state dict"),
@@ -305,22 +390,45 @@ CASES = [
     weights_case("a directory", lambda path: path.mkdir(), "is a directory"),
     weights_case("that do not fit", lambda path: torch.save({"w": torch.zeros(2)}, path), "do not fit"),
     # data directories
-    data_case("CIFAR root without batches", "cifar10", lambda root: (root / "cifar-10-batches-py").mkdir(),
-              "test_batch"),
-    data_case("image folder of mixed sizes", "imagefolder", lambda root: image_folder(root, ((8, 8), (8, 8), (9, 8))),
-              "2.png", "9x8"),
-    data_case("image folder with a non-image", "imagefolder", lambda root: image_folder(root, ((8, 8),) * 2, True),
-              "notes.png"),
+    data_case(
+        "CIFAR root without batches", "cifar10", lambda root: (root / "cifar-10-batches-py").mkdir(), "test_batch"
+    ),
+    data_case(
+        "image folder of mixed sizes",
+        "imagefolder",
+        lambda root: image_folder(root, ((8, 8), (8, 8), (9, 8))),
+        "2.png",
+        "9x8",
+    ),
+    data_case(
+        "image folder with a non-image",
+        "imagefolder",
+        lambda root: image_folder(root, ((8, 8),) * 2, True),
+        "notes.png",
+    ),
     # command-line options
     cli_case("batch size zero", lambda ws: ["run", "quick", "--batch-size", "0"], "--batch-size", "0"),
-    cli_case("unknown device", lambda ws: ["run", "quick", "--device", "tpu", "--limit", "5", "--results",
-                                           str(ws.results)], "--device", "tpu"),
-    cli_case("results a file", lambda ws: ["run", "quick", "--limit", "5", "--results", a_file(ws)],
-             "--results", "a-file"),
-    cli_case("leaderboards a file", lambda ws: ["run", "quick", "--limit", "5", "--results", str(ws.results),
-                                                "--leaderboards", a_file(ws)], "--leaderboards", "a-file"),
-    cli_case("results below a file", lambda ws: ["run", "quick", "--limit", "5", "--results",
-                                                 a_file(ws) + "/results"], "--results", "a-file"),
+    cli_case(
+        "unknown device",
+        lambda ws: ["run", "quick", "--device", "tpu", "--limit", "5", "--results", str(ws.results)],
+        "--device",
+        "tpu",
+    ),
+    cli_case(
+        "results a file", lambda ws: ["run", "quick", "--limit", "5", "--results", a_file(ws)], "--results", "a-file"
+    ),
+    cli_case(
+        "leaderboards a file",
+        lambda ws: ["run", "quick", "--limit", "5", "--results", str(ws.results), "--leaderboards", a_file(ws)],
+        "--leaderboards",
+        "a-file",
+    ),
+    cli_case(
+        "results below a file",
+        lambda ws: ["run", "quick", "--limit", "5", "--results", a_file(ws) + "/results"],
+        "--results",
+        "a-file",
+    ),
     cli_case("negative limit", lambda ws: ["run", "quick", "--limit", "-1"], "--limit", "-1"),
     cli_case("zero workers", lambda ws: ["run", "quick", "--workers", "0"], "--workers", "0"),
     cli_case("unknown option", lambda ws: ["run", "quick", "--colour", "red"], "--colour"),
@@ -328,13 +436,19 @@ CASES = [
     cli_case("timestep a word", stored_args("--timestep", "x"), "--timestep", "'x'"),
     cli_case("unknown sort metric", stored_args("--sort", "ghost"), "ghost"),
     cli_case("unknown on-conflict", stored_args("--on-conflict", "maybe"), "--on-conflict", "'maybe'"),
-    cli_case("compare to a leaderboards file", lambda ws: ["compare", STORED_SUITE, "--results", str(ws.results),
-                                                           "--leaderboards", a_file(ws)], "a-file"),
+    cli_case(
+        "compare to a leaderboards file",
+        lambda ws: ["compare", STORED_SUITE, "--results", str(ws.results), "--leaderboards", a_file(ws)],
+        "a-file",
+    ),
     cli_case("unknown baseline", stored_args("--baseline", "ghost-cnn"), "ghost-cnn"),
     cli_case("missing reference", stored_args("--against", "no-such.csv"), "no-such.csv"),
     cli_case("reference not a leaderboard", non_csv_reference, "reference.csv"),
-    cli_case("compare on a missing results dir", lambda ws: ["compare", STORED_SUITE, "--results",
-                                                              str(ws.root / "nowhere")], "nowhere"),
+    cli_case(
+        "compare on a missing results dir",
+        lambda ws: ["compare", STORED_SUITE, "--results", str(ws.root / "nowhere")],
+        "nowhere",
+    ),
     cli_case("register a missing file", lambda ws: ["register", str(ws.root / "none.toml")], "none.toml"),
     cli_case("show an unknown model", lambda ws: ["models", "show", "ghost-cnn"], "ghost-cnn"),
     cli_case("unregister an unknown model", lambda ws: ["unregister", "ghost-cnn"], "ghost-cnn"),
@@ -367,8 +481,9 @@ def stored_results(tmp_path_factory) -> Path:
     from pcbench.suite import parse_suite
 
     results = tmp_path_factory.mktemp("stored") / "results"
-    suite = parse_suite({"name": STORED_SUITE, "models": ["digits-cnn"], "clean": True,
-                         "dataset": {"name": "digits", "limit": 5}})
+    suite = parse_suite(
+        {"name": STORED_SUITE, "models": ["digits-cnn"], "clean": True, "dataset": {"name": "digits", "limit": 5}}
+    )
     run_suite(suite, results_dir=results, device="cpu", progress=False)
     return results
 
@@ -427,8 +542,13 @@ def test_malformed_input_is_one_error_line_and_changes_nothing(case, workspace, 
 
 
 #: Cases that also run as ``python -m pcbench``, one of each kind.
-SUBPROCESS_CASES = ["suite: timesteps a string", "model file: num_classes a string", "model file: weights zero bytes",
-                    "cli: batch size zero", "results: truncated scores file"]
+SUBPROCESS_CASES = [
+    "suite: timesteps a string",
+    "model file: num_classes a string",
+    "model file: weights zero bytes",
+    "cli: batch size zero",
+    "results: truncated scores file",
+]
 
 
 @pytest.mark.parametrize("case", [case for case in CASES if case.id in SUBPROCESS_CASES], ids=lambda case: case.id)
@@ -436,8 +556,14 @@ def test_the_installed_command_gives_the_same_line(case, workspace):
     args, fragments = case.make(workspace)
     before = snapshot(workspace.root)
     env = {**os.environ, "PCBENCH_HOME": str(workspace.home)}
-    result = subprocess.run([sys.executable, "-m", "pcbench", *args], capture_output=True, text=True, env=env,
-                            cwd=workspace.root, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "pcbench", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workspace.root,
+        check=False,
+    )
     assert_one_error(result.returncode, result.stderr, fragments)
     assert snapshot(workspace.root) == before
 
@@ -445,8 +571,10 @@ def test_the_installed_command_gives_the_same_line(case, workspace):
 @pytest.mark.parametrize(
     ("error", "fragments"),
     [
-        (OSError(errno.ENOSPC, "No space left on device", "/data/results/quick/scores/.x.parquet.1.tmp"),
-         ["/data/results/quick/scores:", "no space left on the device (ENOSPC)", "rerun"]),
+        (
+            OSError(errno.ENOSPC, "No space left on device", "/data/results/quick/scores/.x.parquet.1.tmp"),
+            ["/data/results/quick/scores:", "no space left on the device (ENOSPC)", "rerun"],
+        ),
         (OSError(errno.ENOSPC, "No space left on device"), ["no space left on the device (ENOSPC)", "--results"]),
         (PermissionError(errno.EACCES, "Permission denied", "/data/results"), ["/data/results:", "permission denied"]),
         (OSError(errno.EROFS, "Read-only file system", "/mnt/ro/x"), ["/mnt/ro/x:", "read-only file system"]),
@@ -464,8 +592,11 @@ def test_the_environments_os_errors_are_one_line(error, fragments, workspace, mo
     assert_one_error(status, stderr, fragments)
 
 
-@pytest.mark.parametrize("error", [ZeroDivisionError("division by zero"), OSError(errno.EIO, "Input/output error")],
-                         ids=["a bug", "an OSError that is no user's doing"])
+@pytest.mark.parametrize(
+    "error",
+    [ZeroDivisionError("division by zero"), OSError(errno.EIO, "Input/output error")],
+    ids=["a bug", "an OSError that is no user's doing"],
+)
 def test_a_bug_shows_its_traceback_and_asks_for_a_report(error, workspace, monkeypatch, capsys):
     from pcbench import __version__
 

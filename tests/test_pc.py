@@ -20,12 +20,12 @@ def small_cnn() -> nn.Sequential:
     """A backbone whose PCoder outputs feed in-place ReLUs (state must not be clobbered)."""
     torch.manual_seed(1)
     return nn.Sequential(
-        nn.Conv2d(3, 6, 3, padding=1),   # 0: PCoder 1 (pre-activation, followed by in-place ReLU)
-        nn.ReLU(inplace=True),           # 1
-        nn.MaxPool2d(2),                 # 2
-        nn.Conv2d(6, 8, 3, padding=1),   # 3: PCoder 2
-        nn.ReLU(inplace=True),           # 4
-        nn.AdaptiveAvgPool2d(2),         # 5
+        nn.Conv2d(3, 6, 3, padding=1),  # 0: PCoder 1 (pre-activation, followed by in-place ReLU)
+        nn.ReLU(inplace=True),  # 1
+        nn.MaxPool2d(2),  # 2
+        nn.Conv2d(6, 8, 3, padding=1),  # 3: PCoder 2
+        nn.ReLU(inplace=True),  # 4
+        nn.AdaptiveAvgPool2d(2),  # 5
         nn.Flatten(),
         nn.Linear(32, 5),
     )
@@ -33,7 +33,10 @@ def small_cnn() -> nn.Sequential:
 
 def predictors() -> list[nn.Module]:
     torch.manual_seed(2)
-    return [nn.ConvTranspose2d(6, 3, 3, padding=1), nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(8, 6, 3, padding=1))]
+    return [
+        nn.ConvTranspose2d(6, 3, 3, padding=1),
+        nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(8, 6, 3, padding=1)),
+    ]
 
 
 def pc_model(beta=(0.6, 0.7), lam=(0.2, 0.0), alpha=(0.3, 0.2), timesteps=4, **kwargs) -> PCModel:
@@ -49,7 +52,10 @@ def reference_unroll(model: PCModel, x: torch.Tensor) -> torch.Tensor:
     net, (p1, p2) = model.backbone, model.predictors
     (b1, b2), (l1, _), (a1, a2) = model.betas, model.lambdas, model.alphas
     image = model.normalize(x)
-    head = lambda r2: net[7](net[6](net[5](torch.relu(r2))))
+
+    def head(r2: torch.Tensor) -> torch.Tensor:
+        return net[7](net[6](net[5](torch.relu(r2))))
+
     r1 = net[0](image)
     r2 = net[3](net[2](torch.relu(r1)))
     logits = [head(r2)]
@@ -149,7 +155,9 @@ def test_module_called_twice_is_an_error():
 def test_predictor_shape_mismatch_is_named():
     bad = [nn.ConvTranspose2d(6, 3, 3, padding=1), nn.ConvTranspose2d(8, 6, 3, padding=1)]
     model = PCModel(small_cnn(), Normalize(MEAN, STD), ["0", "3"], bad, (0.5, 0.5), (0.1, 0.0), (0.1, 0.1), 1)
-    with pytest.raises(PcbenchError, match=r"PCoder '3': predictor output \(6, 8, 8\) does not match the layer below \(6, 16, 16\)"):
+    with pytest.raises(
+        PcbenchError, match=r"PCoder '3': predictor output \(6, 8, 8\) does not match the layer below \(6, 16, 16\)"
+    ):
         model(images(1))
 
 
@@ -163,7 +171,9 @@ def test_gradient_scaling_multiplies_the_error_step():
     scaled = pc_model(beta=(1.0, 1.0), lam=(0.0, 0.0), alpha=(0.0, 0.01), timesteps=1, gradient_scaling=True).double()
     captured = {}
     for name, model in (("plain", plain), ("scaled", scaled)):
-        model.backbone[3].register_forward_hook(lambda m, i, o, name=name: captured.setdefault(name, []).append(o.detach().clone()))
+        model.backbone[3].register_forward_hook(
+            lambda m, i, o, name=name: captured.setdefault(name, []).append(o.detach().clone())
+        )
         with torch.no_grad():
             model(x)
     ff = model.backbone[3](model.backbone[2](torch.relu(model.backbone[0](model.normalize(x))))).detach()
@@ -185,10 +195,21 @@ def test_gradient_scaled_model_is_differentiable_and_its_lazy_scale_changes_noth
 
 def test_gradient_scaling_rejects_a_predictor_blind_to_its_state():
     # the threshold zeroes every structural response, so the fan-out is 0 and sqrt(C) undefined
-    blind = [predictors()[0], nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(8, 6, 3, padding=1),
-                                            nn.Threshold(1e9, 0.0))]
-    model = PCModel(small_cnn(), Normalize(MEAN, STD), ["0", "3"], blind, (0.5, 0.5), (0.0, 0.0), (0.1, 0.1), 1,
-                    gradient_scaling=True)
+    blind = [
+        predictors()[0],
+        nn.Sequential(nn.Upsample(scale_factor=2), nn.ConvTranspose2d(8, 6, 3, padding=1), nn.Threshold(1e9, 0.0)),
+    ]
+    model = PCModel(
+        small_cnn(),
+        Normalize(MEAN, STD),
+        ["0", "3"],
+        blind,
+        (0.5, 0.5),
+        (0.0, 0.0),
+        (0.1, 0.1),
+        1,
+        gradient_scaling=True,
+    )
     with pytest.raises(PcbenchError, match="PCoder '3': gradient_scaling needs a predictor .*fan-out is 0"):
         model(images(1))
 
@@ -204,7 +225,7 @@ def test_derived_predictors_map_each_feature_map_onto_the_layer_below():
     assert shapes == [(64, 32, 32), (64, 16, 16), (128, 8, 8), (256, 4, 4)]
     made = derive_predictors(shapes, (3, 64, 64), modules)
     inputs = [(3, 64, 64), *shapes[:-1]]
-    for predictor, shape, below in zip(made, shapes, inputs):
+    for predictor, shape, below in zip(made, shapes, inputs, strict=True):
         assert tuple(predictor(torch.zeros(1, *shape)).shape[1:]) == below
     model = PCModel(backbone, normalize, modules, made, [0.8] * 4, [0.1] * 4, [0.01] * 4, 2)
     with torch.no_grad():

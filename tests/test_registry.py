@@ -11,19 +11,24 @@ import torch
 import torchvision
 from torch import nn
 
+from pcbench.api import register_file, unregister
 from pcbench.errors import PcbenchError
 from pcbench.models.build import build_model, checkpoint_hash
 from pcbench.paths import user_registry_file
 from pcbench.registry import ModelSpec, PCConfig, PCLayer, get_model_spec, register, register_model
-from pcbench.api import register_file, unregister
 from pcbench.registry.user_file import read_spec_file
 
 
 def tiny_net(num_classes: int = 4) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(4, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(), nn.Linear(8, num_classes),
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, num_classes),
     )
 
 
@@ -114,7 +119,11 @@ def test_register_from_toml_validates_then_saves_atomically(registry_snapshot, f
     specs = register_file(path)
     assert [s.name for s in specs] == ["my-resnet", "my-presnet"]
     presnet = get_model_spec("my-presnet")
-    assert [(l.module, l.beta, l.lam) for l in presnet.pc.layers] == [("relu", 0.8, 0.1), ("layer1", 0.5, 0.1), ("layer2", 0.8, 0.0)]
+    assert [(layer.module, layer.beta, layer.lam) for layer in presnet.pc.layers] == [
+        ("relu", 0.8, 0.1),
+        ("layer1", 0.5, 0.1),
+        ("layer2", 0.8, 0.0),
+    ]
     saved = read_spec_file(user_registry_file())
     assert [s.name for s in saved] == ["my-resnet", "my-presnet"]
     assert saved[0].weights == str(resnet_weights.resolve())
@@ -133,7 +142,9 @@ def test_registered_pc_timestep_zero_equals_its_base(registry_snapshot, fresh_ho
     assert checkpoint_hash(get_model_spec("my-presnet")) != checkpoint_hash(get_model_spec("my-resnet"))
 
 
-def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_snapshot, fresh_home, tmp_path, resnet_weights):
+def test_registering_a_name_twice_leaves_the_registry_file_untouched(
+    registry_snapshot, fresh_home, tmp_path, resnet_weights
+):
     path = write(tmp_path / "models.toml", RESNET_TOML)
     register_file(path)
     before = user_registry_file().read_bytes()
@@ -145,19 +156,31 @@ def test_registering_a_name_twice_leaves_the_registry_file_untouched(registry_sn
 @pytest.mark.parametrize(
     ("edit", "message"),
     [
-        (lambda t: t.replace('weights = "resnet18-10.pt"', 'weights = "missing.pt"'),
-         r"weights file '.*missing.pt' does not exist"),
-        (lambda t: t.replace('"layer2"]', '"layer9"]'),
-         r"PC config names module 'layer9', which the backbone ResNet lacks"),
-        (lambda t: t.replace('dataset = "cifar10"', 'datset = "cifar10"'),
-         r"models.my-resnet: unknown key 'datset'; allowed: .*dataset"),
-        (lambda t: t.replace('arch = "resnet18"', 'arch = "resnet1800"'),
-         r"arch = 'resnet1800' is neither 'module:function' nor a torchvision model name"),
-        (lambda t: t.replace("beta = 0.5", "beta = 1.5"),
-         r"models.my-presnet.pc.layers\[1\].beta = 1.5 must lie in \[0, 1\]"),
+        (
+            lambda t: t.replace('weights = "resnet18-10.pt"', 'weights = "missing.pt"'),
+            r"weights file '.*missing.pt' does not exist",
+        ),
+        (
+            lambda t: t.replace('"layer2"]', '"layer9"]'),
+            r"PC config names module 'layer9', which the backbone ResNet lacks",
+        ),
+        (
+            lambda t: t.replace('dataset = "cifar10"', 'datset = "cifar10"'),
+            r"models.my-resnet: unknown key 'datset'; allowed: .*dataset",
+        ),
+        (
+            lambda t: t.replace('arch = "resnet18"', 'arch = "resnet1800"'),
+            r"arch = 'resnet1800' is neither 'module:function' nor a torchvision model name",
+        ),
+        (
+            lambda t: t.replace("beta = 0.5", "beta = 1.5"),
+            r"models.my-presnet.pc.layers\[1\].beta = 1.5 must lie in \[0, 1\]",
+        ),
     ],
 )
-def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot, fresh_home, tmp_path, resnet_weights, edit, message):
+def test_bad_model_files_give_one_line_errors_and_save_nothing(
+    registry_snapshot, fresh_home, tmp_path, resnet_weights, edit, message
+):
     before = user_registry_file().read_bytes() if user_registry_file().exists() else None
     path = write(tmp_path / "models.toml", edit(RESNET_TOML))
     with pytest.raises(PcbenchError, match=message) as caught:
@@ -169,12 +192,16 @@ def test_bad_model_files_give_one_line_errors_and_save_nothing(registry_snapshot
 
 
 def test_weights_hash_mismatch_is_reported(registry_snapshot, fresh_home, tmp_path, resnet_weights):
-    text = RESNET_TOML.replace('weights = "resnet18-10.pt"', 'weights = "resnet18-10.pt"\nweights_sha256 = "' + "0" * 64 + '"')
+    text = RESNET_TOML.replace(
+        'weights = "resnet18-10.pt"', 'weights = "resnet18-10.pt"\nweights_sha256 = "' + "0" * 64 + '"'
+    )
     with pytest.raises(PcbenchError, match="has SHA-256 [0-9a-f]{64}, expected 0{64}"):
         register_file(write(tmp_path / "models.toml", text))
 
 
-def test_interrupted_save_keeps_the_previous_registry_file(registry_snapshot, fresh_home, tmp_path, resnet_weights, monkeypatch):
+def test_interrupted_save_keeps_the_previous_registry_file(
+    registry_snapshot, fresh_home, tmp_path, resnet_weights, monkeypatch
+):
     register_file(write(tmp_path / "a.toml", RESNET_TOML))
     before = user_registry_file().read_bytes()
     second = RESNET_TOML.replace("my-resnet", "other-resnet").replace("my-presnet", "other-presnet")
@@ -193,7 +220,8 @@ def test_entry_point_models_are_registered(tmp_path, monkeypatch):
     from pcbench.registry import registry
 
     package = tmp_path / "pcbench_plugin_demo.py"
-    package.write_text(textwrap.dedent("""
+    package.write_text(
+        textwrap.dedent("""
         from torch import nn
         from pcbench import ModelSpec
 
@@ -202,7 +230,8 @@ def test_entry_point_models_are_registered(tmp_path, monkeypatch):
 
         def models():
             return [ModelSpec(name="plugin-linear", arch=arch, num_classes=3, input_size=8)]
-    """))
+    """)
+    )
     dist = tmp_path / "pcbench_plugin_demo-1.0.dist-info"
     dist.mkdir()
     (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: pcbench-plugin-demo\nVersion: 1.0\n")

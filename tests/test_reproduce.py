@@ -31,14 +31,28 @@ COMMITTED = Path(__file__).resolve().parents[1] / "leaderboards" / "quick.csv"
 def accuracy(metric: str, correct: int, n: int = N, model: str = "cnn", timestep: int = 0) -> dict:
     """A long row of an accuracy metric: ``correct`` of ``n``, interval ±0.05."""
     value = correct / n
-    return {"model": model, "metric": metric, "timestep": timestep, "value": value,
-            "ci_low": value - 0.05, "ci_high": value + 0.05, "n": n}
+    return {
+        "model": model,
+        "metric": metric,
+        "timestep": timestep,
+        "value": value,
+        "ci_low": value - 0.05,
+        "ci_high": value + 0.05,
+        "n": n,
+    }
 
 
 def aggregate(metric: str, value: float, model: str = "cnn", timestep: int = 0) -> dict:
     """A long row of a bootstrapped aggregate."""
-    return {"model": model, "metric": metric, "timestep": timestep, "value": value,
-            "ci_low": value - 0.01, "ci_high": value + 0.01, "n": N}
+    return {
+        "model": model,
+        "metric": metric,
+        "timestep": timestep,
+        "value": value,
+        "ci_low": value - 0.01,
+        "ci_high": value + 0.01,
+        "n": N,
+    }
 
 
 def long_table(*rows: dict) -> pd.DataFrame:
@@ -126,8 +140,7 @@ def test_a_missing_row_fails_and_an_extra_row_is_listed() -> None:
     assert status(reproduction, "fgsm@0.1_acc")["status"] == EXTRA
     assert not reproduction.reproduced
     text = format_reproduction(reproduction).splitlines()
-    assert text[0] == ("cnn: 4 rows equal, 0 within tolerance (attacks), 0 differ, 1 missing here, "
-                       "1 extra here")
+    assert text[0] == ("cnn: 4 rows equal, 0 within tolerance (attacks), 0 differ, 1 missing here, 1 extra here")
     assert text[-1] == "reproduced: no (1 row missing here)"
     missing = next(line for line in text if "fgsm@0.05_acc" in line).split()
     assert missing[3:] == ["0.755556", "-", "-", "-", "-", *MISSING.split()]
@@ -158,8 +171,10 @@ def test_read_reference_reads_what_the_leaderboard_writes(tmp_path: Path) -> Non
         (",".join([*COLUMNS, "extra"]) + "\n", "its columns are model, metric"),
         (",".join(COLUMNS) + "\n", "it has no rows"),
         (",".join(COLUMNS) + "\ncnn,clean_acc,zero,0.9,0.8,0.95,10\n", "timestep and n must be integers"),
-        (",".join(COLUMNS) + "\ncnn,clean_acc,0,0.9,0.8,0.95,10\ncnn,clean_acc,0,0.8,0.7,0.9,10\n",
-         "(cnn, clean_acc, 0) appears twice"),
+        (
+            ",".join(COLUMNS) + "\ncnn,clean_acc,0,0.9,0.8,0.95,10\ncnn,clean_acc,0,0.8,0.7,0.9,10\n",
+            "(cnn, clean_acc, 0) appears twice",
+        ),
     ],
 )
 def test_a_bad_reference_is_a_one_line_error(tmp_path: Path, content: str | None, problem: str) -> None:
@@ -199,13 +214,13 @@ def test_compare_against_a_reference_run(tmp_path: Path) -> None:
     suite = tmp_path / "repro.toml"
     suite.write_text(SUITE)
     results, reference = tmp_path / "results", tmp_path / "reference" / "repro.csv"
-    invoke("run", str(suite), "--results", str(results), "--leaderboards", str(tmp_path / "run"),
-           "--device", "cpu")
+    invoke("run", str(suite), "--results", str(results), "--leaderboards", str(tmp_path / "run"), "--device", "cpu")
     # the reference as `compare` writes it: independent of which files `run` writes after evaluating
     invoke("compare", str(suite), "--results", str(results), "--leaderboards", str(reference.parent))
     here = tmp_path / "here"
-    output = invoke("compare", str(suite), "--results", str(results), "--leaderboards", str(here),
-                    "--against", str(reference))
+    output = invoke(
+        "compare", str(suite), "--results", str(results), "--leaderboards", str(here), "--against", str(reference)
+    )
     assert output.splitlines()[-1] == "reproduced: yes"
     assert "digits-cnn: 3 rows equal, 0 within tolerance (attacks), 0 differ" in output
     assert (here / "repro.csv").read_bytes() == reference.read_bytes()
@@ -214,16 +229,34 @@ def test_compare_against_a_reference_run(tmp_path: Path) -> None:
     clean = edited["metric"] == "clean_acc"
     edited.loc[clean, "value"] -= 1 / edited.loc[clean, "n"]  # one sample fewer correct
     edited.to_csv(tmp_path / "edited.csv", index=False, float_format="%.6g")
-    output = invoke("compare", str(suite), "--results", str(results), "--leaderboards", str(here),
-                    "--against", str(tmp_path / "edited.csv"), exit_code=1)
+    output = invoke(
+        "compare",
+        str(suite),
+        "--results",
+        str(results),
+        "--leaderboards",
+        str(here),
+        "--against",
+        str(tmp_path / "edited.csv"),
+        exit_code=1,
+    )
     assert output.splitlines()[-1] == "reproduced: no (1 row differs)"
     clean_line = next(line.split() for line in output.splitlines() if line.split()[1:2] == ["clean_acc"])
     assert clean_line[5:] == ["+1", "0", "yes", "differs"]
 
 
 def test_compare_with_a_missing_reference_is_a_one_line_error(tmp_path: Path, monkeypatch, capsys) -> None:
-    argv = ["pcbench", "compare", "repro", "--results", str(tmp_path), "--leaderboards", str(tmp_path / "lb"),
-            "--against", str(tmp_path / "missing.csv")]
+    argv = [
+        "pcbench",
+        "compare",
+        "repro",
+        "--results",
+        str(tmp_path),
+        "--leaderboards",
+        str(tmp_path / "lb"),
+        "--against",
+        str(tmp_path / "missing.csv"),
+    ]
     monkeypatch.setattr(sys, "argv", argv)
     with pytest.raises(SystemExit) as exit_info:
         main()

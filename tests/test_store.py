@@ -46,9 +46,7 @@ def scores_frame(
         "correct": correct.astype(np.int64),
         "accuracy": correct / n,
     }
-    return pd.DataFrame(
-        {field.name: given.get(field.name, _placeholder(field, steps)) for field in SCORES_SCHEMA}
-    )
+    return pd.DataFrame({field.name: given.get(field.name, _placeholder(field, steps)) for field in SCORES_SCHEMA})
 
 
 def predictions_frame(model: str, cell: str, steps: int, samples: int = 5) -> pd.DataFrame:
@@ -126,8 +124,12 @@ def test_read_scores_sorts_rows_not_files(tmp_path: Path) -> None:
         scores = scores_frame(*cell).iloc[::-1]
         commit_cell(tmp_path, stem, stem, scores, predictions_frame(cell[0], stem, cell[4]).iloc[::-1])
     scores = read_scores(tmp_path)
-    assert list(zip(scores["model"], scores["perturbation"], scores["timestep"])) == [
-        ("aa", "clean", 0), ("zz", "clean", 0), ("zz", "clean", 1), ("zz", "corruption", 0), ("zz", "corruption", 1)
+    assert list(zip(scores["model"], scores["perturbation"], scores["timestep"], strict=True)) == [
+        ("aa", "clean", 0),
+        ("zz", "clean", 0),
+        ("zz", "clean", 1),
+        ("zz", "corruption", 0),
+        ("zz", "corruption", 1),
     ]
     assert scores.index.equals(pd.RangeIndex(len(scores)))
     predictions = read_predictions(tmp_path)

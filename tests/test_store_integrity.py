@@ -71,8 +71,20 @@ def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def command(suite_file: Path, results: Path, *args: str) -> list[str]:
     """``pcbench run`` of the tiny suite into ``results`` (leaderboards next to it)."""
     return [
-        sys.executable, "-m", "pcbench", "run", str(suite_file), "--results", str(results),
-        "--leaderboards", str(results.parent / "leaderboards"), "--workers", "1", "--device", "cpu", *args,
+        sys.executable,
+        "-m",
+        "pcbench",
+        "run",
+        str(suite_file),
+        "--results",
+        str(results),
+        "--leaderboards",
+        str(results.parent / "leaderboards"),
+        "--workers",
+        "1",
+        "--device",
+        "cpu",
+        *args,
     ]
 
 
@@ -84,8 +96,12 @@ def environment(home: Path, **extra: str) -> dict[str, str]:
 
 def pcbench_run(suite_file: Path, results: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        command(suite_file, results, *args), check=False, capture_output=True, text=True,
-        env=environment(home, **env), timeout=BOUND_S,
+        command(suite_file, results, *args),
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environment(home, **env),
+        timeout=BOUND_S,
     )
 
 
@@ -133,8 +149,10 @@ def test_a_kill_between_the_renames_is_recomputed_and_ends_as_an_uninterrupted_r
     # then the run dies between the renames of fog/2.
     killed = pcbench_run(suite_file, results, home, "--seed", "8", **{FAIL_AFTER_ENV: "1"})
     assert killed.returncode == KILLED_STATUS, killed.stderr
-    keys = {kind: pq.read_schema(root / kind / f"{stem}.parquet").metadata[CELL_KEY].decode()
-            for kind in ("scores", "predictions")}
+    keys = {
+        kind: pq.read_schema(root / kind / f"{stem}.parquet").metadata[CELL_KEY].decode()
+        for kind in ("scores", "predictions")
+    }
     assert keys["scores"] == wanted != keys["predictions"]  # the scores half alone would pass for done
     assert stored_key(root, stem) is None
     with pytest.raises(PcbenchError) as error:
@@ -151,7 +169,12 @@ def test_a_kill_between_the_renames_is_recomputed_and_ends_as_an_uninterrupted_r
 @pytest.mark.parametrize("kind", ["predictions", "scores"])
 @pytest.mark.parametrize("damage", ["truncate", "delete"])
 def test_a_damaged_half_is_named_by_the_readers_and_recomputed_by_a_rerun(
-    results: Path, stored: Path, suite_file: Path, home: Path, kind: str, damage: str,
+    results: Path,
+    stored: Path,
+    suite_file: Path,
+    home: Path,
+    kind: str,
+    damage: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     root = results / NAME
@@ -178,9 +201,22 @@ def test_compare_names_a_missing_predictions_file_in_one_line_and_a_rerun_fixes_
     stem = cell_stem("digits-cnn", "clean")
     (results / NAME / "predictions" / f"{stem}.parquet").unlink()
     compare = subprocess.run(
-        [sys.executable, "-m", "pcbench", "compare", NAME, "--results", str(results),
-         "--leaderboards", str(results.parent / "leaderboards")],
-        check=False, capture_output=True, text=True, env=environment(home), timeout=BOUND_S,
+        [
+            sys.executable,
+            "-m",
+            "pcbench",
+            "compare",
+            NAME,
+            "--results",
+            str(results),
+            "--leaderboards",
+            str(results.parent / "leaderboards"),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        env=environment(home),
+        timeout=BOUND_S,
     )
     assert compare.returncode == 2
     line = one_error_line(compare.stderr)
@@ -192,8 +228,11 @@ def test_compare_names_a_missing_predictions_file_in_one_line_and_a_rerun_fixes_
 
 def files_under(root: Path) -> dict[str, bytes]:
     """Every file in the scores and predictions datasets, hidden ones included."""
-    return {str(p.relative_to(root)): p.read_bytes()
-            for kind in ("scores", "predictions") for p in sorted((root / kind).iterdir())}
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for kind in ("scores", "predictions")
+        for p in sorted((root / kind).iterdir())
+    }
 
 
 def test_no_wait_fails_in_one_line_naming_the_holder_and_readers_need_no_lock(
@@ -228,8 +267,9 @@ def test_a_second_run_waits_for_the_lock_and_leaves_the_holders_temp_files(
         in_flight = root / "scores" / f".{cell_stem('digits-cnn', 'clean')}.parquet.abc123.tmp"
         in_flight.write_bytes(b"being written")
         with stderr_file.open("w") as stderr:
-            process = subprocess.Popen(command(suite_file, results), stdout=subprocess.DEVNULL, stderr=stderr,
-                                       env=environment(home))
+            process = subprocess.Popen(
+                command(suite_file, results), stdout=subprocess.DEVNULL, stderr=stderr, env=environment(home)
+            )
         try:
             wait_until(lambda: "waiting for the lock" in stderr_file.read_text(), process, "the waiting line")
             time.sleep(1)  # give a run that ignored the lock the chance to go on
@@ -242,8 +282,9 @@ def test_a_second_run_waits_for_the_lock_and_leaves_the_holders_temp_files(
     stderr = stderr_file.read_text()
     waiting = [line for line in stderr.splitlines() if "waiting for the lock" in line]
     assert len(waiting) == 1
-    assert waiting[0].startswith(f"waiting for the lock on {root}, held by pid {os.getpid()} on "
-                                 f"{socket.gethostname()} since ")
+    assert waiting[0].startswith(
+        f"waiting for the lock on {root}, held by pid {os.getpid()} on {socket.gethostname()} since "
+    )
     assert "0 cells evaluated, 3 already stored" in stderr
     assert not in_flight.exists()  # its writer let go of the lock: stale, removed at start-up
     assert not (root / ".lock.holder").exists()

@@ -9,17 +9,16 @@ import pytest
 import torch
 from click.testing import CliRunner
 
+from pcbench.api import register_file, train_feedback
 from pcbench.cli import cli, main
 from pcbench.data import load_dataset
 from pcbench.errors import PcbenchError
 from pcbench.models.build import build_model, build_pc_model
+from pcbench.models.cards import format_model_card
+from pcbench.models.checkpoints import load_checkpoint
 from pcbench.models.pc import PCModel
 from pcbench.registry import ModelSpec, PCConfig, PCLayer, get_model_spec, register_model
-from pcbench.models.cards import format_model_card
-from pcbench.api import register_file
 from pcbench.registry.user_file import read_spec_file, spec_to_table
-from pcbench.models.checkpoints import load_checkpoint
-from pcbench.api import train_feedback
 from pcbench.training.feedback import FeedbackSettings, fit_feedback
 from pcbench.training.hyperparameters import LearnedHyperparameters
 
@@ -68,8 +67,7 @@ def tiny_pc(registry_snapshot, tmp_path, monkeypatch) -> ModelSpec:
 
 
 def settings(**overrides) -> FeedbackSettings:
-    fields = dict(dataset="digits", limit=96, epochs=2, batch_size=32, optimizer="adam", lr=1e-2,
-                  weight_decay=0.0)
+    fields = dict(dataset="digits", limit=96, epochs=2, batch_size=32, optimizer="adam", lr=1e-2, weight_decay=0.0)
     return FeedbackSettings(**{**fields, **overrides})
 
 
@@ -95,8 +93,24 @@ def test_training_lowers_the_reconstruction_loss_with_the_backbone_frozen(tiny_p
 
 def test_train_feedback_writes_weights_with_their_record_and_registers_the_variant(tiny_pc, tmp_path):
     out = tmp_path / "tiny-feedback.pt"
-    args = ["train-feedback", "tiny-pc", "--limit", "96", "--epochs", "1", "--batch-size", "32",
-            "--optimizer", "adam", "--lr", "0.01", "--device", "cpu", "--out", str(out)]
+    args = [
+        "train-feedback",
+        "tiny-pc",
+        "--limit",
+        "96",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "32",
+        "--optimizer",
+        "adam",
+        "--lr",
+        "0.01",
+        "--device",
+        "cpu",
+        "--out",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
     assert f"feedback weights written to {out}" in result.output
@@ -142,21 +156,24 @@ def test_interrupted_training_resumes_to_the_same_weights(tiny_pc, tmp_path, mon
 
 
 def test_hyperparameter_stage_learns_bounded_values_and_records_them(tiny_pc, tmp_path):
-    result = train_feedback("tiny-pc", settings(epochs=1, hyperparameter_epochs=1), CPU,
-                            tmp_path / "f.pt", "tiny-learned")
+    result = train_feedback(
+        "tiny-pc", settings(epochs=1, hyperparameter_epochs=1), CPU, tmp_path / "f.pt", "tiny-learned"
+    )
     initial = tiny_pc.pc.layers
-    assert [(l.beta, l.lam, l.alpha) for l in result.layers] != [(l.beta, l.lam, l.alpha) for l in initial]
-    assert all(l.beta + l.lam <= 1.0 and 0 <= l.alpha <= 0.1 for l in result.layers)
+    assert [(layer.beta, layer.lam, layer.alpha) for layer in result.layers] != [
+        (layer.beta, layer.lam, layer.alpha) for layer in initial
+    ]
+    assert all(layer.beta + layer.lam <= 1.0 and 0 <= layer.alpha <= 0.1 for layer in result.layers)
     assert get_model_spec("tiny-learned").pc.layers == result.layers
     learned = torch.load(tmp_path / "f.pt", weights_only=True)["training"]["learned"]
-    assert learned["beta"] == [l.beta for l in result.layers]
+    assert learned["beta"] == [layer.beta for layer in result.layers]
 
 
 def test_learned_hyperparameters_start_at_the_given_values_and_stay_in_bounds():
     layers = (PCLayer("a", 0.8, 0.1, 0.01), PCLayer("b", 0.3, 0.0, 0.05))
     learned = LearnedHyperparameters(layers, alpha_max=0.1)
     start = learned.learned_layers(layers)
-    values = [value for l in start for value in (l.beta, l.lam, l.alpha)]
+    values = [value for layer in start for value in (layer.beta, layer.lam, layer.alpha)]
     assert values == pytest.approx([0.8, 0.1, 0.01, 0.3, 0.0, 0.05], abs=1e-4)
     with torch.no_grad():
         for parameter in learned.parameters():
@@ -180,7 +197,9 @@ def test_bad_training_requests_are_one_line_errors(tiny_pc, tmp_path, monkeypatc
     with pytest.raises(PcbenchError, match="base 'py-cnn' is registered from Python, which the user registry cannot"):
         train_feedback("py-pc", settings(), CPU, tmp_path / "never.pt")  # before any training
     assert not (tmp_path / "home" / "train-feedback").exists()
-    with pytest.raises(PcbenchError, match=r"model 'digits-pcnn' is already registered \(source: builtin\); choose --name"):
+    with pytest.raises(
+        PcbenchError, match=r"model 'digits-pcnn' is already registered \(source: builtin\); choose --name"
+    ):
         train_feedback("tiny-pc", settings(), CPU, tmp_path / "never.pt", "digits-pcnn")
     broken = tmp_path / "home" / "train-feedback"
     train_feedback("tiny-pc", settings(epochs=1), CPU, tmp_path / "f.pt", "tiny-f")

@@ -110,7 +110,8 @@ def fresh_registry(monkeypatch, home: Path):
 
 def broken_registry(home: Path, models_dir: Path) -> dict[str, str]:
     """Write a hand-edited user registry; return its broken entries with their reasons."""
-    (home / "registry.toml").write_text(textwrap.dedent(f"""
+    (home / "registry.toml").write_text(
+        textwrap.dedent(f"""
         [models.good-pcnn]           # before its base: still loads
         variant = "pc"
         base = "good-cnn"
@@ -123,7 +124,7 @@ def broken_registry(home: Path, models_dir: Path) -> dict[str, str]:
         python_path = "{models_dir}"
         num_classes = 4
         input_size = 16
-        weights = "{models_dir / 'tiny.pt'}"
+        weights = "{models_dir / "tiny.pt"}"
 
         [models.bad-value]
         arch = "mymodels:tiny"
@@ -146,7 +147,7 @@ def broken_registry(home: Path, models_dir: Path) -> dict[str, str]:
         arch = "mymodels:tiny"
         python_path = "{models_dir}"
         num_classes = 4
-        weights = "{models_dir / 'vanished.pt'}"
+        weights = "{models_dir / "vanished.pt"}"
 
         [models.on-broken]
         variant = "pc"
@@ -154,7 +155,8 @@ def broken_registry(home: Path, models_dir: Path) -> dict[str, str]:
         timesteps = 2
         [models.on-broken.pc]
         layers = ["1"]
-    """))
+    """)
+    )
     return {
         "bad-value": "models.bad-value.mean = 3 must be a list",
         "no-base": "base = 'ghost' is not registered",
@@ -172,7 +174,7 @@ def test_broken_entries_are_skipped_listed_as_warnings_and_removable(home, model
     assert {"digits-cnn", "good-cnn", "good-pcnn"} <= set(names) and not set(broken) & set(names)
     warnings = warnings_of(listing)
     assert len(warnings) == len(broken), listing.stderr
-    for (name, reason), warning in zip(broken.items(), warnings):
+    for (name, reason), warning in zip(broken.items(), warnings, strict=True):
         assert warning.startswith(f"warning: user registry entry '{name}' ({home / 'registry.toml'}) is broken: ")
         assert reason in warning and f"remove it with `pcbench unregister {name}`" in warning
 
@@ -226,7 +228,9 @@ def test_register_replace(home, models_dir):
     assert (entry["arch"], entry["description"]) == ("moved:tiny", "second")
 
     builtin = models_dir / "builtin.toml"
-    builtin.write_text(TINY_TOML.replace("tiny-cnn", "digits-cnn").format(description="x").replace("mymodels:", "moved:"))
+    builtin.write_text(
+        TINY_TOML.replace("tiny-cnn", "digits-cnn").format(description="x").replace("mymodels:", "moved:")
+    )
     assert_one_error(
         pcbench(home, "register", str(builtin), "--replace"),
         "'digits-cnn' is already registered (source: builtin); only user registry entries can be replaced",
@@ -251,8 +255,12 @@ def test_a_local_arch_module_works_from_any_directory(home, models_dir, elsewher
         "print(tuple(build_model('tiny-cnn')(torch.rand(2, 3, 16, 16)).shape))"
     )
     built = subprocess.run(
-        [sys.executable, "-c", build], capture_output=True, text=True, cwd=elsewhere,
-        env={**env, "PCBENCH_HOME": str(home)}, check=False,
+        [sys.executable, "-c", build],
+        capture_output=True,
+        text=True,
+        cwd=elsewhere,
+        env={**env, "PCBENCH_HOME": str(home)},
+        check=False,
     )
     assert built.returncode == 0 and built.stdout.strip() == "(1, 2, 4)", built.stderr
 
@@ -260,18 +268,21 @@ def test_a_local_arch_module_works_from_any_directory(home, models_dir, elsewher
 def test_python_path_is_recorded_only_for_modules_that_are_not_installed(
     registry_snapshot, fresh_home, models_dir, elsewhere, monkeypatch
 ):
-    from pcbench.paths import user_registry_file
     from pcbench.api import register_file
+    from pcbench.paths import user_registry_file
 
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.chdir(elsewhere)
     toml = models_dir / "models.toml"
-    toml.write_text(TINY_TOML.format(description="local") + textwrap.dedent("""
+    toml.write_text(
+        TINY_TOML.format(description="local")
+        + textwrap.dedent("""
         [models.installed-resnet]
         arch = "torchvision.models:resnet18"
         num_classes = 4
         input_size = 32
-    """))
+    """)
+    )
     try:
         register_file(toml)
     finally:
@@ -288,29 +299,30 @@ def test_an_arch_that_builds_no_module_is_one_error_line(home, models_dir):
     assert listing.returncode == 0, listing.stderr
     row = next(line.split() for line in listing.stdout.splitlines() if line.startswith("dict-arch"))
     assert row[3] == "?"
-    assert warnings_of(listing) == [(
-        "warning: cannot build 'dict-arch' to count its parameters: model 'dict-arch': arch "
-        "'builtins:dict' returned a dict, not an nn.Module; arch must name a function or class with "
-        "arch(num_classes, **arch_kwargs) -> nn.Module"
-    )]
+    assert warnings_of(listing) == [
+        (
+            "warning: cannot build 'dict-arch' to count its parameters: model 'dict-arch': arch "
+            "'builtins:dict' returned a dict, not an nn.Module; arch must name a function or class with "
+            "arch(num_classes, **arch_kwargs) -> nn.Module"
+        )
+    ]
     assert_one_error(pcbench(home, "models", "show", "dict-arch"), "model 'dict-arch': arch 'builtins:dict'")
 
     toml = models_dir / "dict.toml"
     toml.write_text('[models.other-dict]\narch = "builtins:dict"\nnum_classes = 4\ninput_size = 16\n')
-    assert_one_error(
-        pcbench(home, "register", str(toml)), "model 'other-dict': arch 'builtins:dict' returned a dict"
-    )
+    assert_one_error(pcbench(home, "register", str(toml)), "model 'other-dict': arch 'builtins:dict' returned a dict")
     assert "other-dict" not in (home / "registry.toml").read_text()
 
 
 def test_a_failed_replace_keeps_the_previous_entry(registry_snapshot, fresh_home, models_dir, monkeypatch):
+    from pcbench.api import register_file
     from pcbench.paths import user_registry_file
     from pcbench.registry import get_model_spec
-    from pcbench.api import register_file
 
     monkeypatch.setattr(sys, "path", list(sys.path))
     toml = models_dir / "tiny.toml"
-    variant = '\n[models.tiny-pcnn]\nvariant = "pc"\nbase = "tiny-cnn"\ntimesteps = 2\n[models.tiny-pcnn.pc]\nlayers = ["1"]\n'
+    variant = '\n[models.tiny-pcnn]\nvariant = "pc"\nbase = "tiny-cnn"\ntimesteps = 2\n'
+    variant += '[models.tiny-pcnn.pc]\nlayers = ["1"]\n'
     toml.write_text(TINY_TOML.format(description="first") + variant)
     try:
         register_file(toml)
@@ -332,14 +344,16 @@ def test_transfer_datasets_round_trip_through_a_model_file(tmp_path):
     from pcbench.registry.user_file import read_spec_file, spec_to_table
 
     path = tmp_path / "models.toml"
-    path.write_text(textwrap.dedent("""
+    path.write_text(
+        textwrap.dedent("""
         [models.t-cnn]
         arch = "resnet18"
         num_classes = 10
         dataset = "cifar10"
         input_size = 32
         transfer_datasets = ["imagefolder", "cifar100"]
-    """))
+    """)
+    )
     (spec,) = read_spec_file(path)
     assert spec.transfer_datasets == ("imagefolder", "cifar100")
     assert spec_to_table(spec)["transfer_datasets"] == ["imagefolder", "cifar100"]

@@ -38,7 +38,9 @@ def load_dataset(name: str, split: str, root: Path | None = None) -> ImageSet:
     if needs_root and root is None:
         raise PcbenchError(f"dataset '{name}' needs a local root directory (dataset.root)")
     if needs_root and not root.is_dir():
-        raise PcbenchError(f"dataset.root = '{root}' is not a directory; dataset '{name}' needs the folder holding its files")
+        raise PcbenchError(
+            f"dataset.root = '{root}' is not a directory; dataset '{name}' needs the folder holding its files"
+        )
     return loader(split, root)
 
 

@@ -43,13 +43,20 @@ class CifarLayout:
 
 
 CIFAR10 = CifarLayout(
-    "cifar10", "CIFAR-10", "cifar-10-batches-py",
+    "cifar10",
+    "CIFAR-10",
+    "cifar-10-batches-py",
     {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)},
-    "labels", 10,
+    "labels",
+    10,
 )
 CIFAR100 = CifarLayout(
-    "cifar100", "CIFAR-100", "cifar-100-python", {"train": ("train",), "test": ("test",)},
-    "fine_labels", 100,
+    "cifar100",
+    "CIFAR-100",
+    "cifar-100-python",
+    {"train": ("train",), "test": ("test",)},
+    "fine_labels",
+    100,
 )
 
 _RECONSTRUCT = np.empty(0).__reduce__()[0]
@@ -87,15 +94,16 @@ def _load(layout: CifarLayout, split: str, root: Path) -> ImageSet:
     if split not in SPLITS:
         raise PcbenchError(f"dataset.split = '{split}' for {layout.name}; allowed: {', '.join(SPLITS)}")
     folder = root if root.name == layout.folder else root / layout.folder
-    expected = (f"expected {layout.title} in torchvision's python format: "
-                f"{layout.folder}/{', '.join(layout.files[split])} under the root")
+    expected = (
+        f"expected {layout.title} in torchvision's python format: "
+        f"{layout.folder}/{', '.join(layout.files[split])} under the root"
+    )
     if not folder.is_dir():
         raise PcbenchError(f"dataset.root = '{root}': no {layout.folder}/ folder there; {expected}")
     parts = [_read_batch(folder / name, layout, expected) for name in layout.files[split]]
     images = np.concatenate([images for images, _ in parts])
     labels = np.concatenate([labels for _, labels in parts])
-    return ImageSet(layout.name, split, images, labels, np.arange(len(labels), dtype=np.int64),
-                    layout.num_classes)
+    return ImageSet(layout.name, split, images, labels, np.arange(len(labels), dtype=np.int64), layout.num_classes)
 
 
 def _read_batch(path: Path, layout: CifarLayout, expected: str) -> tuple[np.ndarray, np.ndarray]:
@@ -108,13 +116,15 @@ def _read_batch(path: Path, layout: CifarLayout, expected: str) -> tuple[np.ndar
         entry = {key.decode() if isinstance(key, bytes) else key: value for key, value in entry.items()}
         data = np.asarray(entry["data"])
         labels = np.asarray(entry[layout.label_key], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError,
-            ValueError) as exc:
-        raise PcbenchError(f"{path} is not a {layout.title} batch ({type(exc).__name__}: "
-                           f"{' '.join(str(exc).split())}); {expected}") from None
+    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PcbenchError(
+            f"{path} is not a {layout.title} batch ({type(exc).__name__}: {' '.join(str(exc).split())}); {expected}"
+        ) from None
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(data) != len(labels):
-        raise PcbenchError(f"{path} is not a {layout.title} batch: 'data' is {data.dtype} "
-                           f"{data.shape} for {len(labels)} labels, expected uint8 (N, 3072); {expected}")
+        raise PcbenchError(
+            f"{path} is not a {layout.title} batch: 'data' is {data.dtype} "
+            f"{data.shape} for {len(labels)} labels, expected uint8 (N, 3072); {expected}"
+        )
     if labels.size and (labels.min() < 0 or labels.max() >= layout.num_classes):
         raise PcbenchError(f"{path}: labels outside 0..{layout.num_classes - 1}; {expected}")
     return data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1).copy(), labels

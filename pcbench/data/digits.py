@@ -28,9 +28,7 @@ SPLITS = ("train", "test")
 def _all_digits() -> tuple[np.ndarray, np.ndarray]:
     digits = load_digits()
     grey = torch.from_numpy(digits.images.astype(np.float32) / 16.0).unsqueeze(1)
-    upsampled = torch.nn.functional.interpolate(
-        grey, size=(SIZE, SIZE), mode="bilinear", align_corners=False
-    )
+    upsampled = torch.nn.functional.interpolate(grey, size=(SIZE, SIZE), mode="bilinear", align_corners=False)
     images = (upsampled.clamp(0, 1) * 255).round().to(torch.uint8)
     rgb = images.squeeze(1).unsqueeze(-1).expand(-1, SIZE, SIZE, 3).contiguous().numpy()
     return rgb, digits.target.astype(np.int64)

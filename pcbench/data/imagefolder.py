@@ -69,13 +69,16 @@ def imagenet_listing(root: Path, split: str) -> FolderListing:
     """The ImageNet validation folder ``<root>/val``, checked for its 1000 WordNet-id classes."""
     if split != "val":
         raise PcbenchError(f"dataset.split = '{split}' for imagenet; allowed: val")
-    expected = (f"expected ImageNet validation images as <root>/val/<wnid>/*.JPEG in "
-                f"{IMAGENET_CLASSES} class folders named n######## (e.g. after valprep.sh)")
+    expected = (
+        f"expected ImageNet validation images as <root>/val/<wnid>/*.JPEG in "
+        f"{IMAGENET_CLASSES} class folders named n######## (e.g. after valprep.sh)"
+    )
     listing = list_image_folder(root / split, expected)
     wnids = [name for name in listing.classes if _WNID.fullmatch(name)]
     if len(wnids) != IMAGENET_CLASSES or len(listing.classes) != IMAGENET_CLASSES:
-        raise PcbenchError(f"{root / split} has {len(listing.classes)} class folders "
-                           f"({len(wnids)} named like WordNet ids); {expected}")
+        raise PcbenchError(
+            f"{root / split} has {len(listing.classes)} class folders ({len(wnids)} named like WordNet ids); {expected}"
+        )
     return listing
 
 
@@ -83,8 +86,9 @@ def load_imagenet(split: str, root: Path) -> ImageSet:
     """ImageNet validation, resized to 256 and centre-cropped to 224 (decoded once, cached)."""
     listing = imagenet_listing(root, split)
     images = decoded_images("imagenet", split, listing, IMAGENET_RESIZE_CROP)
-    return ImageSet("imagenet", split, images, listing.labels,
-                    np.arange(len(listing.files), dtype=np.int64), IMAGENET_CLASSES)
+    return ImageSet(
+        "imagenet", split, images, listing.labels, np.arange(len(listing.files), dtype=np.int64), IMAGENET_CLASSES
+    )
 
 
 def load_imagefolder(split: str, root: Path) -> ImageSet:
@@ -92,19 +96,26 @@ def load_imagefolder(split: str, root: Path) -> ImageSet:
     expected = "expected <root>/<split>/<class>/<image> (torchvision's ImageFolder layout)"
     listing = list_image_folder(root / split, expected)
     images = decoded_images("imagefolder", split, listing, None)
-    return ImageSet("imagefolder", split, images, listing.labels,
-                    np.arange(len(listing.files), dtype=np.int64), len(listing.classes))
+    return ImageSet(
+        "imagefolder",
+        split,
+        images,
+        listing.labels,
+        np.arange(len(listing.files), dtype=np.int64),
+        len(listing.classes),
+    )
 
 
-def decoded_images(
-    name: str, split: str, listing: FolderListing, resize_crop: tuple[int, int] | None
-) -> np.ndarray:
+def decoded_images(name: str, split: str, listing: FolderListing, resize_crop: tuple[int, int] | None) -> np.ndarray:
     """The listing's images as a memory-mapped ``uint8 [N, H, W, 3]``, decoding them once."""
     stats = [(listing.folder / file).stat() for file in listing.files]
-    key = hash_json({
-        "folder": str(listing.folder.resolve()), "resize_crop": resize_crop,
-        "files": [[file, stat.st_size, stat.st_mtime_ns] for file, stat in zip(listing.files, stats)],
-    })
+    key = hash_json(
+        {
+            "folder": str(listing.folder.resolve()),
+            "resize_crop": resize_crop,
+            "files": [[file, stat.st_size, stat.st_mtime_ns] for file, stat in zip(listing.files, stats, strict=True)],
+        }
+    )
     path = entry_path("datasets", name, split, key)
     entry = read_entry(path)
     if entry is None:
@@ -117,7 +128,10 @@ def decoded_images(
 
 
 def decode_in_parallel(
-    pool: WorkerPool, folder: Path, files: tuple[str, ...], resize_crop: tuple[int, int] | None,
+    pool: WorkerPool,
+    folder: Path,
+    files: tuple[str, ...],
+    resize_crop: tuple[int, int] | None,
     size: tuple[int, int],
 ) -> Iterator[np.ndarray]:
     """Decoded blocks of ``files`` in order, each image checked to be ``size`` (height, width)."""
@@ -127,7 +141,9 @@ def decode_in_parallel(
 
 
 def decode_files(
-    folder: Path, files: tuple[str, ...], resize_crop: tuple[int, int] | None,
+    folder: Path,
+    files: tuple[str, ...],
+    resize_crop: tuple[int, int] | None,
     size: tuple[int, int] | None,
 ) -> np.ndarray:
     """Decode ``files`` (relative to ``folder``) to RGB ``uint8 [N, H, W, 3]``.

@@ -66,7 +66,11 @@ class ImageSet:
                     chosen.append(int(queue.pop(0)))
         index = np.sort(np.asarray(chosen))
         return ImageSet(
-            self.name, self.split, self.images[index], self.labels[index], self.ids[index],
+            self.name,
+            self.split,
+            self.images[index],
+            self.labels[index],
+            self.ids[index],
             self.num_classes,
         )
 

@@ -44,7 +44,9 @@ def alexnet_reference() -> Reference:
 def model_reference(outcomes: ModelOutcomes, accuracy: np.ndarray) -> Reference:
     """A model's errors at its last timestep; PcbenchError when it lacks a common corruption."""
     if "mean_corruption_acc_15" not in outcomes.metric_cells:
-        raise PcbenchError(f"baseline {outcomes.model!r} lacks some of the 15 common corruptions: an mCE baseline needs all of them")
+        raise PcbenchError(
+            f"baseline {outcomes.model!r} lacks some of the 15 common corruptions: an mCE baseline needs all of them"
+        )
     last = accuracy[-1]
     clean = outcomes.metric_cells.get("clean_acc")
     return Reference(
@@ -79,8 +81,7 @@ def relative_mce(outcomes: ModelOutcomes, accuracy: np.ndarray, reference: Refer
     clean_error = 1 - accuracy[:, clean].mean(axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratios = [
-            (errors[name] - clean_error) / (reference.corruption[name] - reference.clean)
-            for name in COMMON_CORRUPTIONS
+            (errors[name] - clean_error) / (reference.corruption[name] - reference.clean) for name in COMMON_CORRUPTIONS
         ]
     return np.mean(ratios, axis=0)
 

@@ -54,7 +54,7 @@ def _check(scores: pd.DataFrame) -> None:
     copies = scores.groupby(CELL, dropna=False, sort=False).size()
     duplicated = copies[copies > 1]
     if not duplicated.empty:
-        cell = dict(zip(CELL, duplicated.index[0]))
+        cell = dict(zip(CELL, duplicated.index[0], strict=True))
         raise PcbenchError(
             f"scores hold {duplicated.iloc[0]} copies of model {cell['model']!r} cell {_describe(cell)} "
             f"at timestep {cell['timestep']} (merged result directories?): keep only one"

@@ -43,10 +43,20 @@ def pc_differences(outcomes: dict[str, ModelOutcomes], models: pd.DataFrame, boo
             if scores is None or base_scores is None:
                 continue
             delta, low, high, n = _paired_mean(scores, base_scores[-1], bootstrap)
-            frames.append(pd.DataFrame({
-                "model": model, "base": base, "metric": metric, "timestep": variant.timesteps,
-                "delta": delta, "ci_low": low, "ci_high": high, "n": n,
-            }))
+            frames.append(
+                pd.DataFrame(
+                    {
+                        "model": model,
+                        "base": base,
+                        "metric": metric,
+                        "timestep": variant.timesteps,
+                        "delta": delta,
+                        "ci_low": low,
+                        "ci_high": high,
+                        "n": n,
+                    }
+                )
+            )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
 
 

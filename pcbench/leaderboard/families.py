@@ -15,10 +15,28 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 }
 
 #: AlexNet's ImageNet-C error per common corruption, averaged over severities 1-5.
-ALEXNET_CORRUPTION_ERRORS: dict[str, float] = dict(zip(COMMON_CORRUPTIONS, (
-    0.886428, 0.894468, 0.922640, 0.819880, 0.826268, 0.785948, 0.798360, 0.866816,
-    0.826572, 0.819324, 0.564592, 0.853204, 0.646056, 0.717840, 0.606500,
-)))
+ALEXNET_CORRUPTION_ERRORS: dict[str, float] = dict(
+    zip(
+        COMMON_CORRUPTIONS,
+        (
+            0.886428,
+            0.894468,
+            0.922640,
+            0.819880,
+            0.826268,
+            0.785948,
+            0.798360,
+            0.866816,
+            0.826572,
+            0.819324,
+            0.564592,
+            0.853204,
+            0.646056,
+            0.717840,
+            0.606500,
+        ),
+        strict=False,
+    )
+)
 #: AlexNet's clean ImageNet error.
 ALEXNET_CLEAN_ERROR = 0.4348
-

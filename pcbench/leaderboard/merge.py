@@ -109,13 +109,17 @@ def provenance_warnings(scores: pd.DataFrame) -> tuple[str, ...]:
         groups = scores.dropna(subset=[column]).groupby(column, sort=True)["model"].unique()
         if len(groups) > 1:
             listed = "; ".join(f"{value} ({', '.join(models)})" for value, models in groups.items())
-            warnings.append(f"rows come from different {column.removesuffix('_version')} "
-                            f"{'values' if column == 'device' else 'versions'}: {listed}; "
-                            "floating point may differ between them")
+            warnings.append(
+                f"rows come from different {column.removesuffix('_version')} "
+                f"{'values' if column == 'device' else 'versions'}: {listed}; "
+                "floating point may differ between them"
+            )
     return tuple(warnings)
 
 
-def merge_scores(tables: Sequence[pd.DataFrame], directories: Sequence[Path], on_conflict: str = "error") -> pd.DataFrame:
+def merge_scores(
+    tables: Sequence[pd.DataFrame], directories: Sequence[Path], on_conflict: str = "error"
+) -> pd.DataFrame:
     """Concatenate score tables, keep one copy per row and check provenance.
 
     The result has a ``_source`` column: the position in ``tables`` of each kept row's

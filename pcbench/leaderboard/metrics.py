@@ -94,18 +94,33 @@ def metrics_table(
     return table.iloc[np.lexsort([ranks["timestep"], ranks["metric"], ranks["model"]])][COLUMNS].reset_index(drop=True)
 
 
-def _rows(model: str, metric: str, timesteps: np.ndarray, value: np.ndarray, low: np.ndarray,
-          high: np.ndarray, n: np.ndarray) -> pd.DataFrame:
+def _rows(
+    model: str, metric: str, timesteps: np.ndarray, value: np.ndarray, low: np.ndarray, high: np.ndarray, n: np.ndarray
+) -> pd.DataFrame:
     """A block of long rows for one (model, metric)."""
-    return pd.DataFrame({"model": model, "metric": metric, "timestep": np.asarray(timesteps, dtype=int),
-                         "value": value, "ci_low": low, "ci_high": high, "n": np.asarray(n, dtype=int)})
+    return pd.DataFrame(
+        {
+            "model": model,
+            "metric": metric,
+            "timestep": np.asarray(timesteps, dtype=int),
+            "value": value,
+            "ci_low": low,
+            "ci_high": high,
+            "n": np.asarray(n, dtype=int),
+        }
+    )
 
 
 def _accuracy_rows(scores: pd.DataFrame) -> pd.DataFrame:
     """Pooled accuracies with Wilson intervals, from the score rows' correct and n."""
     frames = []
     for name, mask in accuracy_columns(scores).items():
-        sums = scores.loc[mask, ["model", "timestep", "correct", "n"]].groupby(["model", "timestep"], sort=False).sum().reset_index()
+        sums = (
+            scores.loc[mask, ["model", "timestep", "correct", "n"]]
+            .groupby(["model", "timestep"], sort=False)
+            .sum()
+            .reset_index()
+        )
         low, high = wilson_interval(sums["correct"], sums["n"])
         frames.append(sums.assign(metric=name, value=sums["correct"] / sums["n"], ci_low=low, ci_high=high))
     return pd.concat(frames, ignore_index=True)[COLUMNS]

@@ -24,7 +24,9 @@ class PairedTest:
     p_value: float
 
 
-def mcnemar_test(variant: ModelOutcomes, timestep: int, base: ModelOutcomes, base_timestep: int, metric: str) -> PairedTest | None:
+def mcnemar_test(
+    variant: ModelOutcomes, timestep: int, base: ModelOutcomes, base_timestep: int, metric: str
+) -> PairedTest | None:
     """Compare ``variant`` at ``timestep`` with ``base`` at ``base_timestep`` on ``metric``.
 
     Pairs are matched by cell label and sample id (for a best-known robust accuracy,

@@ -154,7 +154,7 @@ def family_plot(board: Leaderboard) -> Figure | None:
     if not families:
         return None
     figure, axes = _grid(len(families))
-    for ax, (title, rows) in zip(axes, families.items()):
+    for ax, (title, rows) in zip(axes, families.items(), strict=True):
         _over_timesteps(ax, board, rows, title, "accuracy (pooled)")
     _widen(axes, MIN_ACCURACY_SPAN)
     axes[0].legend(fontsize="small")
@@ -167,7 +167,7 @@ def attack_plot(board: Leaderboard) -> Figure | None:
     if not names:
         return None
     figure, axes = _grid(len(names), columns=4)
-    for ax, name in zip(axes, names):
+    for ax, name in zip(axes, names, strict=True):
         rows = _metric(board, name)
         n = max(int(group["n"].max()) for group in rows.values())
         _over_timesteps(ax, board, rows, f"{short_name(name)} ({n} samples)", "accuracy")
@@ -194,10 +194,14 @@ def pc_vs_base_plot(board: Leaderboard) -> Figure | None:
             if not rows.empty:
                 x = rows["timestep"].to_numpy()
                 ax.plot(x, 100 * rows["delta"], "o-", markersize=3, color=colors[model])
-                ax.fill_between(x, 100 * rows["ci_low"], 100 * rows["ci_high"], color=colors[model], alpha=0.2,
-                                linewidth=0)
-            ax.set(title=f"{model} − {base}: {short_name(metric)}" + _evaluated(board, metric), xlabel="timestep",
-                   ylabel="Δ accuracy (points)")
+                ax.fill_between(
+                    x, 100 * rows["ci_low"], 100 * rows["ci_high"], color=colors[model], alpha=0.2, linewidth=0
+                )
+            ax.set(
+                title=f"{model} − {base}: {short_name(metric)}" + _evaluated(board, metric),
+                xlabel="timestep",
+                ylabel="Δ accuracy (points)",
+            )
             ax.yaxis.set_tick_params(labelleft=True)
             ax.grid(alpha=0.3)
     _widen(list(grid.ravel()), MIN_DELTA_SPAN, bounds=None)
@@ -220,7 +224,7 @@ def _scores_at(board: Leaderboard, kind: str) -> list[tuple[str, int, pd.DataFra
     lines = []
     for model, rows in scores.groupby("model", sort=False):
         chosen = int(board.selection.chosen[model])
-        for timestep, style in ((0, "--"), (chosen, "o-"))[chosen == 0:]:
+        for timestep, style in ((0, "--"), (chosen, "o-"))[chosen == 0 :]:
             lines.append((model, timestep, rows[rows["timestep"] == timestep], style))
     return lines
 
@@ -234,7 +238,13 @@ def severity_plot(board: Leaderboard) -> Figure | None:
     figure, (ax,) = _grid(1)
     for model, timestep, rows, style in lines:
         pooled = rows.groupby("severity")[["correct", "n"]].sum()
-        ax.plot(pooled.index.astype(int), pooled["correct"] / pooled["n"], style, color=colors[model], label=f"{model} t={timestep}")
+        ax.plot(
+            pooled.index.astype(int),
+            pooled["correct"] / pooled["n"],
+            style,
+            color=colors[model],
+            label=f"{model} t={timestep}",
+        )
     ax.set(title=f"{board.suite}: accuracy vs severity", xlabel="severity", ylabel="accuracy (all corruptions)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
@@ -249,8 +259,13 @@ def heatmap_plot(board: Leaderboard) -> Figure | None:
         return None
     values = board.metrics.set_index(["model", "timestep", "metric"])["value"]
     models = list(board.selection.chosen.index)
-    grid = np.array([[values.get((model, int(board.selection.chosen[model]), f"{name}_acc"), np.nan) for name in names]
-                     for model in models], dtype=float)
+    grid = np.array(
+        [
+            [values.get((model, int(board.selection.chosen[model]), f"{name}_acc"), np.nan) for name in names]
+            for model in models
+        ],
+        dtype=float,
+    )
     figure = Figure(figsize=(0.55 * len(names) + 3, 0.5 * len(models) + 2.2), layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
@@ -258,8 +273,15 @@ def heatmap_plot(board: Leaderboard) -> Figure | None:
     ax.set_yticks(range(len(models)), [f"{m} t={int(board.selection.chosen[m])}" for m in models], fontsize="small")
     for (row, column), value in np.ndenumerate(grid):
         if np.isfinite(value):
-            ax.text(column, row, f"{100 * value:.0f}", ha="center", va="center", fontsize="x-small",
-                    color="white" if value < 0.6 else "black")
+            ax.text(
+                column,
+                row,
+                f"{100 * value:.0f}",
+                ha="center",
+                va="center",
+                fontsize="x-small",
+                color="white" if value < 0.6 else "black",
+            )
     ax.set_title(f"{board.suite}: accuracy per corruption (timestep: {board.options.timestep})")
     figure.colorbar(image, ax=ax, label="accuracy")
     return figure
@@ -286,11 +308,17 @@ def epsilon_plot(board: Leaderboard) -> Figure | None:
     attacks = list(pd.unique(board.results.scores.loc[board.results.scores["perturbation"] == "attack", "attack"]))
     colors = _colors(board)
     figure, axes = _grid(len(attacks))
-    for ax, attack in zip(axes, attacks):
+    for ax, attack in zip(axes, attacks, strict=True):
         for model, timestep, rows, style in lines:
             rows = rows[rows["attack"] == attack].sort_values("epsilon")
             if not rows.empty:
-                ax.plot(rows["epsilon"], rows["correct"] / rows["n"], style, color=colors[model], label=f"{model} t={timestep}")
+                ax.plot(
+                    rows["epsilon"],
+                    rows["correct"] / rows["n"],
+                    style,
+                    color=colors[model],
+                    label=f"{model} t={timestep}",
+                )
         ax.set(title=attack, xlabel="ε", ylabel="accuracy")
         ax.grid(alpha=0.3)
     axes[0].legend(fontsize="small")

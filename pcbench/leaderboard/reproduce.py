@@ -51,8 +51,20 @@ TOLERANCE_PERCENT = 1
 EQUAL, WITHIN, DIFFERS, MISSING, EXTRA = "equal", "within tolerance", "differs", "missing here", "extra here"
 STATUSES = (EQUAL, WITHIN, DIFFERS, MISSING, EXTRA)
 #: Columns of :attr:`Reproduction.rows`.
-ROW_COLUMNS = ["model", "metric", "timestep", "status", "reference", "here", "delta_samples", "delta_value",
-               "allowed", "inside_ci", "n_reference", "n_here"]
+ROW_COLUMNS = [
+    "model",
+    "metric",
+    "timestep",
+    "status",
+    "reference",
+    "here",
+    "delta_samples",
+    "delta_value",
+    "allowed",
+    "inside_ci",
+    "n_reference",
+    "n_here",
+]
 
 
 def is_attack_metric(metric: str) -> bool:
@@ -129,8 +141,9 @@ def read_reference(path: Path) -> pd.DataFrame:
 
 
 def _bad_reference(path: Path, problem: str) -> PcbenchError:
-    return PcbenchError(f"--against {path}: {problem}; expected a long leaderboard CSV with columns "
-                        f"{', '.join(COLUMNS)}")
+    return PcbenchError(
+        f"--against {path}: {problem}; expected a long leaderboard CSV with columns {', '.join(COLUMNS)}"
+    )
 
 
 def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Reproduction:
@@ -175,7 +188,8 @@ def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Repr
         n_here=rows["n_here"].astype("Int64"),
     )[ROW_COLUMNS]
     counts = pd.crosstab(table["model"], table["status"]).reindex(
-        index=pd.unique(table["model"]), columns=list(STATUSES), fill_value=0)
+        index=pd.unique(table["model"]), columns=list(STATUSES), fill_value=0
+    )
     return Reproduction(table, counts.rename_axis(index="model", columns=None))
 
 
@@ -195,8 +209,10 @@ def format_reproduction(reproduction: Reproduction) -> str:
     if not unequal.empty:
         lines += ["", _unequal_view(unequal).to_string(index=False), ""]
     counts = reproduction.counts.sum()
-    failures = {DIFFERS: _count(counts[DIFFERS], "row", "differs", "differ"),
-                MISSING: _count(counts[MISSING], "row", "missing here")}
+    failures = {
+        DIFFERS: _count(counts[DIFFERS], "row", "differs", "differ"),
+        MISSING: _count(counts[MISSING], "row", "missing here"),
+    }
     failed = [text for status, text in failures.items() if counts[status]]
     lines.append("reproduced: yes" if reproduction.reproduced else f"reproduced: no ({', '.join(failed)})")
     return "\n".join(lines)
@@ -204,8 +220,11 @@ def format_reproduction(reproduction: Reproduction) -> str:
 
 def _model_line(model: str, counts: pd.Series) -> str:
     """E.g. ``digits-cnn: 231 rows equal, 12 within tolerance (attacks), 0 differ``."""
-    parts = [_count(counts[EQUAL], "row", "equal"), f"{counts[WITHIN]} within tolerance (attacks)",
-             f"{counts[DIFFERS]} differ"]
+    parts = [
+        _count(counts[EQUAL], "row", "equal"),
+        f"{counts[WITHIN]} within tolerance (attacks)",
+        f"{counts[DIFFERS]} differ",
+    ]
     parts += [f"{counts[status]} {status}" for status in (MISSING, EXTRA) if counts[status]]
     return f"{model}: {', '.join(parts)}"
 
@@ -228,14 +247,16 @@ def _unequal_view(rows: pd.DataFrame) -> pd.DataFrame:
             return f"{row['delta_samples']:+d}"
         return "-" if pd.isna(row["delta_value"]) else f"{row['delta_value']:+.6g} (value)"
 
-    return pd.DataFrame({
-        "model": rows["model"],
-        "metric": rows["metric"],
-        "timestep": rows["timestep"],
-        "reference": rows["reference"].map(written),
-        "here": rows["here"].map(written),
-        "Δ samples": rows.apply(delta, axis=1),
-        "allowed": rows["allowed"].map(lambda a: "-" if pd.isna(a) else str(a)),
-        "inside CI": rows["inside_ci"].map(lambda inside: "-" if pd.isna(inside) else ("no", "yes")[inside]),
-        "status": rows["status"],
-    })
+    return pd.DataFrame(
+        {
+            "model": rows["model"],
+            "metric": rows["metric"],
+            "timestep": rows["timestep"],
+            "reference": rows["reference"].map(written),
+            "here": rows["here"].map(written),
+            "Δ samples": rows.apply(delta, axis=1),
+            "allowed": rows["allowed"].map(lambda a: "-" if pd.isna(a) else str(a)),
+            "inside CI": rows["inside_ci"].map(lambda inside: "-" if pd.isna(inside) else ("no", "yes")[inside]),
+            "status": rows["status"],
+        }
+    )

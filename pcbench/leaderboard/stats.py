@@ -13,7 +13,9 @@ from scipy.stats import binomtest, norm
 CONFIDENCE = 0.95
 
 
-def wilson_interval(correct: np.ndarray, n: np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+def wilson_interval(
+    correct: np.ndarray, n: np.ndarray, confidence: float = CONFIDENCE
+) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of the accuracies ``correct / n`` (element-wise; NaN where n = 0).
 
     With z the two-sided normal quantile and p = correct / n, the bounds are

@@ -21,9 +21,9 @@ from pcbench.hashing import hash_file_once, hash_json
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
-from pcbench.registry.weight_files import missing_weights_message, resolve_weights
 from pcbench.registry.registry import get_model_spec
 from pcbench.registry.spec import ModelSpec
+from pcbench.registry.weight_files import missing_weights_message, resolve_weights
 
 #: Seed for parameters that no weights file sets (untrained predictors), so builds repeat.
 INIT_SEED = 0
@@ -74,8 +74,7 @@ def build_pc_model(
     declared = [layer.predictor for layer in spec.pc.layers]
     if spec.pc.predictors is not None and any(declared):
         raise PcbenchError(
-            f"model '{spec.name}': pc.predictors and per-layer 'predictor' tables exclude "
-            "each other; use one of them"
+            f"model '{spec.name}': pc.predictors and per-layer 'predictor' tables exclude each other; use one of them"
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
@@ -155,9 +154,7 @@ def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
         return target
     if ":" not in target:
         if target not in torchvision.models.list_models():
-            raise PcbenchError(
-                f"arch = '{target}' is neither 'module:function' nor a torchvision model name"
-            )
+            raise PcbenchError(f"arch = '{target}' is neither 'module:function' nor a torchvision model name")
         return functools.partial(torchvision.models.get_model, target)
     module_name, _, attribute = target.partition(":")
     try:
@@ -198,7 +195,9 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
     if not isinstance(state, dict) or not all(isinstance(key, str) for key in state):
-        kind = "a dict whose keys are not all parameter names" if isinstance(state, dict) else f"a {type(state).__name__}"
+        kind = (
+            "a dict whose keys are not all parameter names" if isinstance(state, dict) else f"a {type(state).__name__}"
+        )
         raise PcbenchError(f"weights '{path}' hold {kind}, not a state dict")
     return state
 

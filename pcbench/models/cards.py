@@ -32,8 +32,7 @@ def format_model_table() -> tuple[str, list[str]]:
             parameters = "?"
             warnings.append(f"cannot build '{spec.name}' to count its parameters: {exc}")
         lines.append(
-            f"{spec.name:<24}{spec.variant:<13}{spec.base or '-':<20}"
-            f"{parameters:>14}{spec.timesteps:>4}  {spec.source}"
+            f"{spec.name:<24}{spec.variant:<13}{spec.base or '-':<20}{parameters:>14}{spec.timesteps:>4}  {spec.source}"
         )
     return "\n".join(lines), warnings
 
@@ -56,8 +55,7 @@ def format_model_card(name: str) -> str:
         ("timesteps", str(spec.timesteps)),
         (
             "parameters",
-            f"{architecture.backbone_parameters:,} backbone + "
-            f"{architecture.feedback_parameters:,} feedback",
+            f"{architecture.backbone_parameters:,} backbone + {architecture.feedback_parameters:,} feedback",
         ),
         *_weights_rows("weights", spec),
         *(_weights_rows("base weights", base) if base else []),
@@ -76,7 +74,7 @@ def format_model_card(name: str) -> str:
             f"  {layer.module:<24}{layer.beta:>6.3g}{layer.lam:>8.3g}{layer.alpha:>7.3g}  "
             f"{'×'.join(map(str, shape)):<16}{predictor}"
             for layer, shape, predictor in zip(
-                spec.pc.layers, architecture.feature_shapes, architecture.predictors
+                spec.pc.layers, architecture.feature_shapes, architecture.predictors, strict=True
             )
         ]
     lines += _training_lines(spec)

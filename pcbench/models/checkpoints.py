@@ -33,9 +33,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     return content
 
 
-def save_feedback_weights(
-    path: Path, state_dict: dict[str, torch.Tensor], record: dict[str, Any]
-) -> None:
+def save_feedback_weights(path: Path, state_dict: dict[str, torch.Tensor], record: dict[str, Any]) -> None:
     """Predictor weights together with the record of how they were trained."""
     save_checkpoint(path, {"state_dict": state_dict, "training": record})
 

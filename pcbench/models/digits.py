@@ -32,8 +32,7 @@ LEARNING_RATE = 1e-3
 MEAN = (0.5, 0.5, 0.5)
 STD = (0.5, 0.5, 0.5)
 #: ``digits-pcnn``'s feedback training (also the default of ``pcbench train-feedback``).
-FEEDBACK_PRESET = TrainingPreset("adam", lr=LEARNING_RATE, weight_decay=0.0, epochs=EPOCHS,
-                                 batch_size=BATCH_SIZE)
+FEEDBACK_PRESET = TrainingPreset("adam", lr=LEARNING_RATE, weight_decay=0.0, epochs=EPOCHS, batch_size=BATCH_SIZE)
 #: The shipped weight files, inside the package directory.
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 CNN_WEIGHTS = "digits-cnn.pt"
@@ -44,9 +43,15 @@ def digits_cnn(num_classes: int = 10) -> nn.Module:
     """The ``digits-cnn`` architecture for 32×32 RGB inputs."""
     return nn.Sequential(
         nn.Sequential(
-            nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(3, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(16, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
         ),
         nn.Flatten(),
         nn.Linear(64 * 4 * 4, num_classes),
@@ -57,9 +62,7 @@ def digits_cnn(num_classes: int = 10) -> nn.Module:
 DIGITS_PC_MODULES = ("0.1", "0.4", "0.7")
 
 
-def digits_predictors(
-    shapes: Sequence[tuple[int, ...]], input_shape: tuple[int, ...]
-) -> list[nn.Module]:
+def digits_predictors(shapes: Sequence[tuple[int, ...]], input_shape: tuple[int, ...]) -> list[nn.Module]:
     """Feedback predictors of ``digits-pcnn`` (shapes are fixed by the architecture)."""
     return [
         nn.ConvTranspose2d(16, 3, kernel_size=5, padding=2),

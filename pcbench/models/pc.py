@@ -235,9 +235,7 @@ class PCModel(TimestepModel):
             corrects = bool(self.alphas[n] != 0.0)  # a learned alpha is a 0-d tensor
             if feeds_below or corrects:
                 target = image if n == 0 else states[n - 1]
-                predictions[n], gradients[n] = self._prediction_and_gradient(
-                    n, predictor, states[n], target, corrects
-                )
+                predictions[n], gradients[n] = self._prediction_and_gradient(n, predictor, states[n], target, corrects)
         return predictions, gradients
 
     def _prediction_and_gradient(

@@ -35,8 +35,7 @@ def feature_shapes(
         return hook
 
     handles = [
-        module.register_forward_hook(record(index))
-        for index, module in enumerate(resolve_modules(backbone, modules))
+        module.register_forward_hook(record(index)) for index, module in enumerate(resolve_modules(backbone, modules))
     ]
     was_training = backbone.training
     backbone.eval()  # batch-norm statistics must neither see nor be changed by the dry run
@@ -69,10 +68,7 @@ def derive_predictors(
     """
     specs = predictor_specs(shapes, input_shape, modules, declared)
     belows = [input_shape, *shapes[:-1]]
-    return [
-        build_predictor(spec, shape[0], below[0])
-        for spec, shape, below in zip(specs, shapes, belows)
-    ]
+    return [build_predictor(spec, shape[0], below[0]) for spec, shape, below in zip(specs, shapes, belows, strict=True)]
 
 
 def predictor_specs(
@@ -84,13 +80,11 @@ def predictor_specs(
     """The geometry of every PCoder's predictor (declared or default), checked against shapes."""
     declared = declared or [None] * len(shapes)
     specs = []
-    for index, (shape, spec) in enumerate(zip(shapes, declared)):
+    for index, (shape, spec) in enumerate(zip(shapes, declared, strict=True)):
         below = input_shape if index == 0 else shapes[index - 1]
         module = modules[index]
         if len(shape) != 3 or len(below) != 3:
-            raise PcbenchError(
-                f"PCoder '{module}': feature map {shape} (below: {below}) is not C×H×W"
-            )
+            raise PcbenchError(f"PCoder '{module}': feature map {shape} (below: {below}) is not C×H×W")
         spec = spec or _default_spec(shape, below, module)
         predicted = (below[0], spec.output_size(shape[1]), spec.output_size(shape[2]))
         if predicted != tuple(below):
@@ -109,7 +103,10 @@ def build_predictor(spec: PredictorSpec, in_channels: int, out_channels: int) ->
         layers.append(nn.Upsample(scale_factor=spec.upsample, mode="bilinear", align_corners=False))
     layers.append(
         nn.ConvTranspose2d(
-            in_channels, out_channels, kernel_size=spec.kernel, stride=spec.stride,
+            in_channels,
+            out_channels,
+            kernel_size=spec.kernel,
+            stride=spec.stride,
             padding=spec.padding,
         )
     )

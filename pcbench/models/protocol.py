@@ -95,8 +95,10 @@ def as_timestep_model(module: nn.Module, probe: torch.Tensor) -> TimestepModel:
         logits = module(probe)
     if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3) or logits.shape[-2] != len(probe):
         shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(f"the model maps a batch of {len(probe)} images to {shape}; expected logits "
-                         f"[{len(probe)}, classes] or [T + 1, {len(probe)}, classes]")
+        raise ValueError(
+            f"the model maps a batch of {len(probe)} images to {shape}; expected logits "
+            f"[{len(probe)}, classes] or [T + 1, {len(probe)}, classes]"
+        )
     return ModuleTimestepModel(module, 0 if logits.dim() == 2 else logits.shape[0] - 1)
 
 

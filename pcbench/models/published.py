@@ -26,9 +26,9 @@ from dataclasses import dataclass
 import torchvision
 from torch import nn
 
+from pcbench.models.presets import TrainingPreset
 from pcbench.registry.predictor_spec import PredictorSpec
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, PCConfig, PCLayer
-from pcbench.models.presets import TrainingPreset
 
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
@@ -67,7 +67,7 @@ class PublishedPC:
             layers=tuple(
                 PCLayer(module, beta, lam, alpha, predictor)
                 for module, beta, lam, alpha, predictor in zip(
-                    self.modules, betas, lambdas, alphas, self.predictors
+                    self.modules, betas, lambdas, alphas, self.predictors, strict=True
                 )
             ),
             gradient_scaling=self.gradient_scaling,

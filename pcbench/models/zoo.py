@@ -15,9 +15,9 @@ from urllib.parse import urlparse
 import torchvision
 
 from pcbench.models import digits, published
-from pcbench.registry.weight_files import in_package, in_weights_dir
-from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
 from pcbench.models.presets import DEFAULT_PRESET, TrainingPreset
+from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
+from pcbench.registry.weight_files import in_package, in_weights_dir
 
 #: SHA-256 of the shipped digits weights (:mod:`pcbench.models.digits`).
 DIGITS_CNN_SHA256 = "4d9291c1e32c1a832379bf9decd26dfb395d4bb8c6faad4ca3959d514eb39422"
@@ -56,8 +56,7 @@ def _digits_specs() -> list[ModelSpec]:
             timesteps=10,
             pc=PCConfig(
                 layers=tuple(
-                    PCLayer(module, PAPER_BETA, PAPER_LAMBDA, PAPER_ALPHA)
-                    for module in digits.DIGITS_PC_MODULES
+                    PCLayer(module, PAPER_BETA, PAPER_LAMBDA, PAPER_ALPHA) for module in digits.DIGITS_PC_MODULES
                 ),
                 predictors=digits.digits_predictors,
             ),
@@ -71,23 +70,27 @@ def _digits_specs() -> list[ModelSpec]:
 def _zoo_specs() -> list[ModelSpec]:
     models = torchvision.models
     imagenet = {
-        "num_classes": 1000, "dataset": "imagenet", "input_size": 224,
-        "mean": published.IMAGENET_MEAN, "std": published.IMAGENET_STD,
+        "num_classes": 1000,
+        "dataset": "imagenet",
+        "input_size": 224,
+        "mean": published.IMAGENET_MEAN,
+        "std": published.IMAGENET_STD,
     }
     return [
         _torchvision("vgg16", models.VGG16_Weights.IMAGENET1K_V1, imagenet),
         _pc("pvgg16", "vgg16", published.PVGG16.config(), "PVGG16, paper hyperparameters"),
         _pc(
-            "pvgg16-layerwise", "vgg16",
-            published.PVGG16.config(
-                published.PVGG16_LAYERWISE_BETAS, published.PVGG16_LAYERWISE_LAMBDAS
-            ),
+            "pvgg16-layerwise",
+            "vgg16",
+            published.PVGG16.config(published.PVGG16_LAYERWISE_BETAS, published.PVGG16_LAYERWISE_LAMBDAS),
             "PVGG16, the package's per-layer example hyperparameters",
             feedback="pvgg16",
         ),
         _torchvision("efficientnet_b0", models.EfficientNet_B0_Weights.IMAGENET1K_V1, imagenet),
         _pc(
-            "pefficientnet_b0", "efficientnet_b0", published.PEFFICIENTNET_B0.config(),
+            "pefficientnet_b0",
+            "efficientnet_b0",
+            published.PEFFICIENTNET_B0.config(),
             "PEfficientNetB0, paper hyperparameters",
         ),
         _torchvision("resnet18", models.ResNet18_Weights.IMAGENET1K_V1, imagenet),
@@ -104,7 +107,9 @@ def _zoo_specs() -> list[ModelSpec]:
             description="ResNet-18 for CIFAR-100 (3×3 stem, no max-pool); your weights",
         ),
         _pc(
-            "presnet18-cifar100", "resnet18-cifar100", published.PRESNET18_CIFAR.config(),
+            "presnet18-cifar100",
+            "resnet18-cifar100",
+            published.PRESNET18_CIFAR.config(),
             "PResNet18 on CIFAR-100 (gradient-scaled)",
         ),
     ]
@@ -121,9 +126,7 @@ def _torchvision(name: str, weights: torchvision.models.WeightsEnum, fields: dic
     )
 
 
-def _pc(
-    name: str, base: str, config: PCConfig, description: str, feedback: str | None = None
-) -> ModelSpec:
+def _pc(name: str, base: str, config: PCConfig, description: str, feedback: str | None = None) -> ModelSpec:
     return ModelSpec(
         name=name,
         variant="pc",

@@ -5,6 +5,7 @@ anything above. The user registry file is added here as a late source of the reg
 """
 
 from pcbench.registry.registry import (
+    add_source,
     get_model_spec,
     list_model_specs,
     register,
@@ -12,7 +13,6 @@ from pcbench.registry.registry import (
     spec_hash,
     unregister_model,
 )
-from pcbench.registry.registry import add_source
 from pcbench.registry.spec import ModelSpec, PCConfig, PCLayer
 from pcbench.registry.user_file import load_user_entries
 

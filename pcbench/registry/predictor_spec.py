@@ -31,9 +31,7 @@ class PredictorSpec:
 
     def __post_init__(self) -> None:
         if self.kind not in PREDICTOR_KINDS:
-            raise PcbenchError(
-                f"predictor kind = {self.kind!r}; allowed: {', '.join(PREDICTOR_KINDS)}"
-            )
+            raise PcbenchError(f"predictor kind = {self.kind!r}; allowed: {', '.join(PREDICTOR_KINDS)}")
         for key, minimum in _MINIMUMS.items():
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < minimum:

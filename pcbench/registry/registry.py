@@ -89,9 +89,7 @@ def register(name: str | None = None, **fields: Any) -> Callable[[Callable[..., 
     """
 
     def decorate(builder: Callable[..., Any]) -> Callable[..., Any]:
-        register_model(
-            ModelSpec(name=name or builder.__name__.replace("_", "-"), arch=builder, **fields)
-        )
+        register_model(ModelSpec(name=name or builder.__name__.replace("_", "-"), arch=builder, **fields))
         return builder
 
     return decorate
@@ -151,8 +149,7 @@ def _inherit_from_base(spec: ModelSpec) -> ModelSpec:
     if base is None:
         known = ", ".join(s.name for s in _REGISTRY.values() if s.variant == "feedforward")
         raise PcbenchError(
-            f"model '{spec.name}': base = '{spec.base}' is not registered; "
-            f"feedforward models: {known or 'none'}"
+            f"model '{spec.name}': base = '{spec.base}' is not registered; feedforward models: {known or 'none'}"
         )
     if base.variant != "feedforward":
         raise PcbenchError(f"model '{spec.name}': base '{spec.base}' must be a feedforward model")
@@ -189,8 +186,7 @@ def _load_sources() -> None:
             specs = list(entry_point.load()())
         except Exception as exc:  # a broken plug-in must name itself, not crash deep inside
             raise PcbenchError(
-                f"entry point '{entry_point.name}' ({entry_point.value}) in group "
-                f"'{ENTRY_POINT_GROUP}' failed: {exc}"
+                f"entry point '{entry_point.name}' ({entry_point.value}) in group '{ENTRY_POINT_GROUP}' failed: {exc}"
             ) from exc
         own = getattr(entry_point.dist, "name", None) == BUILTIN_DISTRIBUTION
         _register_all(specs, "builtin" if own else f"entry-point:{entry_point.name}")

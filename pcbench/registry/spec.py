@@ -92,8 +92,11 @@ class PCConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.layers, tuple) or not all(isinstance(layer, PCLayer) for layer in self.layers):
             raise InvalidValue("pc", "layers", self.layers, "must be a tuple of PCLayer")
-        if not (self.predictors is None or callable(self.predictors)
-                or (isinstance(self.predictors, str) and ":" in self.predictors)):
+        if not (
+            self.predictors is None
+            or callable(self.predictors)
+            or (isinstance(self.predictors, str) and ":" in self.predictors)
+        ):
             raise InvalidValue("pc", "predictors", self.predictors, "must be 'module:function' or a callable")
         if not isinstance(self.gradient_scaling, bool):
             raise InvalidValue("pc", "gradient_scaling", self.gradient_scaling, "must be true or false")
@@ -105,9 +108,7 @@ class PCConfig:
             raise PcbenchError(f"pc.layers names module(s) {duplicated} more than once")
         top = self.layers[-1]
         if top.lam != 0.0:
-            object.__setattr__(
-                self, "layers", (*self.layers[:-1], dataclasses.replace(top, lam=0.0))
-            )
+            object.__setattr__(self, "layers", (*self.layers[:-1], dataclasses.replace(top, lam=0.0)))
 
     def to_record(self) -> dict[str, Any]:
         """A JSON/TOML-able description (the predictor builder by its import path).
@@ -118,8 +119,7 @@ class PCConfig:
         """
         record = {
             "layers": [  # an undeclared predictor is left out, so older spec hashes hold
-                {k: v for k, v in dataclasses.asdict(layer).items() if v is not None}
-                for layer in self.layers
+                {k: v for k, v in dataclasses.asdict(layer).items() if v is not None} for layer in self.layers
             ],
             "predictors": callable_path(self.predictors),
             "gradient_scaling": self.gradient_scaling,
@@ -184,30 +184,61 @@ class ModelSpec:
         # (field, check, requirement); a check runs only once those before it passed (std needs mean)
         checks: list[tuple[str, Callable[[], bool], str]] = [
             ("variant", lambda: self.variant in ("feedforward", "pc"), "must be one of feedforward, pc"),
-            ("arch", lambda: self.arch is None or callable(self.arch) or _is_text(self.arch),
-             "must be 'module:function', a torchvision model name or a callable"),
-            ("num_classes", lambda: self.num_classes is None or _is_int(self.num_classes, 1),
-             "must be an integer >= 1"),
+            (
+                "arch",
+                lambda: self.arch is None or callable(self.arch) or _is_text(self.arch),
+                "must be 'module:function', a torchvision model name or a callable",
+            ),
+            (
+                "num_classes",
+                lambda: self.num_classes is None or _is_int(self.num_classes, 1),
+                "must be an integer >= 1",
+            ),
             ("dataset", lambda: _is_text(self.dataset), "must be a data set name (a non-empty string)"),
-            ("input_size", lambda: self.input_size is None or _is_int(self.input_size, 1),
-             "must be an integer >= 1 (pixels per side)"),
-            ("mean", lambda: isinstance(self.mean, tuple) and bool(self.mean) and all(map(_is_number, self.mean)),
-             "must be a non-empty list of numbers, one per channel"),
-            ("std", lambda: isinstance(self.std, tuple) and len(self.std) == len(self.mean)
-             and all(_is_number(s) and s > 0 for s in self.std),
-             "must be a list of positive numbers, one per channel (as many as mean)"),
+            (
+                "input_size",
+                lambda: self.input_size is None or _is_int(self.input_size, 1),
+                "must be an integer >= 1 (pixels per side)",
+            ),
+            (
+                "mean",
+                lambda: isinstance(self.mean, tuple) and bool(self.mean) and all(map(_is_number, self.mean)),
+                "must be a non-empty list of numbers, one per channel",
+            ),
+            (
+                "std",
+                lambda: (
+                    isinstance(self.std, tuple)
+                    and len(self.std) == len(self.mean)
+                    and all(_is_number(s) and s > 0 for s in self.std)
+                ),
+                "must be a list of positive numbers, one per channel (as many as mean)",
+            ),
             ("weights", lambda: _is_text(self.weights), "must be a path (a non-empty string)"),
-            ("weights_sha256", lambda: self.weights_sha256 is None or (
-                isinstance(self.weights_sha256, str) and _SHA256.fullmatch(self.weights_sha256) is not None),
-             "must be the file's SHA-256 as 64 hexadecimal digits"),
+            (
+                "weights_sha256",
+                lambda: (
+                    self.weights_sha256 is None
+                    or (isinstance(self.weights_sha256, str) and _SHA256.fullmatch(self.weights_sha256) is not None)
+                ),
+                "must be the file's SHA-256 as 64 hexadecimal digits",
+            ),
             ("base", lambda: _is_text(self.base), "must be a model name (a non-empty string)"),
             ("pc", lambda: self.pc is None or isinstance(self.pc, PCConfig), "must be a pc table"),
             ("timesteps", lambda: _is_int(self.timesteps, 0), "must be an integer >= 0"),
-            ("arch_kwargs", lambda: isinstance(self.arch_kwargs, Mapping)
-             and all(isinstance(key, str) for key in self.arch_kwargs), "must be a table of keyword arguments"),
-            ("transfer_datasets", lambda: isinstance(self.transfer_datasets, tuple)
-             and all(_is_text(name, optional=False) for name in self.transfer_datasets),
-             'must be a list of data set names (or ["*"] for any)'),
+            (
+                "arch_kwargs",
+                lambda: isinstance(self.arch_kwargs, Mapping) and all(isinstance(key, str) for key in self.arch_kwargs),
+                "must be a table of keyword arguments",
+            ),
+            (
+                "transfer_datasets",
+                lambda: (
+                    isinstance(self.transfer_datasets, tuple)
+                    and all(_is_text(name, optional=False) for name in self.transfer_datasets)
+                ),
+                'must be a list of data set names (or ["*"] for any)',
+            ),
             ("description", lambda: isinstance(self.description, str), "must be a string"),
         ]
         for key, ok, requirement in checks:
@@ -226,9 +257,7 @@ class ModelSpec:
             if missing:
                 raise PcbenchError(f"model '{self.name}': missing {', '.join(missing)}")
         elif self.base is None or self.pc is None:
-            raise PcbenchError(
-                f"model '{self.name}': a PC variant needs 'base' (a feedforward model) and 'pc'"
-            )
+            raise PcbenchError(f"model '{self.name}': a PC variant needs 'base' (a feedforward model) and 'pc'")
 
     def to_record(self) -> dict[str, Any]:
         """JSON/TOML-able fields that determine the model's behaviour (hashed for provenance)."""

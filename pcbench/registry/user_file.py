@@ -100,8 +100,21 @@ from pcbench.registry.weight_files import WEIGHTS_PREFIX, missing_weights_messag
 Validator = Callable[[ModelSpec], None]
 
 _MODEL_KEYS = {
-    "arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std", "weights",
-    "weights_sha256", "variant", "base", "pc", "timesteps", "description", "python_path",
+    "arch",
+    "arch_kwargs",
+    "num_classes",
+    "dataset",
+    "input_size",
+    "mean",
+    "std",
+    "weights",
+    "weights_sha256",
+    "variant",
+    "base",
+    "pc",
+    "timesteps",
+    "description",
+    "python_path",
     "transfer_datasets",
 }
 _PC_KEYS = {"layers", "beta", "lambda", "alpha", "gradient_scaling", "predictors"}
@@ -208,9 +221,13 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
     table: dict[str, Any] = {"variant": spec.variant, "timesteps": spec.timesteps}
     if spec.variant == "feedforward":
         table.update(
-            arch=spec.arch, arch_kwargs=spec.arch_kwargs, num_classes=spec.num_classes,
-            dataset=spec.dataset, input_size=spec.input_size,
-            mean=list(spec.mean), std=list(spec.std),
+            arch=spec.arch,
+            arch_kwargs=spec.arch_kwargs,
+            num_classes=spec.num_classes,
+            dataset=spec.dataset,
+            input_size=spec.input_size,
+            mean=list(spec.mean),
+            std=list(spec.std),
         )
     else:
         assert spec.pc is not None
@@ -245,8 +262,9 @@ def _spec_from_table(name: str, table: Any, path: Path, source: str) -> ModelSpe
     if "transfer_datasets" in fields:
         value = fields["transfer_datasets"]
         if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise PcbenchError(f"{where}.transfer_datasets = {value!r} must be a list of data set names "
-                               '(or ["*"] for any)')
+            raise PcbenchError(
+                f'{where}.transfer_datasets = {value!r} must be a list of data set names (or ["*"] for any)'
+            )
         fields["transfer_datasets"] = tuple(value)
     if "pc" in fields:
         fields["pc"] = _pc_from_table(fields["pc"], f"{where}.pc")
@@ -270,11 +288,13 @@ def _pc_from_table(table: Any, where: str) -> PCConfig:
     layers = table.get("layers")
     if not isinstance(layers, list) or not layers:
         raise PcbenchError(f"{where}.layers = {layers!r} must be a non-empty list of module paths or tables")
-    parsed = tuple(_layer_from_item(item, f"{where}.layers[{index}]", shared, where)
-                   for index, item in enumerate(layers))
+    parsed = tuple(
+        _layer_from_item(item, f"{where}.layers[{index}]", shared, where) for index, item in enumerate(layers)
+    )
     try:
-        return PCConfig(layers=parsed, predictors=table.get("predictors"),
-                        gradient_scaling=table.get("gradient_scaling", False))
+        return PCConfig(
+            layers=parsed, predictors=table.get("predictors"), gradient_scaling=table.get("gradient_scaling", False)
+        )
     except InvalidValue as exc:
         raise exc.at(where) from None
     except PcbenchError as exc:
@@ -465,7 +485,8 @@ def _installed_directories() -> set[Path]:
     """site-packages and the standard library: modules there save no ``python_path``."""
     paths = sysconfig.get_paths()
     candidates = [
-        *site.getsitepackages(), site.getusersitepackages(),
+        *site.getsitepackages(),
+        site.getusersitepackages(),
         *(paths[key] for key in ("stdlib", "platstdlib", "purelib", "platlib")),
     ]
     return {Path(candidate).resolve() for candidate in candidates}
@@ -499,9 +520,7 @@ def _check_table(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]
         raise PcbenchError(f"{where} = {table!r} must be a table")
     unknown = sorted(set(table) - allowed)
     if unknown:
-        raise PcbenchError(
-            f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}"
-        )
+        raise PcbenchError(f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}")
     return table
 
 

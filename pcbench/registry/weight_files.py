@@ -47,9 +47,9 @@ def resolve_weights(reference: str) -> Path:
     """The path a spec's ``weights`` string names (weights-directory and package references
     resolved)."""
     if reference.startswith(WEIGHTS_PREFIX):
-        return weights_dir() / reference[len(WEIGHTS_PREFIX):]
+        return weights_dir() / reference[len(WEIGHTS_PREFIX) :]
     if reference.startswith(PACKAGE_PREFIX):
-        return PACKAGE_DIR / reference[len(PACKAGE_PREFIX):]
+        return PACKAGE_DIR / reference[len(PACKAGE_PREFIX) :]
     return Path(reference)
 
 

@@ -8,9 +8,7 @@ import torch
 from pcbench.models.protocol import TimestepModel
 
 
-def predict(
-    model: TimestepModel, images: torch.Tensor, *, batch_size: int, device: torch.device
-) -> np.ndarray:
+def predict(model: TimestepModel, images: torch.Tensor, *, batch_size: int, device: torch.device) -> np.ndarray:
     """Predicted classes ``int16 [T + 1, N]`` for float images ``[N, 3, H, W]`` in [0, 1]."""
     predictions = []
     with torch.no_grad():

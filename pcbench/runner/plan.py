@@ -39,8 +39,7 @@ def format_plan(suite: Suite, *, estimate: bool = True) -> str:
         f"suite {suite.name} ({suite.content_hash}): {suite.dataset.name}/{suite.dataset.split}, "
         f"{n} samples, {len(perturbations)} perturbations × {len(suite.models)} models "
         f"= {len(perturbations) * len(suite.models)} cells",
-        f"{'model':<24}{'T':>4}{'cells':>7}{'forward passes':>17}{'attack gradient passes':>25}"
-        f"{'estimate':>11}",
+        f"{'model':<24}{'T':>4}{'cells':>7}{'forward passes':>17}{'attack gradient passes':>25}{'estimate':>11}",
     ]
     totals = [0, 0, 0]
     seconds: float | None = 0.0
@@ -57,13 +56,17 @@ def format_plan(suite: Suite, *, estimate: bool = True) -> str:
             except PcbenchError as exc:
                 notes.append(f"{name}: no estimate ({exc})")
         seconds = None if seconds is None or model_seconds is None else seconds + model_seconds
-        lines.append(f"{name:<24}{unroll - 1:>4}{len(perturbations):>7}{forward:>17,}{gradient:>25,}"
-                     f"{_duration(model_seconds):>11}")
+        lines.append(
+            f"{name:<24}{unroll - 1:>4}{len(perturbations):>7}{forward:>17,}{gradient:>25,}"
+            f"{_duration(model_seconds):>11}"
+        )
         totals = [totals[0] + len(perturbations), totals[1] + forward, totals[2] + gradient]
     lines.append(f"{'total':<28}{totals[0]:>7}{totals[1]:>17,}{totals[2]:>25,}{_duration(seconds):>11}")
     if estimate:
-        lines.append("estimate: this machine's CPU time for the passes above, timed on a dummy batch of "
-                     f"{TIMING_BATCH} images; corruption generation and data loading not included")
+        lines.append(
+            "estimate: this machine's CPU time for the passes above, timed on a dummy batch of "
+            f"{TIMING_BATCH} images; corruption generation and data loading not included"
+        )
     lines += notes
     lines.append("cells: " + ", ".join(p.label for p in perturbations))
     return "\n".join(lines)

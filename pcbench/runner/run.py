@@ -16,7 +16,7 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -172,7 +172,8 @@ def run_suite(
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
     modules = modules or {}
     entries = [
-        _module_entry(name, modules[name], suite, data, torch_device) if name in modules
+        _module_entry(name, modules[name], suite, data, torch_device)
+        if name in modules
         else _entry(name, suite, data, torch_device, checkpointing)
         for name in suite.models
     ]
@@ -180,13 +181,20 @@ def run_suite(
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
     costs = {
-        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
-        for entry in entries for p in perturbations
+        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1) for entry in entries for p in perturbations
     }
-    with results_lock(root, wait=wait), open_corruptions(suite, data, workers) as corruptions, tqdm(
-        total=sum(costs.values()), desc=f"{suite.name}", unit="pass", unit_scale=True,
-        disable=not progress, bar_format=_BAR_FORMAT,
-    ) as bar:
+    with (
+        results_lock(root, wait=wait),
+        open_corruptions(suite, data, workers) as corruptions,
+        tqdm(
+            total=sum(costs.values()),
+            desc=f"{suite.name}",
+            unit="pass",
+            unit_scale=True,
+            disable=not progress,
+            bar_format=_BAR_FORMAT,
+        ) as bar,
+    ):
         # checked again under the lock: a run that held it before may have written another set
         drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
         remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
@@ -210,16 +218,25 @@ def run_suite(
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
                     predictions = attacked_predictions(
-                        model, perturbation.attack, perturbation.epsilon, data, entry.timesteps,
-                        seed=suite.seed, batch_size=batch_size, device=torch_device,
+                        model,
+                        perturbation.attack,
+                        perturbation.epsilon,
+                        data,
+                        entry.timesteps,
+                        seed=suite.seed,
+                        batch_size=batch_size,
+                        device=torch_device,
                     )
                 else:
-                    predictions = _predict_in_chunks(
-                        model, data, images, batch_size=batch_size, device=torch_device
-                    )
+                    predictions = _predict_in_chunks(model, data, images, batch_size=batch_size, device=torch_device)
                 wall = time.perf_counter() - started
                 scores, per_sample = _tables(
-                    entry, perturbation, predictions, data, key, {**context, "wall_time_s": wall},
+                    entry,
+                    perturbation,
+                    predictions,
+                    data,
+                    key,
+                    {**context, "wall_time_s": wall},
                     corrupted,
                 )
                 try:
@@ -248,9 +265,7 @@ def evaluation_set(suite: Suite, data: ImageSet) -> EvaluationSet:
     return EvaluationSet(data.name, data.split, data.content_hash, len(data), suite.dataset.limit)
 
 
-def _entry(
-    name: str, suite: Suite, data: ImageSet, device: torch.device, checkpointing: bool
-) -> _Entry:
+def _entry(name: str, suite: Suite, data: ImageSet, device: torch.device, checkpointing: bool) -> _Entry:
     spec = get_model_spec(name)
     allowed = (spec.dataset, *spec.transfer_datasets)
     if spec.dataset is not None and data.name not in allowed and "*" not in allowed:
@@ -261,8 +276,7 @@ def _entry(
         )
     if spec.num_classes != data.num_classes:
         raise PcbenchError(
-            f"model '{name}' predicts {spec.num_classes} classes but dataset "
-            f"'{data.name}' has {data.num_classes}"
+            f"model '{name}' predicts {spec.num_classes} classes but dataset '{data.name}' has {data.num_classes}"
         )
     timesteps = evaluation_timesteps(spec, suite)
 
@@ -291,15 +305,25 @@ def _module_entry(name: str, module: nn.Module, suite: Suite, data: ImageSet, de
     with torch.no_grad():
         classes = model(data.tensor(data.images[:1]).to(device)).shape[-1]
     if classes != data.num_classes:
-        raise PcbenchError(f"model '{name}' predicts {classes} classes but dataset '{data.name}' has "
-                           f"{data.num_classes}")
+        raise PcbenchError(
+            f"model '{name}' predicts {classes} classes but dataset '{data.name}' has {data.num_classes}"
+        )
     timesteps = (0,) if model.timesteps == 0 else (suite.timesteps or tuple(range(model.timesteps + 1)))
     if max(timesteps) > model.timesteps:
-        raise PcbenchError(f"suite '{suite.name}' asks for timestep {max(timesteps)} but model '{name}' "
-                           f"unrolls to T = {model.timesteps}")
+        raise PcbenchError(
+            f"suite '{suite.name}' asks for timestep {max(timesteps)} but model '{name}' "
+            f"unrolls to T = {model.timesteps}"
+        )
     identity = hash_json({"module": callable_path(type(module)), "timesteps": model.timesteps})
-    return _Entry(name, "feedforward" if model.timesteps == 0 else "pc", None, identity,
-                  state_dict_hash(module), timesteps, lambda: model)
+    return _Entry(
+        name,
+        "feedforward" if model.timesteps == 0 else "pc",
+        None,
+        identity,
+        state_dict_hash(module),
+        timesteps,
+        lambda: model,
+    )
 
 
 def _cell_key(
@@ -348,7 +372,11 @@ _FLOAT_CHUNK_BYTES = 256 << 20
 
 
 def _predict_in_chunks(
-    model: TimestepModel, data: ImageSet, images: np.ndarray, *, batch_size: int,
+    model: TimestepModel,
+    data: ImageSet,
+    images: np.ndarray,
+    *,
+    batch_size: int,
     device: torch.device,
 ) -> np.ndarray:
     """:func:`predict` on uint8 ``images``, converted to float a few whole batches at a time.
@@ -359,15 +387,13 @@ def _predict_in_chunks(
     batch_bytes = batch_size * 4 * int(np.prod(images.shape[1:]))
     step = batch_size * max(1, _FLOAT_CHUNK_BYTES // batch_bytes)
     chunks = [
-        predict(model, data.tensor(images[start:start + step]), batch_size=batch_size, device=device)
+        predict(model, data.tensor(images[start : start + step]), batch_size=batch_size, device=device)
         for start in range(0, len(images), step)
     ]
     return np.concatenate(chunks, axis=1)
 
 
-def _row_context(
-    suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int
-) -> dict[str, Any]:
+def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "suite": suite.name,
@@ -431,7 +457,7 @@ def _tables(
                 [corrupted.nonfinite.pixels if corrupted else None] * len(kept), dtype="Int64"
             ),
             **context,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
     ).astype({"limit": "Int64"})
     per_sample = pd.DataFrame(

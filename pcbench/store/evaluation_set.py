@@ -76,7 +76,10 @@ def stored_cells(root: Path) -> list[StoredCell]:
         first = row[0]
         limit = first.get("limit")
         evaluation_set = EvaluationSet(
-            first["dataset"], first["split"], first["dataset_hash"], int(first["n"]),
+            first["dataset"],
+            first["split"],
+            first["dataset_hash"],
+            int(first["n"]),
             None if limit is None else int(limit),
         )
         cells.append(StoredCell(path.stem, first["model"], evaluation_set))

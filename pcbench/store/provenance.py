@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import platform
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
@@ -26,4 +26,4 @@ def package_versions() -> dict[str, str]:
 
 def new_run_id() -> str:
     """A sortable, unique id for one ``pcbench run`` invocation."""
-    return f"{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"

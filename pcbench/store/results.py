@@ -36,6 +36,7 @@ Test hook: with ``PCBENCH_TEST_FAIL_AFTER=N`` in the environment (:data:`FAIL_AF
 the process dies (``os._exit``, no clean-up, like a SIGKILL) between the two renames of
 the first commit after N completed ones.
 """
+
 import hashlib
 import os
 import re
@@ -157,9 +158,7 @@ def _to_table(frame: pd.DataFrame, kind: str, stem: str) -> pa.Table:
         if names
     ]
     if problems:
-        raise PcbenchError(
-            f"{where}: {'; '.join(problems)} (the frame and pcbench/store/schema.py must agree)"
-        )
+        raise PcbenchError(f"{where}: {'; '.join(problems)} (the frame and pcbench/store/schema.py must agree)")
     try:
         return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
     except (pa.ArrowException, ValueError) as error:

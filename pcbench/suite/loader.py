@@ -16,13 +16,16 @@ _BUILTIN_DIRS = (_HERE.parents[2] / "suites", _HERE.parents[1] / "builtin_suites
 
 def builtin_suite_names() -> list[str]:
     """Names of the built-in suites, sorted."""
-    return sorted({path.stem for folder in _BUILTIN_DIRS if folder.is_dir()
-                   for path in folder.glob("*.toml")})
+    return sorted({path.stem for folder in _BUILTIN_DIRS if folder.is_dir() for path in folder.glob("*.toml")})
 
 
-def load_suite(path_or_name: str | Path, *, dataset_root: str | Path | None = None,
-               corruptions_root: str | Path | None = None,
-               datasets: Mapping[str, bool] = DEFAULT_DATASETS) -> Suite:
+def load_suite(
+    path_or_name: str | Path,
+    *,
+    dataset_root: str | Path | None = None,
+    corruptions_root: str | Path | None = None,
+    datasets: Mapping[str, bool] = DEFAULT_DATASETS,
+) -> Suite:
     """Load and validate a suite from an existing file path, else by built-in name.
 
     A relative ``dataset.root`` is taken relative to the suite file's folder;
@@ -59,8 +62,10 @@ def _builtin_path(name: str) -> Path:
         candidate = folder / f"{name}.toml"
         if candidate.is_file():
             return candidate
-    raise PcbenchError(f"unknown suite {name!r}: not a file and not a built-in suite; "
-                       f"built-in suites: {', '.join(builtin_suite_names()) or 'none'}")
+    raise PcbenchError(
+        f"unknown suite {name!r}: not a file and not a built-in suite; "
+        f"built-in suites: {', '.join(builtin_suite_names()) or 'none'}"
+    )
 
 
 def _one_line(exc: Exception) -> str:

@@ -19,7 +19,15 @@ from pcbench.data.digits import load_digits_split
 from pcbench.models.build import build_pc_model, load_state_dict
 from pcbench.models.checkpoints import save_checkpoint
 from pcbench.models.digits import (
-    BATCH_SIZE, CNN_WEIGHTS, EPOCHS, FEEDBACK_PRESET, FEEDBACK_WEIGHTS, LEARNING_RATE, MEAN, STD, TRAIN_SEED,
+    BATCH_SIZE,
+    CNN_WEIGHTS,
+    EPOCHS,
+    FEEDBACK_PRESET,
+    FEEDBACK_WEIGHTS,
+    LEARNING_RATE,
+    MEAN,
+    STD,
+    TRAIN_SEED,
     digits_cnn,
 )
 from pcbench.models.protocol import Normalize
@@ -71,7 +79,10 @@ def train_digits_feedback(spec: ModelSpec, path: Path, *, backbone_weights: Path
         model = build_pc_model(spec, base_weights=False)
         model.backbone.load_state_dict(load_state_dict(backbone_weights))
         fit_feedback(
-            model, load_digits_split("train"), settings, _schedule(),
+            model,
+            load_digits_split("train"),
+            settings,
+            _schedule(),
             f"training {spec.name} feedback",
         )
     save_checkpoint(path, model.predictors.state_dict())

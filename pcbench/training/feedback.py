@@ -25,21 +25,21 @@ from typing import Any
 import torch
 from torch import nn
 
-import pcbench
 from pcbench.data import load_dataset
 from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 from pcbench.models.build import build_pc_model, checkpoint_hash
+from pcbench.models.checkpoints import save_feedback_weights
 from pcbench.models.pc import PCModel
-from pcbench.registry.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
+from pcbench.models.presets import TrainingPreset
 from pcbench.paths import pcbench_home
 from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec, PCLayer
-from pcbench.models.checkpoints import save_feedback_weights
+from pcbench.registry.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
+from pcbench.store.provenance import package_versions
 from pcbench.training.hyperparameters import ALPHA_MAX, LearnedHyperparameters
 from pcbench.training.loop import Schedule, Trainable, fit
-from pcbench.models.presets import TrainingPreset
 from pcbench.training.optimizers import check_optimizer, make_optimizer
 
 
@@ -64,11 +64,14 @@ class FeedbackSettings:
         check_optimizer(self.optimizer)
 
     @classmethod
-    def from_preset(cls, preset: TrainingPreset, dataset: str, **overrides: Any) -> "FeedbackSettings":
+    def from_preset(cls, preset: TrainingPreset, dataset: str, **overrides: Any) -> FeedbackSettings:
         """Settings from a model's preset, with ``None``-valued overrides ignored."""
         fields = {
-            "epochs": preset.epochs, "batch_size": preset.batch_size,
-            "optimizer": preset.optimizer, "lr": preset.lr, "weight_decay": preset.weight_decay,
+            "epochs": preset.epochs,
+            "batch_size": preset.batch_size,
+            "optimizer": preset.optimizer,
+            "lr": preset.lr,
+            "weight_decay": preset.weight_decay,
         }
         fields.update({key: value for key, value in overrides.items() if value is not None})
         return cls(dataset=dataset, **fields)
@@ -113,7 +116,7 @@ def fit_feedback(
     model.predictors.requires_grad_(True)
 
     def losses(images: torch.Tensor, _labels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return dict(zip(model.module_paths, model.reconstruction_errors(images)))
+        return dict(zip(model.module_paths, model.reconstruction_errors(images), strict=True))
 
     trainable = Trainable(
         {"predictors": model.predictors}, settings.optimizer_for(model.predictors.parameters()), losses
@@ -152,9 +155,9 @@ def training_data(spec: ModelSpec, settings: FeedbackSettings) -> ImageSet:
         raise PcbenchError(
             f"model '{spec.name}' is a feedforward model; train-feedback trains a PC variant's predictors"
         )
-    data = load_dataset(
-        settings.dataset, settings.split, Path(settings.root) if settings.root else None
-    ).subset(settings.limit, settings.seed)
+    data = load_dataset(settings.dataset, settings.split, Path(settings.root) if settings.root else None).subset(
+        settings.limit, settings.seed
+    )
     _check_image_size(data, spec)
     return data
 
@@ -182,14 +185,23 @@ def train_feedback(
     run_dir = _run_dir(spec, settings)
     model = build_pc_model(spec).to(device)
     losses = fit_feedback(
-        model, data, settings, settings.schedule(settings.epochs, device),
-        f"{name} feedback", run_dir / "feedback.pt",
+        model,
+        data,
+        settings,
+        settings.schedule(settings.epochs, device),
+        f"{name} feedback",
+        run_dir / "feedback.pt",
     )
     layers = spec.pc.layers
     if settings.hyperparameter_epochs:
         layers = fit_hyperparameters(
-            model, layers, data, settings, settings.schedule(settings.hyperparameter_epochs, device),
-            f"{name} hyperparameters", run_dir / f"hyperparameters-after-{settings.epochs}.pt",
+            model,
+            layers,
+            data,
+            settings,
+            settings.schedule(settings.hyperparameter_epochs, device),
+            f"{name} hyperparameters",
+            run_dir / f"hyperparameters-after-{settings.epochs}.pt",
         )
     state = {key: value.cpu() for key, value in model.predictors.state_dict().items()}
     save_feedback_weights(out, state, _record(spec, settings, data, losses, layers, device))
@@ -216,11 +228,13 @@ def _run_dir(spec: ModelSpec, settings: FeedbackSettings) -> Path:
     assert spec.base is not None
     resumable = dataclasses.asdict(settings)
     del resumable["epochs"], resumable["hyperparameter_epochs"]
-    key = hash_json({
-        "spec": spec_hash(spec),
-        "base_checkpoint": checkpoint_hash(get_model_spec(spec.base)),
-        "settings": resumable,
-    })
+    key = hash_json(
+        {
+            "spec": spec_hash(spec),
+            "base_checkpoint": checkpoint_hash(get_model_spec(spec.base)),
+            "settings": resumable,
+        }
+    )
     return pcbench_home() / "train-feedback" / f"{spec.name}-{key}"
 
 
@@ -243,9 +257,9 @@ def _record(
         "objective": "sum_n MSE(p_n, r_{n-1}) at timestep 0, backbone frozen in eval mode",
         "final_losses": losses,
         "device": str(device),
-        "pcbench": pcbench.__version__,
+        "pcbench": package_versions()["pcbench_version"],
         "torch": str(torch.__version__),
-        "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
     if settings.hyperparameter_epochs:
         record["learned"] = {

@@ -30,8 +30,7 @@ class LearnedHyperparameters(nn.Module):
         too_large = [layer.module for layer in layers if layer.alpha > alpha_max]
         if too_large:
             raise PcbenchError(
-                f"PCoder '{too_large[0]}': alpha exceeds alpha_max = {alpha_max:g}; "
-                "raise alpha_max to learn it"
+                f"PCoder '{too_large[0]}': alpha exceeds alpha_max = {alpha_max:g}; raise alpha_max to learn it"
             )
         self.alpha_max = alpha_max
         betas = [layer.beta for layer in layers]
@@ -57,8 +56,8 @@ class LearnedHyperparameters(nn.Module):
         with torch.no_grad():
             beta, lam, alpha = (v.tolist() for v in self.values(torch.float64))
         return tuple(
-            dataclasses.replace(layer, beta=b, lam=l, alpha=a)
-            for layer, b, l, a in zip(layers, beta, lam, alpha)
+            dataclasses.replace(layer, beta=b, lam=lm, alpha=a)
+            for layer, b, lm, a in zip(layers, beta, lam, alpha, strict=True)
         )
 
 

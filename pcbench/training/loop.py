@@ -68,10 +68,15 @@ def fit(
     for module in trainable.modules.values():
         module.train()
     try:
-        with torch.enable_grad(), tqdm(
-            total=(schedule.epochs - start) * per_epoch, desc=description, unit="batch",
-            leave=False,
-        ) as bar:
+        with (
+            torch.enable_grad(),
+            tqdm(
+                total=(schedule.epochs - start) * per_epoch,
+                desc=description,
+                unit="batch",
+                leave=False,
+            ) as bar,
+        ):
             for epoch in range(start, schedule.epochs):
                 bar.set_description(f"{description} epoch {epoch + 1}/{schedule.epochs}")
                 losses = _epoch(trainable, data, labels, order, schedule, bar)
@@ -106,21 +111,20 @@ def _epoch(
     return {name: total / len(batches) for name, total in sums.items()}
 
 
-def _save(
-    path: Path, epoch: int, trainable: Trainable, order: torch.Generator, losses: dict[str, float]
-) -> None:
-    save_checkpoint(path, {
-        "epoch": epoch,
-        "order": order.get_state(),
-        "modules": {name: module.state_dict() for name, module in trainable.modules.items()},
-        "optimizer": trainable.optimizer.state_dict(),
-        "losses": losses,
-    })
+def _save(path: Path, epoch: int, trainable: Trainable, order: torch.Generator, losses: dict[str, float]) -> None:
+    save_checkpoint(
+        path,
+        {
+            "epoch": epoch,
+            "order": order.get_state(),
+            "modules": {name: module.state_dict() for name, module in trainable.modules.items()},
+            "optimizer": trainable.optimizer.state_dict(),
+            "losses": losses,
+        },
+    )
 
 
-def _restore(
-    path: Path, trainable: Trainable, order: torch.Generator
-) -> tuple[int, dict[str, float]]:
+def _restore(path: Path, trainable: Trainable, order: torch.Generator) -> tuple[int, dict[str, float]]:
     content = load_checkpoint(path)
     try:
         for name, module in trainable.modules.items():
