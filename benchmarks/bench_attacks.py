@@ -7,14 +7,21 @@
     T = 10 unroll, with and without activation checkpointing across timesteps, on a PC
     variant of torchvision's VGG16 (PCoders as in PVGG16, derived predictors, random
     weights) at 112 px.
+(c) pcbench's ``autoattack`` (standard version, L∞) vs a bare loop of
+    ``AutoAttack.run_standard_evaluation`` on the same model (digits-cnn), images and batches
+    (pcbench runs AutoAttack one sample at a time, so the bare loop does too). Target: ratio
+    ≤ 1.10. Also the bare loop on batches of 64, the price of per-sample determinism.
+(d) ``apgd-ce`` through digits-pcnn's unroll (T = 10, full gradient) relative to digits-cnn,
+    same images.
 
-Run:  python benchmarks/bench_attacks.py [--repeats 3]
+Run:  python benchmarks/bench_attacks.py [--repeats 3] [--aa-images 16] [--skip-memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import resource
 import statistics
 import subprocess
@@ -24,6 +31,7 @@ import time
 import foolbox as fb
 import torch
 import torchvision
+from pyautoattack import AutoAttack
 
 from pcbench.data.digits import load_digits_split
 from pcbench.models.build import build_model
@@ -31,11 +39,14 @@ from pcbench.models.pc import PCModel
 from pcbench.models.predictors import derive_predictors, feature_shapes
 from pcbench.models.protocol import AtTimestep, Normalize
 from pcbench.perturbations.attacks import attack_images
-from pcbench.suite import AttackConfig
+from pcbench.perturbations.autoattack import one_thread
+from pcbench.suite import AttackConfig, parse_suite
 
 BATCH = 64
 EPSILON = 0.05
 CONFIG = AttackConfig(kind="pgd-linf", epsilons=(EPSILON,), steps=10, rel_stepsize=0.25, random_start=True)
+AA_EPSILON = 0.1
+CPU = torch.device("cpu")
 
 
 def median_time(function, repeats: int) -> float:
@@ -51,22 +62,116 @@ def median_time(function, repeats: int) -> float:
 def attack_overhead(repeats: int) -> None:
     data = load_digits_split("test").subset(128, seed=0)
     x, y = data.tensor(), torch.from_numpy(data.labels)
-    print(f"(a) pcbench attack vs bare foolbox LinfPGD (10 steps, eps {EPSILON}, {len(y)} images, batch {BATCH}; target <= 1.15)")
+    print(
+        f"(a) pcbench attack vs bare foolbox LinfPGD (10 steps, eps {EPSILON}, {len(y)} images, batch {BATCH}; "
+        "target <= 1.15)"
+    )
     for name in ("digits-cnn", "digits-pcnn"):
         model = build_model(name)
         fmodel = fb.PyTorchModel(AtTimestep(model, "last").eval(), bounds=(0.0, 1.0))
         bare_attack = fb.attacks.LinfPGD(steps=10, rel_stepsize=0.25, random_start=True)
 
-        def bare() -> None:
+        def bare(bare_attack=bare_attack, fmodel=fmodel) -> None:
             for start in range(0, len(y), BATCH):
                 bare_attack(fmodel, x[start : start + BATCH], y[start : start + BATCH], epsilons=EPSILON)
 
-        def ours() -> None:
-            attack_images(model, x, y, data.ids, CONFIG, EPSILON, model.timesteps, num_classes=10,
-                          seed=0, batch_size=BATCH, device=torch.device("cpu"))
+        def ours(model=model) -> None:
+            attack_images(
+                model,
+                x,
+                y,
+                data.ids,
+                CONFIG,
+                EPSILON,
+                model.timesteps,
+                num_classes=10,
+                seed=0,
+                batch_size=BATCH,
+                device=torch.device("cpu"),
+            )
 
         reference, measured = median_time(bare, repeats), median_time(ours, repeats)
-        print(f"    {name:<12} foolbox {reference:7.3f} s   pcbench {measured:7.3f} s   ratio {measured / reference:5.2f}")
+        print(
+            f"    {name:<12} foolbox {reference:7.3f} s   pcbench {measured:7.3f} s   ratio {measured / reference:5.2f}"
+        )
+
+
+def once(function) -> float:
+    """Wall time of one call (AutoAttack runs are too long to repeat)."""
+    started = time.perf_counter()
+    function()
+    return time.perf_counter() - started
+
+
+def suite_attack(**table: object) -> AttackConfig:
+    suite = parse_suite({"name": "bench", "models": ["m"], "dataset": {"name": "digits"}, "attacks": [table]})
+    return suite.attacks[0]
+
+
+def autoattack_overhead(images: int) -> None:
+    data = load_digits_split("test").subset(images, seed=0)
+    x, y = data.tensor().contiguous(), torch.from_numpy(data.labels).long()
+    model = build_model("digits-cnn")
+    attacked = AtTimestep(model, "last").eval()
+    config = suite_attack(kind="autoattack", norm="Linf", epsilons=[AA_EPSILON])
+    logging.getLogger("auto-attack").setLevel(logging.ERROR)  # the bare loop's per-sample check warnings
+    print(
+        f"(c) pcbench autoattack (standard, Linf, eps {AA_EPSILON}) vs bare run_standard_evaluation, digits-cnn, "
+        f"{len(y)} images (target <= 1.10)"
+    )
+
+    def bare_per_sample() -> None:
+        attack = AutoAttack(attacked, eps=AA_EPSILON, norm="Linf", seed=0, version="standard")
+        for i in range(len(y)):
+            attack.run_standard_evaluation(x[i : i + 1], y[i : i + 1], batch_size=1)
+
+    def bare_batched() -> None:
+        attack = AutoAttack(attacked, eps=AA_EPSILON, norm="Linf", seed=0, version="standard")
+        attack.run_standard_evaluation(x, y, batch_size=BATCH)
+
+    def ours() -> None:
+        attack_images(
+            model, x, y, data.ids, config, AA_EPSILON, 0, num_classes=10, seed=0, batch_size=BATCH, device=CPU
+        )
+
+    batched_threads = once(bare_batched)
+    with one_thread(CPU):  # as pcbench runs AutoAttack on the CPU
+        reference, measured, batched = once(bare_per_sample), once(ours), once(bare_batched)
+    print(
+        f"    bare, one sample at a time {reference:7.1f} s   pcbench {measured:7.1f} s   ratio "
+        f"{measured / reference:5.2f}"
+    )
+    print(
+        f"    bare, batches of {BATCH}: one thread {batched:7.1f} s, {torch.get_num_threads()} threads "
+        f"{batched_threads:7.1f} s; pcbench / best batched {measured / min(batched, batched_threads):5.2f}"
+    )
+
+
+def apgd_through_the_unroll(images: int) -> None:
+    data = load_digits_split("test").subset(images, seed=0)
+    x, y = data.tensor(), torch.from_numpy(data.labels)
+    config = suite_attack(kind="apgd-ce", norm="Linf", epsilons=[EPSILON])
+    print(f"(d) apgd-ce (Linf, eps {EPSILON}), {len(y)} images, one sample at a time")
+    times = {}
+    for name in ("digits-cnn", "digits-pcnn"):
+        model = build_model(name)
+        times[name] = once(
+            lambda model=model: attack_images(
+                model,
+                x,
+                y,
+                data.ids,
+                config,
+                EPSILON,
+                model.timesteps,
+                num_classes=10,
+                seed=0,
+                batch_size=BATCH,
+                device=CPU,
+            )
+        )
+        print(f"    {name:<12} {times[name]:7.1f} s")
+    print(f"    digits-pcnn (T = 10, full gradient) / digits-cnn: {times['digits-pcnn'] / times['digits-cnn']:5.1f}")
 
 
 def pvgg_like(size: int) -> PCModel:
@@ -89,7 +194,9 @@ def child(checkpointing: bool, size: int, batch: int) -> None:
     loss = torch.nn.functional.cross_entropy(AtTimestep(model, "last")(x), torch.zeros(batch, dtype=torch.long))
     torch.autograd.grad(loss, x)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_mib": peak / 1024, "baseline_mib": baseline / 1024, "seconds": time.perf_counter() - started}))
+    print(
+        json.dumps({"peak_mib": peak / 1024, "baseline_mib": baseline / 1024, "seconds": time.perf_counter() - started})
+    )
 
 
 def memory(size: int, batch: int) -> None:
@@ -98,16 +205,22 @@ def memory(size: int, batch: int) -> None:
     for checkpointing in (False, True):
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(int(checkpointing)), "--size", str(size), "--batch", str(batch)],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         results[checkpointing] = json.loads(out.stdout.strip().splitlines()[-1])
         r = results[checkpointing]
-        print(f"    checkpointing {'on ' if checkpointing else 'off'}  peak {r['peak_mib']:8.0f} MiB "
-              f"(model alone {r['baseline_mib']:6.0f} MiB)   step {r['seconds']:6.1f} s")
+        print(
+            f"    checkpointing {'on ' if checkpointing else 'off'}  peak {r['peak_mib']:8.0f} MiB "
+            f"(model alone {r['baseline_mib']:6.0f} MiB)   step {r['seconds']:6.1f} s"
+        )
     off, on = results[False], results[True]
-    print(f"    attack memory above the model: ratio on/off "
-          f"{(on['peak_mib'] - on['baseline_mib']) / (off['peak_mib'] - off['baseline_mib']):5.2f}; "
-          f"time ratio on/off {on['seconds'] / off['seconds']:5.2f}")
+    print(
+        f"    attack memory above the model: ratio on/off "
+        f"{(on['peak_mib'] - on['baseline_mib']) / (off['peak_mib'] - off['baseline_mib']):5.2f}; "
+        f"time ratio on/off {on['seconds'] / off['seconds']:5.2f}"
+    )
 
 
 def main() -> None:
@@ -115,13 +228,18 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=2)
+    parser.add_argument("--aa-images", type=int, default=16, help="images for (c) and (d)")
+    parser.add_argument("--skip-memory", action="store_true", help="skip (b)")
     parser.add_argument("--child", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
         child(bool(args.child), args.size, args.batch)
         return
     attack_overhead(args.repeats)
-    memory(args.size, args.batch)
+    if not args.skip_memory:
+        memory(args.size, args.batch)
+    autoattack_overhead(args.aa_images)
+    apgd_through_the_unroll(args.aa_images)
 
 
 if __name__ == "__main__":

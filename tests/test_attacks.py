@@ -17,7 +17,7 @@ from pcbench.models.build import build_model, load_state_dict, weights_path
 from pcbench.models.digits import digits_cnn
 from pcbench.models.protocol import AtTimestep
 from pcbench.perturbations.attacks import start_noise
-from pcbench.registry import ModelSpec, get_model_spec, register_model
+from pcbench.registry import get_model_spec, register_model
 from pcbench.runner import run_suite
 from pcbench.runner.adversarial import attacked_predictions
 from pcbench.store import read_scores
@@ -46,7 +46,9 @@ def plain_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, st
 def test_pgd_agrees_with_plain_torch_pgd_within_one_sample(name):
     subset, model = data(), build_model(name)
     last = model.timesteps
-    ours = attacked_predictions(model, PGD, 0.05, subset, tuple(range(last + 1)), seed=0, batch_size=32, device=torch.device("cpu"))
+    ours = attacked_predictions(
+        model, PGD, 0.05, subset, tuple(range(last + 1)), seed=0, batch_size=32, device=torch.device("cpu")
+    )
     x, y = subset.tensor(), torch.from_numpy(subset.labels)
     reference = plain_pgd(AtTimestep(model, "last"), x, y, 0.05, 5, 0.25 * 0.05)
     with torch.no_grad():
@@ -61,10 +63,15 @@ def test_pgd_agrees_with_plain_torch_pgd_within_one_sample(name):
 def test_full_and_detached_gradients_differ_only_where_alpha_is_positive(registry_snapshot):
     pcnn = get_model_spec("digits-pcnn")
     layers = tuple(dataclasses.replace(layer, alpha=0.0) for layer in pcnn.pc.layers)
-    no_alpha = register_model(dataclasses.replace(
-        pcnn, name="digits-pcnn-no-alpha", pc=dataclasses.replace(pcnn.pc, layers=layers),
-        weights=str(weights_path(pcnn)), source="python",
-    ))
+    no_alpha = register_model(
+        dataclasses.replace(
+            pcnn,
+            name="digits-pcnn-no-alpha",
+            pc=dataclasses.replace(pcnn.pc, layers=layers),
+            weights=str(weights_path(pcnn)),
+            source="python",
+        )
+    )
     subset = data(24)
     x, y = subset.tensor(), torch.from_numpy(subset.labels)
     for spec, should_differ in ((pcnn, True), (no_alpha, False)):
@@ -93,7 +100,12 @@ def test_random_starts_are_seeded_per_sample():
 def test_same_seed_same_result_and_batch_size_does_not_matter():
     subset, model = data(40), build_model("digits-cnn")
     config = dataclasses.replace(PGD, random_start=True)
-    run = lambda batch: attacked_predictions(model, config, 0.1, subset, (0,), seed=3, batch_size=batch, device=torch.device("cpu"))
+
+    def run(batch: int) -> np.ndarray:
+        return attacked_predictions(
+            model, config, 0.1, subset, (0,), seed=3, batch_size=batch, device=torch.device("cpu")
+        )
+
     first, again, other_batches = run(16), run(16), run(7)
     assert np.array_equal(first, again)
     assert (first != other_batches).sum() <= 1
@@ -113,17 +125,43 @@ def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_on
     cnn = get_model_spec("digits-cnn")
     state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
     torch.save(state, tmp_path / "quantised.pt")
-    register_model(dataclasses.replace(cnn, name="digits-quantised", arch=quantised_digits_cnn,
-                                       weights=str(tmp_path / "quantised.pt"), weights_sha256=None, source="python"))
-    suite = parse_suite({
-        "name": "masking", "models": ["digits-cnn", "digits-pcnn", "digits-quantised"], "timesteps": 3,
-        "dataset": {"name": "digits", "limit": 40}, "clean": True,
-        "attacks": [
-            {"kind": "fgsm", "epsilons": [0.05, 0.1]},
-            {"kind": "pgd-linf", "epsilons": [0.05, 0.1, 0.5], "steps": 10, "rel_stepsize": 0.25, "random_start": False},
-            {"kind": "pgd-linf", "epsilons": [0.1], "steps": 10, "rel_stepsize": 0.25, "random_start": False, "attack_timestep": "first"},
-        ],
-    })
+    register_model(
+        dataclasses.replace(
+            cnn,
+            name="digits-quantised",
+            arch=quantised_digits_cnn,
+            weights=str(tmp_path / "quantised.pt"),
+            weights_sha256=None,
+            source="python",
+        )
+    )
+    suite = parse_suite(
+        {
+            "name": "masking",
+            "models": ["digits-cnn", "digits-pcnn", "digits-quantised"],
+            "timesteps": 3,
+            "dataset": {"name": "digits", "limit": 40},
+            "clean": True,
+            "attacks": [
+                {"kind": "fgsm", "epsilons": [0.05, 0.1]},
+                {
+                    "kind": "pgd-linf",
+                    "epsilons": [0.05, 0.1, 0.5],
+                    "steps": 10,
+                    "rel_stepsize": 0.25,
+                    "random_start": False,
+                },
+                {
+                    "kind": "pgd-linf",
+                    "epsilons": [0.1],
+                    "steps": 10,
+                    "rel_stepsize": 0.25,
+                    "random_start": False,
+                    "attack_timestep": "first",
+                },
+            ],
+        }
+    )
     run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
     flags = masking_flags(read_scores(tmp_path / "masking")).set_index(["model", "timestep"])
     assert flags.loc[("digits-quantised", 0), "flag_large_epsilon_not_zero"]
@@ -141,21 +179,42 @@ def test_masking_checks_read_only_the_cells_that_were_white_box_at_each_timestep
     def row(kind, target, timestep, epsilon, accuracy):
         params = {"kind": kind, "gradient_mode": "full", "attack_timestep": target, "target_offset": None}
         label = kind if target == "last" else f"{kind}-{target}"
-        return {"model": "pc", "variant": "pc", "perturbation": "attack", "attack": label, "epsilon": epsilon,
-                "timestep": timestep, "n": 100, "accuracy": accuracy, "attack_params": json.dumps(params)}
+        return {
+            "model": "pc",
+            "variant": "pc",
+            "perturbation": "attack",
+            "attack": label,
+            "epsilon": epsilon,
+            "timestep": timestep,
+            "n": 100,
+            "accuracy": accuracy,
+            "attack_params": json.dumps(params),
+        }
 
-    scores = pd.DataFrame([
-        # at t = 0 the through-the-unroll attacks are transfers from t = 2; "first" is the white-box one
-        row("pgd-linf", "last", 0, 0.1, 0.60), row("fgsm", "last", 0, 0.1, 0.40), row("pgd-linf", "first", 0, 0.1, 0.30),
-        row("pgd-linf", "last", 0, 0.5, 0.70), row("pgd-linf", "last", 2, 0.5, 0.00),
-        # at the last timestep t = 2 the white-box PGD is weaker than the transfer from the feedforward pass
-        row("pgd-linf", "last", 2, 0.1, 0.50), row("fgsm", "last", 2, 0.1, 0.55), row("pgd-linf", "first", 2, 0.1, 0.45),
-    ])
+    scores = pd.DataFrame(
+        [
+            # at t = 0 the through-the-unroll attacks are transfers from t = 2; "first" is the white-box one
+            row("pgd-linf", "last", 0, 0.1, 0.60),
+            row("fgsm", "last", 0, 0.1, 0.40),
+            row("pgd-linf", "first", 0, 0.1, 0.30),
+            row("pgd-linf", "last", 0, 0.5, 0.70),
+            row("pgd-linf", "last", 2, 0.5, 0.00),
+            # at the last timestep t = 2 the white-box PGD is weaker than the transfer from the feedforward pass
+            row("pgd-linf", "last", 2, 0.1, 0.50),
+            row("fgsm", "last", 2, 0.1, 0.55),
+            row("pgd-linf", "first", 2, 0.1, 0.45),
+        ]
+    )
     flags = masking_flags(scores).set_index("timestep")
     assert flags.loc[0].drop("model").isna().all()  # nothing white-box to compare at t = 0: no false alarm
-    assert flags.loc[2].to_dict() == {"model": "pc", "flag_iterative_weaker_than_fgsm": False,
-                                      "flag_not_monotonic_in_epsilon": False, "flag_large_epsilon_not_zero": False,
-                                      "flag_whitebox_weaker_than_transfer": True}
+    assert flags.loc[2].to_dict() == {
+        "model": "pc",
+        "flag_iterative_weaker_than_fgsm": False,
+        "flag_not_monotonic_in_epsilon": False,
+        "flag_large_epsilon_not_zero": False,
+        "flag_whitebox_weaker_than_transfer": True,
+        "flag_gradient_free_beats_whitebox": None,
+    }  # no Square cell
 
 
 def pd_isna(value) -> bool:
@@ -166,12 +225,29 @@ def pd_isna(value) -> bool:
 
 def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_attack():
     subset, model = data(16), build_model("digits-pcnn")
-    each = attacked_predictions(model, dataclasses.replace(PGD, attack_timestep="each"), 0.1, subset, (0, 2),
-                                seed=0, batch_size=16, device=torch.device("cpu"))
-    first = attacked_predictions(model, dataclasses.replace(PGD, attack_timestep="first"), 0.1, subset, (0, 1, 2),
-                                 seed=0, batch_size=16, device=torch.device("cpu"))
-    feedforward = attacked_predictions(build_model("digits-cnn"), PGD, 0.1, subset, (0,),
-                                       seed=0, batch_size=16, device=torch.device("cpu"))
+    each = attacked_predictions(
+        model,
+        dataclasses.replace(PGD, attack_timestep="each"),
+        0.1,
+        subset,
+        (0, 2),
+        seed=0,
+        batch_size=16,
+        device=torch.device("cpu"),
+    )
+    first = attacked_predictions(
+        model,
+        dataclasses.replace(PGD, attack_timestep="first"),
+        0.1,
+        subset,
+        (0, 1, 2),
+        seed=0,
+        batch_size=16,
+        device=torch.device("cpu"),
+    )
+    feedforward = attacked_predictions(
+        build_model("digits-cnn"), PGD, 0.1, subset, (0,), seed=0, batch_size=16, device=torch.device("cpu")
+    )
     assert each.shape == (3, 16) and (each[1] == -1).all() and (each[[0, 2]] >= 0).all()
     assert np.array_equal(each[0], first[0]) and np.array_equal(first[0], feedforward[0])
     assert model.timesteps == 10  # the truncated unrolls were restored
@@ -198,7 +274,13 @@ def test_adversarial_suites_carry_the_predify_protocol_and_need_a_root(name, off
     suite = load_suite(name, dataset_root=tmp_path)
     assert suite.dataset.root == tmp_path.resolve()
     bim = next(attack for attack in suite.attacks if attack.kind == "bim-linf")
-    assert (bim.steps, bim.rel_stepsize, bim.random_start, bim.target_offset, bim.gradient_mode) == (100, 0.025, True, offset, "detached")
+    assert (bim.steps, bim.rel_stepsize, bim.random_start, bim.target_offset, bim.gradient_mode) == (
+        100,
+        0.025,
+        True,
+        offset,
+        "detached",
+    )
     assert {attack.label for attack in suite.attacks} >= {"fgsm", "pgd-linf", "pgd-l2", "pgd-linf-first"}
     assert max(max(attack.epsilons) for attack in suite.attacks if attack.kind == "pgd-linf") == 0.5
     with pytest.raises(PcbenchError, match="dataset.root is missing.*--root"):
@@ -209,10 +291,19 @@ def test_adversarial_suites_carry_the_predify_protocol_and_need_a_root(name, off
 def test_every_attack_kind_lowers_accuracy_and_targeted_hits_its_target(kind, epsilon):
     subset, model = data(30), build_model("digits-cnn")
     steps = 1 if kind == "fgsm" else 10
-    untargeted = AttackConfig(kind=kind, epsilons=(epsilon,), steps=steps, rel_stepsize=None if kind == "fgsm" else 0.25,
-                              random_start=kind.startswith("pgd"))
-    run = lambda config: attacked_predictions(model, config, epsilon, subset, (0,), seed=0, batch_size=30,
-                                              device=torch.device("cpu"))[0]
+    untargeted = AttackConfig(
+        kind=kind,
+        epsilons=(epsilon,),
+        steps=steps,
+        rel_stepsize=None if kind == "fgsm" else 0.25,
+        random_start=kind.startswith("pgd"),
+    )
+
+    def run(config: AttackConfig) -> np.ndarray:
+        return attacked_predictions(
+            model, config, epsilon, subset, (0,), seed=0, batch_size=30, device=torch.device("cpu")
+        )[0]
+
     assert (run(untargeted) == subset.labels).mean() < 0.5
     if kind != "fgsm":
         hits = run(dataclasses.replace(untargeted, target_offset=3)) == (subset.labels + 3) % 10

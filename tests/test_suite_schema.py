@@ -115,30 +115,44 @@ def test_corruption_subsets_and_lists():
 
 @pytest.mark.parametrize(
     ("kind", "steps", "rel_stepsize", "random_start"),
-    [("fgsm", 1, None, False), ("pgd-linf", 40, 0.01 / 0.3, True),
-     ("pgd-l2", 50, 0.025, True), ("bim-linf", 10, 0.2, False)],
+    [
+        ("fgsm", 1, None, False),
+        ("pgd-linf", 40, 0.01 / 0.3, True),
+        ("pgd-l2", 50, 0.025, True),
+        ("bim-linf", 10, 0.2, False),
+    ],
 )
 def test_attack_defaults(kind, steps, rel_stepsize, random_start):
     (attack,) = parse_suite(minimal(attacks=[{"kind": kind, "epsilons": [0, 1]}])).attacks
-    assert (attack.steps, attack.rel_stepsize, attack.random_start) == (steps, rel_stepsize,
-                                                                        random_start)
+    assert (attack.steps, attack.rel_stepsize, attack.random_start) == (steps, rel_stepsize, random_start)
     assert attack.epsilons == (0.0, 1.0)
-    assert (attack.target_offset, attack.gradient_mode, attack.attack_timestep) == (None, "full",
-                                                                                    "last")
+    assert (attack.target_offset, attack.gradient_mode, attack.attack_timestep) == (None, "full", "last")
     assert kind in ATTACK_KINDS
 
 
 def test_attack_label_and_params():
-    attack = AttackConfig(kind="bim-linf", epsilons=(0.1,), steps=10, rel_stepsize=0.2,
-                          random_start=False, target_offset=800, gradient_mode="detached",
-                          attack_timestep="each")
+    attack = AttackConfig(
+        kind="bim-linf",
+        epsilons=(0.1,),
+        steps=10,
+        rel_stepsize=0.2,
+        random_start=False,
+        target_offset=800,
+        gradient_mode="detached",
+        attack_timestep="each",
+    )
     assert attack.label == "bim-linf-t800-detached-each"
-    assert AttackConfig("fgsm", (0.1,), 1, None, False, gradient_mode="detached").label == \
-        "fgsm-detached"
+    assert AttackConfig("fgsm", (0.1,), 1, None, False, gradient_mode="detached").label == "fgsm-detached"
     assert AttackConfig("pgd-linf", (0.1,), 40, 0.03, True).label == "pgd-linf"
-    assert attack.params() == {"kind": "bim-linf", "steps": 10, "rel_stepsize": 0.2,
-                               "random_start": False, "target_offset": 800,
-                               "gradient_mode": "detached", "attack_timestep": "each"}
+    assert attack.params() == {
+        "kind": "bim-linf",
+        "steps": 10,
+        "rel_stepsize": 0.2,
+        "random_start": False,
+        "target_offset": 800,
+        "gradient_mode": "detached",
+        "attack_timestep": "each",
+    }
 
 
 def test_root_relative_to_suite_file_and_home(tmp_path, monkeypatch):
@@ -152,8 +166,7 @@ def test_root_relative_to_suite_file_and_home(tmp_path, monkeypatch):
 
 
 def test_custom_dataset_table():
-    suite = parse_suite({"name": "t", "models": ["m"], "dataset": {"name": "toy"}},
-                        datasets={"toy": False})
+    suite = parse_suite({"name": "t", "models": ["m"], "dataset": {"name": "toy"}}, datasets={"toy": False})
     assert suite.dataset.name == "toy"
     with pytest.raises(PcbenchError, match="dataset.name = 'digits'"):
         parse_suite(minimal(), datasets={"toy": False})
@@ -164,8 +177,7 @@ def test_custom_dataset_table():
 
 def test_content_hash_ignores_key_order_but_not_values():
     a = parse_suite(minimal(seed=1, timesteps=3))
-    reordered = parse_suite({"timesteps": 3, "dataset": {"name": "digits"}, "seed": 1,
-                             "models": ["m"], "name": "t"})
+    reordered = parse_suite({"timesteps": 3, "dataset": {"name": "digits"}, "seed": 1, "models": ["m"], "name": "t"})
     assert a.content_hash == reordered.content_hash
     assert parse_suite(minimal(seed=2, timesteps=3)).content_hash != a.content_hash
     changed_attack = minimal(seed=1, timesteps=3, attacks=[{"kind": "fgsm", "epsilons": [0.1]}])
@@ -193,32 +205,36 @@ ATTACK = '[[attacks]]\nkind = "fgsm"\nepsilons = [0.1]\n'
     ("text", "fragments"),
     [
         (BASE + 'nmae = "x"\n' + DIGITS, ["unknown key 'nmae'", "allowed: name,"]),
-        (BASE + DIGITS + 'rot = "x"\n', ["unknown key 'dataset.rot'",
-                                          "allowed: name, split, root, limit, seed"]),
+        (BASE + DIGITS + 'rot = "x"\n', ["unknown key 'dataset.rot'", "allowed: name, split, root, limit, seed"]),
         (BASE + DIGITS + ATTACK + "foo = 1\n", ["unknown key 'attacks[0].foo'"]),
-        (BASE + DIGITS + '[corruptions]\nnames = ["fog", "gausian_noise"]\n',
-         ["corruptions.names[1]", "'gausian_noise'", "gaussian_noise"]),
+        (
+            BASE + DIGITS + '[corruptions]\nnames = ["fog", "gausian_noise"]\n',
+            ["corruptions.names[1]", "'gausian_noise'", "gaussian_noise"],
+        ),
         (BASE + DIGITS + '[corruptions]\nnames = "most"\n', ["corruptions.names", "'most'"]),
-        (BASE + DIGITS + "[corruptions]\nseverities = [1, 0]\n",
-         ["corruptions.severities[1] = 0 ", "from 1 to 5"]),
+        (BASE + DIGITS + "[corruptions]\nseverities = [1, 0]\n", ["corruptions.severities[1] = 0 ", "from 1 to 5"]),
         (BASE + DIGITS + "[corruptions]\nseverities = [6]\n", ["corruptions.severities[0] = 6 "]),
         (BASE + DIGITS + '[corruptions]\nseverities = "3"\n', ["corruptions.severities = '3'"]),
-        (BASE + DIGITS + '[[attacks]]\nkind = "pgd-l2"\nepsilons = [0.1, -0.5]\n',
-         ["attacks[0].epsilons[1] = -0.5 ", ">= 0"]),
-        (BASE + DIGITS + '[[attacks]]\nkind = "cw"\nepsilons = [0.1]\n',
-         ["attacks[0].kind = 'cw'", "pgd-linf"]),
+        (
+            BASE + DIGITS + '[[attacks]]\nkind = "pgd-l2"\nepsilons = [0.1, -0.5]\n',
+            ["attacks[0].epsilons[1] = -0.5 ", ">= 0"],
+        ),
+        (BASE + DIGITS + '[[attacks]]\nkind = "cw"\nepsilons = [0.1]\n', ["attacks[0].kind = 'cw'", "pgd-linf"]),
         (BASE + DIGITS + ATTACK + "steps = 3\n", ["attacks[0].steps = 3 "]),
-        (BASE + DIGITS + '[[attacks]]\nkind = "pgd-linf"\nepsilons = [0.1]\nrel_stepsize = 0\n',
-         ["attacks[0].rel_stepsize = 0 "]),
-        (BASE + DIGITS + ATTACK + 'gradient_mode = "none"\n',
-         ["attacks[0].gradient_mode = 'none'", "full, detached"]),
+        (
+            BASE + DIGITS + '[[attacks]]\nkind = "pgd-linf"\nepsilons = [0.1]\nrel_stepsize = 0\n',
+            ["attacks[0].rel_stepsize = 0 "],
+        ),
+        (BASE + DIGITS + ATTACK + 'gradient_mode = "none"\n', ["attacks[0].gradient_mode = 'none'", "full, detached"]),
         (BASE + DIGITS + ATTACK + "targeted = 0\n", ["attacks[0].targeted = 0 "]),
         ("timesteps = -1\n" + BASE + DIGITS, ["timesteps = -1 "]),
         ("timesteps = [0, -2]\n" + BASE + DIGITS, ["timesteps[1] = -2 "]),
         ("timesteps = [1, 1]\n" + BASE + DIGITS, ["timesteps[1] = 1 ", "not already"]),
         (BASE + '[dataset]\nname = "cifar10"\n', ["dataset.root", "'cifar10'"]),
-        (BASE + '[dataset]\nname = "cifar10"\nroot = "/no/such/dir"\n',
-         ["dataset.root = '/no/such/dir' does not exist", "cifar10"]),
+        (
+            BASE + '[dataset]\nname = "cifar10"\nroot = "/no/such/dir"\n',
+            ["dataset.root = '/no/such/dir' does not exist", "cifar10"],
+        ),
         (BASE + '[dataset]\nname = "mnist"\n', ["dataset.name = 'mnist'", "digits, cifar10"]),
         ("seed = true\n" + BASE + DIGITS, ["seed = True ", "integer"]),
         (BASE + DIGITS + "limit = false\n", ["dataset.limit = False "]),
@@ -231,8 +247,10 @@ ATTACK = '[[attacks]]\nkind = "fgsm"\nepsilons = [0.1]\n'
         (BASE + "[dataset]\nsplit = 'test'\n", ["missing required key 'dataset.name'"]),
         (BASE + DIGITS + '[[attacks]]\nkind = "fgsm"\n', ["'attacks[0].epsilons'"]),
         (BASE + DIGITS + ATTACK + ATTACK, ["attacks[1] repeats attacks[0]", "'fgsm'"]),
-        (BASE + DIGITS + ATTACK + '[[attacks]]\nkind = "fgsm"\nepsilons = [0.2]\n',
-         ["attacks[0] and attacks[1]", "'fgsm'", "change"]),
+        (
+            BASE + DIGITS + ATTACK + '[[attacks]]\nkind = "fgsm"\nepsilons = [0.2]\n',
+            ["attacks[0] and attacks[1]", "'fgsm'", "change"],
+        ),
     ],
 )
 def test_errors_are_one_line_and_name_file_key_value(tmp_path, text, fragments):
@@ -256,13 +274,17 @@ def test_corruptions_default_to_generated():
 
 def test_precomputed_root_is_resolved_against_the_suite_file(tmp_path):
     (tmp_path / "data" / "CIFAR-10-C").mkdir(parents=True)
-    path = write(tmp_path, BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n'
-                 '[corruptions]\nsource = "precomputed"\nroot = "data/CIFAR-10-C"\n')
+    path = write(
+        tmp_path,
+        BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n'
+        '[corruptions]\nsource = "precomputed"\nroot = "data/CIFAR-10-C"\n',
+    )
     suite = load_suite(path)
     assert suite.corruptions.source == "precomputed"
     assert suite.corruptions.root == (tmp_path / "data" / "CIFAR-10-C").resolve()
-    generated = load_suite(write(tmp_path, BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n'
-                                 "[corruptions]\n", "g.toml"))
+    generated = load_suite(
+        write(tmp_path, BASE + '[dataset]\nname = "cifar10"\nroot = "data"\n[corruptions]\n', "g.toml")
+    )
     assert generated.content_hash != suite.content_hash
 
 
@@ -271,14 +293,18 @@ def test_precomputed_root_is_resolved_against_the_suite_file(tmp_path):
     [
         ('source = "files"\n', ["corruptions.source = 'files'", "one of generated, precomputed"]),
         ('source = "precomputed"\n', ["corruptions.root is missing", "CIFAR-10-C"]),
-        ('source = "precomputed"\nroot = "nowhere"\n',
-         ["corruptions.root = 'nowhere'", "does not exist", "a directory holding CIFAR-10-C"]),
+        (
+            'source = "precomputed"\nroot = "nowhere"\n',
+            ["corruptions.root = 'nowhere'", "does not exist", "a directory holding CIFAR-10-C"],
+        ),
         ('root = "."\n', ["corruptions.root = '.'", "no root with source = 'generated'"]),
         ('rooot = "."\n', ["unknown key 'corruptions.rooot'", "source, root"]),
     ],
 )
 def test_bad_corruption_sources(tmp_path, corruptions, fragments):
-    message = load_error(write(tmp_path, BASE + f'[dataset]\nname = "cifar10"\nroot = "."\n[corruptions]\n{corruptions}'))
+    message = load_error(
+        write(tmp_path, BASE + f'[dataset]\nname = "cifar10"\nroot = "."\n[corruptions]\n{corruptions}')
+    )
     for fragment in fragments:
         assert fragment in message
 
@@ -290,9 +316,12 @@ def test_precomputed_needs_a_data_set_that_has_one(tmp_path):
 
 
 C_SUITES = {
-    "cifar10-c": ("cifar10", "precomputed"), "cifar10-c-generated": ("cifar10", "generated"),
-    "cifar100-c": ("cifar100", "precomputed"), "cifar100-c-generated": ("cifar100", "generated"),
-    "imagenet-c": ("imagenet", "precomputed"), "imagenet-c-generated": ("imagenet", "generated"),
+    "cifar10-c": ("cifar10", "precomputed"),
+    "cifar10-c-generated": ("cifar10", "generated"),
+    "cifar100-c": ("cifar100", "precomputed"),
+    "cifar100-c-generated": ("cifar100", "generated"),
+    "imagenet-c": ("imagenet", "precomputed"),
+    "imagenet-c-generated": ("imagenet", "generated"),
 }
 
 

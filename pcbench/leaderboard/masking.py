@@ -6,8 +6,9 @@ it passes and missing (``NA``) when the suite has no cells to check it with.
 
 The checks are about white-box attacks, so at each timestep they read only the attack cells
 that were white-box *for that timestep*: ``attack_timestep = "last"`` at the model's last
-timestep, ``"first"`` at timestep 0, ``"each"`` at every timestep (``"mean"`` attacks the
-mean of the logits, no single timestep, and is never read). Elsewhere an attack is a
+timestep, ``"first"`` at timestep 0, ``"each"`` at every timestep (``"mean"`` and ``"sum"``
+attack the mean of the logits or all timesteps at once, no single timestep, and are never
+read). Elsewhere an attack is a
 transfer from another timestep, and a transferred iterative attack may fairly be weaker
 than a transferred FGSM or than the white-box attack on that timestep.
 
@@ -24,6 +25,11 @@ than a transferred FGSM or than the white-box attack on that timestep.
     correct samples than the same attack on the feedforward pass (``attack_timestep =
     "first"``, i.e. transferred from the feedforward base, whose timestep-0 network it
     shares exactly), evaluated at the same timestep.
+``flag_gradient_free_beats_whitebox``
+    The gradient-free attack (``square``, which only queries the model's outputs) leaves
+    fewer correct samples than the best gradient-based attack (every other kind, except an
+    ``autoattack`` ensemble that runs Square itself) at the same norm and ε: the gradients
+    mislead the white-box attacks.
 
 Comparisons allow a slack of one sample (random starts make equal-strength attacks differ
 by a sample or so).
@@ -36,14 +42,18 @@ import json
 import numpy as np
 import pandas as pd
 
+from pcbench.suite.schema import attack_label_norm
+
 LARGE_LINF_EPSILON = 0.5
 NEAR_ZERO_ACCURACY = 0.05
 ITERATIVE_LINF = ("pgd-linf", "bim-linf")
+GRADIENT_FREE = "square"
 FLAGS = (
     "flag_iterative_weaker_than_fgsm",
     "flag_not_monotonic_in_epsilon",
     "flag_large_epsilon_not_zero",
     "flag_whitebox_weaker_than_transfer",
+    "flag_gradient_free_beats_whitebox",
 )
 
 
@@ -62,6 +72,7 @@ def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
                 FLAGS[1]: _not_monotonic(whitebox, slack),
                 FLAGS[2]: _large_epsilon_not_zero(whitebox),
                 FLAGS[3]: _whitebox_weaker(whitebox, group, slack),
+                FLAGS[4]: _gradient_free_beats(whitebox, slack),
             }
         )
     table = pd.DataFrame(rows, columns=["model", "timestep", *FLAGS])
@@ -75,6 +86,8 @@ def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
     attacks["targeted"] = params.map(lambda p: p.get("target_offset") is not None)
     attacks["attack_timestep"] = params.map(lambda p: p.get("attack_timestep", "last"))
     attacks["gradient_mode"] = params.map(lambda p: p.get("gradient_mode", "full"))
+    attacks["runs_square"] = params.map(lambda p: GRADIENT_FREE in p.get("autoattack", {}).get("attacks", []))
+    attacks["norm"] = attacks["attack"].map(attack_label_norm)
     last = attacks.groupby("model")["timestep"].transform("max")
     target = attacks["attack_timestep"]
     attacks["whitebox"] = (
@@ -112,6 +125,16 @@ def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame, slack: float) 
     through_unroll = whitebox[whitebox["attack_timestep"] != "first"]
     transfer = group[group["attack_timestep"] == "first"]
     return _exceeds(through_unroll, transfer, ["kind", "epsilon", "gradient_mode"], slack)
+
+
+def _gradient_free_beats(whitebox: pd.DataFrame, slack: float) -> bool | None:
+    """Whether Square leaves fewer correct samples than the best gradient-based attack at some
+    (norm, ε); ``whitebox``: the cells attacking this timestep (one model)."""
+    keys = ["norm", "epsilon"]
+    free = whitebox[whitebox["kind"] == GRADIENT_FREE].groupby(keys)["accuracy"].min()
+    gradient = whitebox[~whitebox["runs_square"]].groupby(keys)["accuracy"].min()
+    both = pd.concat({"free": free, "gradient": gradient}, axis=1).dropna()
+    return None if both.empty else bool((both["gradient"] - both["free"] > slack).any())
 
 
 def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str], slack: float) -> bool | None:

@@ -42,7 +42,9 @@ class ModelOutcomes:
     @cached_property
     def _flat(self) -> tuple[np.ndarray, np.ndarray]:
         shape = (-1, len(self.sample_ids))
-        return (self.correct & self.present).reshape(shape).astype(np.float32), self.present.reshape(shape).astype(np.float32)
+        return (self.correct & self.present).reshape(shape).astype(np.float32), self.present.reshape(shape).astype(
+            np.float32
+        )
 
     def accuracy(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Cell accuracies ``[timesteps, cells, K]``; NaN where a cell has no (weighted) sample.
@@ -90,13 +92,13 @@ class ModelOutcomes:
         """Best-known robust accuracy metric -> boolean mask of its attack cells over ``cells``.
 
         A threat model is a norm and a budget: ``best_known_linf@0.03_acc`` pools every L∞
-        attack cell (FGSM, PGD, BIM; white-box, transfer, targeted) at ε = 0.03. Ordered by
-        norm, then ε.
+        attack cell (FGSM, PGD, BIM, AutoAttack and its single attacks, Square; white-box,
+        transfer, targeted) at ε = 0.03. Ordered by norm, then ε.
         """
         attacked = (self.cells["perturbation"] == "attack").to_numpy()
         keys = [
             (attack_label_norm(attack), float(epsilon)) if hit else None
-            for attack, epsilon, hit in zip(self.cells["attack"], self.cells["epsilon"], attacked)
+            for attack, epsilon, hit in zip(self.cells["attack"], self.cells["epsilon"], attacked, strict=True)
         ]
         return {
             f"{BEST_KNOWN}{norm}@{epsilon:g}_acc": np.array([key == (norm, epsilon) for key in keys], dtype=bool)
@@ -109,6 +111,24 @@ class ModelOutcomes:
         mask = self.threat_models[metric]
         present = self.present[:, mask].all(axis=1)
         return self.correct[:, mask].all(axis=1) & present, present
+
+    def decisive_attack(self, metric: str, timestep: int) -> tuple[str | None, int]:
+        """The attack of a threat model (:attr:`threat_models`) that alone breaks the most
+        samples at ``timestep``, and how many: samples present in every attack cell of the
+        threat model that exactly one attack misclassifies, i.e. how many samples the
+        best-known robust accuracy would gain without that attack. ``(None, 0)`` when no
+        sample is broken by one attack alone; ties go to the first cell. KeyError when
+        ``timestep`` is not stored.
+        """
+        mask = self.threat_models[metric]
+        t = self.index(timestep)
+        present = self.present[t, mask].all(axis=0)
+        broken = ~self.correct[t, mask] & present
+        alone = (broken & (broken.sum(axis=0) == 1)).sum(axis=1)
+        best = int(np.argmax(alone))
+        if alone[best] == 0:
+            return None, 0
+        return str(self.cells["attack"].to_numpy()[mask][best]), int(alone[best])
 
     def outcomes(self, metric: str, timestep: int) -> pd.Series:
         """Correctness at ``timestep`` for the (cell, sample) pairs behind ``metric``.

@@ -36,6 +36,7 @@ def report_path(leaderboards: Path, suite: str) -> Path:
 
 def markdown_table(frame: pd.DataFrame) -> str:
     """A GitHub Markdown table of ``frame`` (cells as text, ``|`` escaped)."""
+
     def cell(value: object) -> str:
         return str(value).replace("|", "\\|")
 
@@ -47,20 +48,28 @@ def markdown_table(frame: pd.DataFrame) -> str:
 def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
     """Write the report for ``board`` to ``path``, linking ``plots``; return ``path``."""
     path = Path(path)
-    text = "\n\n".join([
-        f"# Leaderboard: `{board.suite}`",
-        _introduction(board, path),
-        "## Summary",
-        markdown_table(summary_view(board)),
-        _legend(board),
-        *_warnings(board),
-        *_masking_section(board),
-        *_pc_sections(board),
-        "## Plots",
-        *[f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})" for plot in plots],
-        "## Provenance",
-        _provenance(board),
-    ]) + "\n"
+    text = (
+        "\n\n".join(
+            [
+                f"# Leaderboard: `{board.suite}`",
+                _introduction(board, path),
+                "## Summary",
+                markdown_table(summary_view(board)),
+                _legend(board),
+                *_warnings(board),
+                *_masking_section(board),
+                *_pc_sections(board),
+                "## Plots",
+                *[
+                    f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})"
+                    for plot in plots
+                ],
+                "## Provenance",
+                _provenance(board),
+            ]
+        )
+        + "\n"
+    )
     atomic_write(path, lambda handle: handle.write(text.encode()))
     return path
 
@@ -78,7 +87,8 @@ def _introduction(board: Leaderboard, path: Path) -> str:
         f"Results merged from {len(board.results.directories)} result director"
         f"{'y' if len(board.results.directories) == 1 else 'ies'}; {board.results.scores['cell'].nunique()} cells, "
         f"{board.models.shape[0]} models. mCE baseline: {baseline}. Shown at timestep `{options.timestep}`, "
-        f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the README, *Reading the leaderboard*)."
+        f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the README, "
+        "*Reading the leaderboard*)."
     )
 
 
@@ -95,7 +105,7 @@ def _legend(board: Leaderboard) -> str:
 MASKING_ADVICE = {
     "flag_iterative_weaker_than_fgsm": "an iterative L∞ attack (PGD/BIM) left more samples correct than FGSM at the "
     "same ε, so the iterative attack is too weak or its gradients mislead it: raise `steps`, use a random start or "
-    "more restarts, and try `gradient_mode = \"full\"`.",
+    'more restarts, and try `gradient_mode = "full"`.',
     "flag_not_monotonic_in_epsilon": "accuracy rose with ε for some attack, which a working attack never allows: "
     "raise `steps` and check the step size (`rel_stepsize`) at the larger budgets.",
     "flag_large_epsilon_not_zero": "accuracy stayed above 5 % at L∞ ε ≥ 0.5, a budget that can turn any image into "
@@ -103,7 +113,11 @@ MASKING_ADVICE = {
     "gradient-free attack before trusting any robust accuracy.",
     "flag_whitebox_weaker_than_transfer": "the white-box attack through the PC unroll was weaker than the same attack "
     "transferred from the feedforward pass, so the unroll's gradients mislead the attack: read the transfer "
-    "(`attack_timestep = \"first\"`) and best-known robust accuracies, and try `gradient_mode = \"full\"`.",
+    '(`attack_timestep = "first"`) and best-known robust accuracies, and try `gradient_mode = "full"`.',
+    "flag_gradient_free_beats_whitebox": "the gradient-free Square attack broke more samples than the best "
+    "gradient-based attack at the same norm and ε, so the gradients are masked or misleading: trust only the "
+    'best-known robust accuracy (which includes Square), and try `gradient_mode = "full"`, '
+    '`attack_timestep = "sum"` or `"each"` and AutoAttack before reading any white-box number.',
 }
 
 
@@ -123,9 +137,16 @@ def _masking_section(board: Leaderboard) -> list[str]:
         if flag not in board.flags.columns:
             continue
         fired = board.flags.loc[board.flags[flag].fillna(False).astype(bool)]
-        where = ", ".join(f"`{model}` t={', '.join(map(str, group['timestep']))}"
-                          for model, group in fired.groupby("model", sort=False))
-        status = f"**fired** for {where}" if where else "passed everywhere it could be checked"
+        where = ", ".join(
+            f"`{model}` t={', '.join(map(str, group['timestep']))}"
+            for model, group in fired.groupby("model", sort=False)
+        )
+        if where:
+            status = f"**fired** for {where}"
+        elif board.flags[flag].notna().any():
+            status = "passed everywhere it could be checked"
+        else:
+            status = "not checked (the suite has no cells it compares)"
         lines.append(f"- `{flag.removeprefix('flag_')}` — {status}. When it fires: {advice}")
     return ["## Gradient-masking checks", "\n".join(lines)]
 
@@ -140,19 +161,54 @@ def _pc_sections(board: Leaderboard) -> list[str]:
         if base not in summary.index:
             continue
         table = pd.DataFrame({"metric": [short_name(name) for name in names]})
-        table[f"{base} (t={int(summary.loc[base, 'last_timestep'])})"] = [format_value(n, summary.loc[base, f"{n}:last"]) for n in names]
+        table[f"{base} (t={int(summary.loc[base, 'last_timestep'])})"] = [
+            format_value(n, summary.loc[base, f"{n}:last"]) for n in names
+        ]
         for where in AT:
-            label = {"t0": "t=0", "last": f"last t={int(row['last_timestep'])}", "best": f"best t={int(row['best_timestep'])}"}[where]
+            label = {
+                "t0": "t=0",
+                "last": f"last t={int(row['last_timestep'])}",
+                "best": f"best t={int(row['best_timestep'])}",
+            }[where]
             table[label] = [format_value(n, row[f"{n}:{where}"]) for n in names]
             table[f"Δ {where} (p)"] = [_delta(n, row[f"delta_{n}:{where}"], row[f"p_{n}:{where}"]) for n in names]
+        table = pd.concat([table, _decisive_rows(summary, str(model), base, table.columns)], ignore_index=True)
         sections += [
             f"## Did the dynamics help? `{model}` vs `{base}`",
             markdown_table(table),
             f"Best timestep chosen by `{board.selection.sort}`. Δ in percentage points (mCE: lower is better); "
             "p: two-sided exact McNemar on the same samples (pooled over corruption cells for the means, "
-            "whose pairs are not independent: a rough guide only).",
+            "whose pairs are not independent: a rough guide only). `broken only by`: the attack that alone "
+            "broke the most samples of that threat model (how many: what its best-known robust accuracy "
+            "would gain without it).",
         ]
     return sections
+
+
+def _decisive_rows(summary: pd.DataFrame, model: str, base: str, columns: pd.Index) -> pd.DataFrame:
+    """The PC table's ``robust-<threat>: broken only by`` rows: per value column, the attack
+    that alone broke the most samples and how many; the Δ columns stay empty."""
+    suffix = ":last"
+    threats = [
+        name.removeprefix("decisive_attack_").removesuffix(suffix)
+        for name in summary.columns
+        if name.startswith("decisive_attack_") and name.endswith(suffix)
+    ]
+    rows = []
+    for threat in threats:
+        values = [_decisive(summary, base, threat, "last")]
+        for where in AT:
+            values += [_decisive(summary, model, threat, where), ""]
+        rows.append([f"robust-{threat}: broken only by", *values])
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _decisive(summary: pd.DataFrame, model: str, threat: str, where: str) -> str:
+    """``square-linf (12)``, or ``-`` when no attack alone broke a sample."""
+    column = f"decisive_attack_{threat}:{where}"
+    if column not in summary.columns or pd.isna(summary.loc[model, column]):
+        return "-"
+    return f"{summary.loc[model, column]} ({summary.loc[model, f'decisive_samples_{threat}:{where}']})"
 
 
 def _delta(metric: str, delta: float, p: float) -> str:
@@ -163,19 +219,24 @@ def _delta(metric: str, delta: float, p: float) -> str:
 
 def _provenance(board: Leaderboard) -> str:
     scores = board.results.scores
-    models = scores.groupby("model", sort=False).agg(
-        variant=("variant", "first"),
-        base=("base", "first"),
-        spec_hash=("model_spec_hash", _distinct),
-        checkpoint_hash=("checkpoint_hash", _distinct),
-        cells=("cell", "nunique"),
-        run_ids=("run_id", _distinct),
-    ).reset_index().fillna("-")
+    models = (
+        scores.groupby("model", sort=False)
+        .agg(
+            variant=("variant", "first"),
+            base=("base", "first"),
+            spec_hash=("model_spec_hash", _distinct),
+            checkpoint_hash=("checkpoint_hash", _distinct),
+            cells=("cell", "nunique"),
+            run_ids=("run_id", _distinct),
+        )
+        .reset_index()
+        .fillna("-")
+    )
     versions = [column for column in scores.columns if column.endswith("_version")]
     facts = {
         "suite hash": _distinct(scores["suite_hash"]),
         "dataset": f"{_distinct(scores['dataset'])} / {_distinct(scores['split'])} "
-                   f"(dataset hash {_distinct(scores['dataset_hash'])}, subset hash {_distinct(scores['subset_hash'])})",
+        f"(dataset hash {_distinct(scores['dataset_hash'])}, subset hash {_distinct(scores['subset_hash'])})",
         "seeds": _distinct(scores["seed"]),
         "devices": _distinct(scores["device"]),
         "corruption source": _distinct(scores["corruption_source"]),

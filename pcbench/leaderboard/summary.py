@@ -12,11 +12,17 @@ Columns
 ``<metric>:t0``, ``<metric>:last``, ``<metric>:best``
     The metric (as in ``<suite>.csv``) at timestep 0, the last and the best timestep, for
     ``clean_acc``, ``corruption_acc``, ``mean_corruption_acc_15``, ``mean_corruption_acc_19``,
-    ``relative_corruption_error``, ``mce``, ``relative_mce``, each ``<attack>@<ε>_acc``, each ``best_known_<norm>@<ε>_acc`` and the sort
-    metric, where the leaderboard has them.
+    ``relative_corruption_error``, ``mce``, ``relative_mce``, each ``<attack>@<ε>_acc``, each
+    ``best_known_<norm>@<ε>_acc`` and the sort metric, where the leaderboard has them.
 ``flag_<check>:t0|last|best``
     Gradient-masking self-checks (:mod:`pcbench.leaderboard.masking`): True = the check
     failed; empty where the model has no attack cell to check.
+``decisive_attack_<norm>@<ε>:t0|last|best``, ``decisive_samples_<norm>@<ε>:t0|last|best``
+    Per threat model: the attack that alone broke the most samples (samples misclassified
+    by that attack and by no other of the threat model; empty when there is none) and how
+    many, i.e. what the best-known robust accuracy would gain without it
+    (:meth:`ModelOutcomes.decisive_attack`). Tells whether PGD, APGD-T or only the
+    gradient-free Square breaks a model.
 ``delta_<metric>:t0|last|best``, ``p_<metric>:t0|last|best``
     PC variants whose base is in the results: the metric minus the base's at the base's
     last timestep, and the two-sided exact McNemar p-value on the per-sample predictions
@@ -37,7 +43,7 @@ import pandas as pd
 
 from pcbench.errors import PcbenchError
 from pcbench.leaderboard.metrics import LOWER_IS_BETTER
-from pcbench.leaderboard.outcomes import CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboard.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
 from pcbench.leaderboard.paired import mcnemar_test
 
 AT = ("t0", "last", "best")
@@ -45,7 +51,12 @@ AT = ("t0", "last", "best")
 #: ``relative_corruption_error`` exist for any stored subset of corruptions, so a suite with
 #: three corruptions still shows corruption rows; the means over 15 / 19 need every one.
 SUMMARY_HEADLINE = (
-    "clean_acc", "corruption_acc", *CORRUPTION_GROUPS, "relative_corruption_error", "mce", "relative_mce",
+    "clean_acc",
+    "corruption_acc",
+    *CORRUPTION_GROUPS,
+    "relative_corruption_error",
+    "mce",
+    "relative_mce",
 )
 CHOICES = ("last", "best")
 
@@ -98,8 +109,10 @@ def select_timesteps(metrics: pd.DataFrame, sort: str | None, choice: str | int)
         lacking = chosen[chosen.isna()]
         if not lacking.empty:
             model = lacking.index[0]
-            raise PcbenchError(f"--timestep {choice} is not stored for model {model!r}: one of last, best, "
-                               f"{', '.join(map(str, stored[model]))}")
+            raise PcbenchError(
+                f"--timestep {choice} is not stored for model {model!r}: one of last, best, "
+                f"{', '.join(map(str, stored[model]))}"
+            )
         chosen = chosen.astype(int)
     return Selection(sort, last, best, chosen)
 
@@ -126,7 +139,10 @@ def summary_metrics(metrics: pd.DataFrame, sort: str) -> list[str]:
 
 
 def summary_table(
-    metrics: pd.DataFrame, flags: pd.DataFrame, outcomes: dict[str, ModelOutcomes], models: pd.DataFrame,
+    metrics: pd.DataFrame,
+    flags: pd.DataFrame,
+    outcomes: dict[str, ModelOutcomes],
+    models: pd.DataFrame,
     selection: Selection,
 ) -> pd.DataFrame:
     """The summary (module docstring). ``models`` has columns model, variant, base."""
@@ -143,10 +159,36 @@ def summary_table(
         at = values_at(flag_table, selection.at(where))
         columns.update({f"{flag}:{where}": at[flag] for flag in flag_table.columns})
     for where in AT:
+        columns.update(decisive_attacks(outcomes, selection.at(where), where))
+    for where in AT:
         columns.update(pc_deltas(values, outcomes, table, selection.at(where), names, where))
     table = pd.concat([table, pd.DataFrame(columns, index=table.index)], axis=1)
     order = sort_order(values_at(values, selection.chosen)[selection.sort], selection.sort)
     return table.loc[order].reset_index()
+
+
+def decisive_attacks(outcomes: dict[str, ModelOutcomes], timesteps: pd.Series, where: str) -> dict[str, pd.Series]:
+    """``decisive_attack_<threat>:<where>`` and ``decisive_samples_<threat>:<where>`` columns,
+    indexed like ``timesteps`` (a model's timestep); empty where a model lacks the threat
+    model or the timestep."""
+    columns: dict[str, pd.Series] = {}
+    for model, outcome in outcomes.items():
+        if model not in timesteps.index:
+            continue
+        for metric in outcome.threat_models:
+            try:
+                attack, samples = outcome.decisive_attack(metric, int(timesteps[model]))
+            except KeyError:  # timestep 0 of a suite whose timesteps start later
+                continue
+            threat = metric.removeprefix(BEST_KNOWN).removesuffix("_acc")
+            names = columns.setdefault(
+                f"decisive_attack_{threat}:{where}", pd.Series(None, index=timesteps.index, dtype=object)
+            )
+            counts = columns.setdefault(
+                f"decisive_samples_{threat}:{where}", pd.Series(pd.NA, index=timesteps.index, dtype="Int64")
+            )
+            names[model], counts[model] = attack, samples
+    return columns
 
 
 def sort_order(values: pd.Series, metric: str) -> list[str]:
@@ -156,11 +198,17 @@ def sort_order(values: pd.Series, metric: str) -> list[str]:
 
 
 def pc_deltas(
-    values: pd.DataFrame, outcomes: dict[str, ModelOutcomes], models: pd.DataFrame, timesteps: pd.Series,
-    names: list[str], where: str,
+    values: pd.DataFrame,
+    outcomes: dict[str, ModelOutcomes],
+    models: pd.DataFrame,
+    timesteps: pd.Series,
+    names: list[str],
+    where: str,
 ) -> dict[str, pd.Series]:
     """``delta_<metric>:<where>`` and ``p_<metric>:<where>`` columns for PC variants with a stored base."""
-    deltas = {f"{prefix}_{name}:{where}": pd.Series(np.nan, index=models.index) for name in names for prefix in ("delta", "p")}
+    deltas = {
+        f"{prefix}_{name}:{where}": pd.Series(np.nan, index=models.index) for name in names for prefix in ("delta", "p")
+    }
     last = values.reset_index().groupby("model")["timestep"].max()
     for model, base in models.loc[models["variant"] == "pc", "base"].items():
         if base not in outcomes:

@@ -53,7 +53,8 @@ def summary_view(board: Leaderboard) -> pd.DataFrame:
     models = board.models.set_index("model")
     deltas = pc_deltas(values, board.outcomes, models, selection.chosen, [selection.sort], "chosen")
     view[f"Δ{short_name(selection.sort)}"] = deltas[f"delta_{selection.sort}:chosen"].map(
-        lambda value: format_value(selection.sort, value, signed=True))
+        lambda value: format_value(selection.sort, value, signed=True)
+    )
     view["p"] = deltas[f"p_{selection.sort}:chosen"].map(lambda value: "-" if pd.isna(value) else f"{value:.2g}")
     view["masking"] = _raised_flags(board.flags, selection.chosen)
     return view.loc[sort_order(at[selection.sort], selection.sort)].reset_index(drop=True)
@@ -66,7 +67,9 @@ def _raised_flags(flags: pd.DataFrame, timesteps: pd.Series) -> pd.Series:
     def describe(row: pd.Series) -> str:
         if row.isna().all():
             return "?"
-        return ",".join(name.removeprefix("flag_") for name, value in row.items() if not pd.isna(value) and value) or "-"
+        return (
+            ",".join(name.removeprefix("flag_") for name, value in row.items() if not pd.isna(value) and value) or "-"
+        )
 
     return at.apply(describe, axis=1)
 
@@ -74,6 +77,8 @@ def _raised_flags(flags: pd.DataFrame, timesteps: pd.Series) -> pd.Series:
 def format_summary(board: Leaderboard) -> str:
     """The summary view as an aligned text table with a one-line legend."""
     selection = board.selection
-    legend = (f"sorted by {selection.sort} at timestep '{board.options.timestep}'; accuracies and mCE in %; "
-              f"Δ and p: PC variant vs its feedforward base (exact McNemar)")
+    legend = (
+        f"sorted by {selection.sort} at timestep '{board.options.timestep}'; accuracies and mCE in %; "
+        f"Δ and p: PC variant vs its feedforward base (exact McNemar)"
+    )
     return summary_view(board).to_string(index=False) + "\n" + legend

@@ -1,11 +1,15 @@
-"""Adversarial attacks through foolbox 3, run on the unrolled timestep model.
+"""Adversarial attacks run on the unrolled timestep model: foolbox 3 kinds here, AutoAttack
+kinds in :mod:`pcbench.perturbations.autoattack`.
 
 Inputs live in [0, 1] (bounds (0, 1)); normalisation is inside the model, so foolbox gets
 no preprocessing. The attacked logits are those of one timestep ``t`` (the model is
-unrolled to ``t`` and no further, so the gradient flows through all ``t`` timesteps) or the
-mean of the logits over all timesteps. Robust accuracy is *not* taken from foolbox's
-success flags (which count already-misclassified samples as successes): the runner
-evaluates the returned adversarial images at every timestep itself.
+unrolled to ``t`` and no further, so the gradient flows through all ``t`` timesteps), the
+mean of the logits over all timesteps, or (``"sum"``) every timestep at once: the loss is
+the cross-entropy summed over timesteps 0..T, through foolbox's ``get_loss_fn`` hook
+(foolbox computes the cross-entropy of one logits tensor itself, so no reduction of the
+logits could give the sum). Robust accuracy is *not* taken from foolbox's success flags
+(which count already-misclassified samples as successes): the runner evaluates the
+returned adversarial images at every timestep itself.
 
 Determinism: random starts are drawn per sample from a seed derived from (suite seed,
 attack, ε, sample id), through foolbox's ``get_random_start`` hook, so a sample's
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
 import eagerpy as ep
@@ -28,29 +32,49 @@ from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 from pcbench.models.pc import PCModel
 from pcbench.models.protocol import AtTimestep, TimestepModel
+from pcbench.perturbations.autoattack import autoattack_images
 from pcbench.suite import AttackConfig
+from pcbench.suite.schema import AUTOATTACK_KINDS
 
-AttackTarget = int | Literal["mean"]
+AttackTarget = int | Literal["mean", "sum"]
 
 
-class _PerSampleStart:
-    """Foolbox mix-in: the random start comes from ``self.noise`` (unit ball, per sample)."""
+class _PcbenchAttack:
+    """Foolbox mix-in: the random start comes from ``self.noise`` (unit ball, per sample), and
+    with ``self.summed`` (a foolbox model of all timesteps' logits ``[T + 1, B, classes]``)
+    the loss is the cross-entropy summed over timesteps."""
 
     noise: torch.Tensor
+    summed: fb.Model | None = None
 
     def get_random_start(self, x0: ep.Tensor, epsilon: float) -> ep.Tensor:
         return x0 + epsilon * ep.astensor(self.noise.to(x0.raw.device))
 
+    def get_loss_fn(self, model: fb.Model, labels: ep.Tensor) -> Callable[[ep.Tensor], ep.Tensor]:
+        if self.summed is None:
+            return super().get_loss_fn(model, labels)  # type: ignore[misc]
+        summed = self.summed
 
-class _LinfPGD(_PerSampleStart, fb.attacks.LinfPGD):
+        def loss_fn(inputs: ep.Tensor) -> ep.Tensor:
+            logits = summed(inputs)
+            return sum(ep.crossentropy(logits[t], labels).sum() for t in range(logits.shape[0]))
+
+        return loss_fn
+
+
+class _FGSM(_PcbenchAttack, fb.attacks.FGSM):
     pass
 
 
-class _L2PGD(_PerSampleStart, fb.attacks.L2PGD):
+class _LinfPGD(_PcbenchAttack, fb.attacks.LinfPGD):
     pass
 
 
-class _LinfBIM(_PerSampleStart, fb.attacks.LinfBasicIterativeAttack):
+class _L2PGD(_PcbenchAttack, fb.attacks.L2PGD):
+    pass
+
+
+class _LinfBIM(_PcbenchAttack, fb.attacks.LinfBasicIterativeAttack):
     pass
 
 
@@ -60,12 +84,22 @@ _ITERATIVE = {"pgd-linf": _LinfPGD, "pgd-l2": _L2PGD, "bim-linf": _LinfBIM}
 def make_attack(config: AttackConfig) -> fb.attacks.Attack:
     """The foolbox attack for a suite attack entry (iterative ones with per-sample starts)."""
     if config.kind == "fgsm":
-        return fb.attacks.FGSM()
+        return _FGSM()
     if config.kind not in _ITERATIVE:
-        raise PcbenchError(f"attack kind '{config.kind}' is not supported")
+        raise PcbenchError(f"attack kind '{config.kind}' is not a foolbox attack")
     return _ITERATIVE[config.kind](
         rel_stepsize=config.rel_stepsize, steps=config.steps, random_start=config.random_start
     )
+
+
+def sample_seeds(ids: np.ndarray, config: AttackConfig, epsilon: float, seed: int) -> list[int]:
+    """One seed per sample, from (suite seed, attack settings, ε, sample id) alone."""
+    salt = hash_json([seed, config.params(), epsilon])
+    seeds = []
+    for sample_id in ids:
+        digest = hashlib.sha256(f"{salt}:{int(sample_id)}".encode()).digest()
+        seeds.append(int.from_bytes(digest[:8], "little") >> 1)
+    return seeds
 
 
 def start_noise(
@@ -73,10 +107,8 @@ def start_noise(
 ) -> torch.Tensor:
     """Per-sample random-start directions in the unit ball of the attack's norm."""
     noise = torch.empty((len(ids), *shape))
-    salt = hash_json([seed, config.params(), epsilon])
-    for row, sample_id in enumerate(ids):
-        digest = hashlib.sha256(f"{salt}:{int(sample_id)}".encode()).digest()
-        generator = torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+    for row, sample_seed in enumerate(sample_seeds(ids, config, epsilon, seed)):
+        generator = torch.Generator().manual_seed(sample_seed)
         if config.kind == "pgd-l2":
             direction = torch.randn(shape, generator=generator)
             radius = torch.rand((), generator=generator) ** (1.0 / direction.numel())
@@ -130,22 +162,60 @@ def attack_images(
 ) -> torch.Tensor:
     """Adversarial versions (clipped to [0, 1]) of ``images``, on the CPU.
 
-    ``target`` is the timestep whose logits are attacked (the model is unrolled to it), or
-    ``"mean"`` for the mean of the logits over the model's full unroll.
+    ``target`` is the timestep whose logits are attacked (the model is unrolled to it),
+    ``"mean"`` for the mean of the logits over the model's full unroll, or ``"sum"`` for
+    the loss summed over all its timesteps. AutoAttack kinds run one sample at a time
+    (:mod:`pcbench.perturbations.autoattack`); ``batch_size`` batches the foolbox kinds.
     """
-    attack = make_attack(config)
-    unroll = model.timesteps if target == "mean" else target
+    unroll = model.timesteps if target in ("mean", "sum") else target
     with unrolled_to(model, unroll), gradient_mode(model, config.gradient_mode):
-        attacked = AtTimestep(model, "mean" if target == "mean" else "last").eval()
-        fmodel = fb.PyTorchModel(attacked, bounds=(0.0, 1.0), device=device)
-        adversarial = []
-        for start in range(0, len(labels), batch_size):
-            x = images[start : start + batch_size].to(device)
-            y = labels[start : start + batch_size].to(device)
-            if config.random_start and config.kind != "fgsm":
-                attack.noise = start_noise(ids[start : start + batch_size], tuple(x.shape[1:]), config, epsilon, seed)
-            _, clipped, _ = attack(fmodel, x, _criterion(y, config, num_classes), epsilons=epsilon)
-            adversarial.append(clipped.detach().cpu())
+        if config.kind in AUTOATTACK_KINDS:
+            seeds = sample_seeds(ids, config, epsilon, seed)
+            return autoattack_images(model, images, labels, seeds, config, epsilon, target, device=device)
+        return _foolbox_images(
+            model,
+            images,
+            labels,
+            ids,
+            config,
+            epsilon,
+            target,
+            num_classes=num_classes,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
+        )
+
+
+def _foolbox_images(
+    model: TimestepModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    ids: np.ndarray,
+    config: AttackConfig,
+    epsilon: float,
+    target: AttackTarget,
+    *,
+    num_classes: int,
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """:func:`attack_images` for a foolbox kind, on a model already unrolled and in its gradient mode."""
+    attack = make_attack(config)
+    attacked = AtTimestep(model, "mean" if target == "mean" else "last").eval()
+    fmodel = fb.PyTorchModel(attacked, bounds=(0.0, 1.0), device=device)
+    if target == "sum":
+        attack.summed = fb.PyTorchModel(model.eval(), bounds=(0.0, 1.0), device=device)
+    adversarial = []
+    for start in range(0, len(labels), batch_size):
+        x = images[start : start + batch_size].to(device)
+        y = labels[start : start + batch_size].to(device)
+        if config.random_start and config.kind != "fgsm":
+            batch_ids = ids[start : start + batch_size]
+            attack.noise = start_noise(batch_ids, tuple(x.shape[1:]), config, epsilon, seed)
+        _, clipped, _ = attack(fmodel, x, _criterion(y, config, num_classes), epsilons=epsilon)
+        adversarial.append(clipped.detach().cpu())
     return torch.cat(adversarial)
 
 

@@ -34,10 +34,25 @@ import numpy as np
 from pcbench.errors import PcbenchError
 
 CORRUPTIONS: tuple[str, ...] = (
-    "gaussian_noise", "shot_noise", "impulse_noise", "defocus_blur", "glass_blur",
-    "motion_blur", "zoom_blur", "snow", "frost", "fog", "brightness", "contrast",
-    "elastic_transform", "pixelate", "jpeg_compression",
-    "speckle_noise", "gaussian_blur", "spatter", "saturate",
+    "gaussian_noise",
+    "shot_noise",
+    "impulse_noise",
+    "defocus_blur",
+    "glass_blur",
+    "motion_blur",
+    "zoom_blur",
+    "snow",
+    "frost",
+    "fog",
+    "brightness",
+    "contrast",
+    "elastic_transform",
+    "pixelate",
+    "jpeg_compression",
+    "speckle_noise",
+    "gaussian_blur",
+    "spatter",
+    "saturate",
 )
 #: The 15 corruptions of the ImageNet-C benchmark (the first 15 above).
 COMMON_CORRUPTIONS = CORRUPTIONS[:15]
@@ -61,7 +76,7 @@ class NonFinite:
     images: int = 0
     pixels: int = 0
 
-    def __add__(self, other: "NonFinite") -> "NonFinite":
+    def __add__(self, other: NonFinite) -> NonFinite:
         return NonFinite(self.images + other.images, self.pixels + other.pixels)
 
 
@@ -108,7 +123,7 @@ def corrupt_images(
     saved = np.random.get_state()
     try:
         with np.errstate(divide="ignore", invalid="ignore"):  # non-finite values are counted instead
-            for index, (image, sample_id) in enumerate(zip(images, ids)):
+            for index, (image, sample_id) in enumerate(zip(images, ids, strict=True)):
                 sample_seed = image_seed(seed, int(sample_id), corruption, severity)
                 if corruption in SEEDED_CORRUPTIONS:
                     raw = function(Image.fromarray(image), severity, seed=sample_seed)

@@ -50,10 +50,15 @@ class GeneratedCorruptions:
 
     def _cache_path(self, corruption: str, severity: int) -> Path:
         """Where the cell's entry lives in the cache."""
-        key = hash_json({
-            "data": self.data.content_hash, "corruption": corruption, "severity": severity,
-            "seed": self.seed, "source": corruption_source(),
-        })
+        key = hash_json(
+            {
+                "data": self.data.content_hash,
+                "corruption": corruption,
+                "severity": severity,
+                "seed": self.seed,
+                "source": corruption_source(),
+            }
+        )
         return entry_path("corruptions", self.data.name, corruption, f"s{severity}-{key}")
 
     def _generate(self, path: Path, corruption: str, severity: int) -> CachedArray:
@@ -71,10 +76,15 @@ class GeneratedCorruptions:
 
         def meta() -> dict:
             return {
-                "dataset": data.name, "split": data.split, "data_hash": data.content_hash,
-                "corruption": corruption, "severity": severity, "seed": self.seed,
+                "dataset": data.name,
+                "split": data.split,
+                "data_hash": data.content_hash,
+                "corruption": corruption,
+                "severity": severity,
+                "seed": self.seed,
                 "source": corruption_source(),
-                "nonfinite_images": total.images, "nonfinite_pixels": total.pixels,
+                "nonfinite_images": total.images,
+                "nonfinite_pixels": total.pixels,
             }
 
         return write_entry(path, data.images.shape, blocks(), meta)

@@ -49,8 +49,9 @@ class CifarC:
 
     def __init__(self, root: Path, title: str, data: ImageSet, names: tuple[str, ...]) -> None:
         self.root, self.title, self.data = root, title, data
-        expected = (f"expected {title}: <root>/<corruption>.npy (uint8 [5n, H, W, 3], severity 1 "
-                    "first) and <root>/labels.npy")
+        expected = (
+            f"expected {title}: <root>/<corruption>.npy (uint8 [5n, H, W, 3], severity 1 first) and <root>/labels.npy"
+        )
         if data.split != "test":
             raise PcbenchError(f"{title} is made from the test split, but dataset.split = '{data.split}'")
         labels = np.asarray(self._open("labels.npy", expected), dtype=np.int64)
@@ -58,8 +59,10 @@ class CifarC:
             raise PcbenchError(f"{root / 'labels.npy'} has shape {labels.shape}; {expected}")
         self.n = len(labels) // SEVERITY_COUNT
         if data.ids.max() >= self.n:
-            raise PcbenchError(f"{root / 'labels.npy'} covers {self.n} test images per severity but "
-                               f"dataset '{data.name}' has sample id {data.ids.max()}")
+            raise PcbenchError(
+                f"{root / 'labels.npy'} covers {self.n} test images per severity but "
+                f"dataset '{data.name}' has sample id {data.ids.max()}"
+            )
         for severity in range(SEVERITY_COUNT):
             mismatch = np.flatnonzero(labels[severity * self.n + data.ids] != data.labels)
             if mismatch.size:
@@ -72,8 +75,9 @@ class CifarC:
         want = (SEVERITY_COUNT * self.n, *data.images.shape[1:])
         for name, array in self.arrays.items():
             if array.shape != want or array.dtype != np.uint8:
-                raise PcbenchError(f"{root / f'{name}.npy'} is {array.dtype} {array.shape}, "
-                                   f"expected uint8 {want}; {expected}")
+                raise PcbenchError(
+                    f"{root / f'{name}.npy'} is {array.dtype} {array.shape}, expected uint8 {want}; {expected}"
+                )
 
     def source(self, corruption: str, severity: int) -> str:
         """``precomputed:<root>:<hash of <corruption>.npy and labels.npy>``."""
@@ -99,8 +103,13 @@ class ImageNetC:
     """ImageNet-C: an image folder per (corruption, severity), matched to the clean val files."""
 
     def __init__(
-        self, root: Path, clean: FolderListing, data: ImageSet, names: tuple[str, ...],
-        severities: tuple[int, ...], pool: WorkerPool,
+        self,
+        root: Path,
+        clean: FolderListing,
+        data: ImageSet,
+        names: tuple[str, ...],
+        severities: tuple[int, ...],
+        pool: WorkerPool,
     ) -> None:
         self.root, self.data, self.pool = root, data, pool
         self.files = tuple(clean.files[i] for i in data.ids)
@@ -118,8 +127,10 @@ class ImageNetC:
             folder = self.root / corruption / str(severity)
             missing = [file for file in self.files if not (folder / file).is_file()]
             if missing:
-                raise PcbenchError(f"{folder / missing[0]} is missing ({len(missing)} of "
-                                   f"{len(self.files)} evaluated images absent); {self.expected}")
+                raise PcbenchError(
+                    f"{folder / missing[0]} is missing ({len(missing)} of "
+                    f"{len(self.files)} evaluated images absent); {self.expected}"
+                )
             sizes = [[file, (folder / file).stat().st_size] for file in self.files]
             self._sources[key] = f"precomputed:{self.root}:{hash_json(sizes)}"
         return self._sources[key]

@@ -5,6 +5,8 @@
 - ``first``: one attack on the feedforward pass (timestep 0; for a PC variant this is
   exactly a transfer attack from its feedforward base), evaluated at every timestep.
 - ``mean``: one attack on the mean of the logits over timesteps, evaluated at every one.
+- ``sum``: one attack on every timestep at once (each attack's loss summed over timesteps
+  0..T), evaluated at every one.
 - ``each``: a separate attack per evaluated timestep t; the prediction stored for t is the
   model's at t on the images attacked at t (the diagonal of the attack × evaluation grid).
 """
@@ -38,13 +40,22 @@ def attacked_predictions(
 
     def attack(target: int | str) -> torch.Tensor:
         return attack_images(
-            model, images, labels, data.ids, config, epsilon, target,
-            num_classes=data.num_classes, seed=seed, batch_size=batch_size, device=device,
+            model,
+            images,
+            labels,
+            data.ids,
+            config,
+            epsilon,
+            target,
+            num_classes=data.num_classes,
+            seed=seed,
+            batch_size=batch_size,
+            device=device,
         )
 
     last = max(timesteps)
     if config.attack_timestep != "each":
-        target = {"last": last, "first": 0, "mean": "mean"}[config.attack_timestep]
+        target = {"last": last, "first": 0, "mean": "mean", "sum": "sum"}[config.attack_timestep]
         return predict(model, attack(target), batch_size=batch_size, device=device)
     predictions = np.full((last + 1, len(data)), -1, dtype=np.int16)
     for t in timesteps:

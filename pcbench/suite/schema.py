@@ -20,11 +20,26 @@ from typing import Any, NoReturn, TypeVar
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 
-ATTACK_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
-#: The norm each attack kind bounds its perturbation in (its threat model, with ε).
+#: Attack kinds run through foolbox 3.
+FOOLBOX_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
+#: Attack kinds run through AutoAttack (pyautoattack): the ensemble and its single attacks.
+AUTOATTACK_KINDS = ("autoattack", "apgd-ce", "apgd-dlr", "apgd-t", "fab-t", "square")
+ATTACK_KINDS = FOOLBOX_KINDS + AUTOATTACK_KINDS
+#: The norm each foolbox kind bounds its perturbation in (its threat model, with ε); an
+#: AutoAttack kind's norm is its ``norm`` key (``AUTOATTACK_NORMS``, lower-cased here).
 ATTACK_NORMS = {"fgsm": "linf", "pgd-linf": "linf", "pgd-l2": "l2", "bim-linf": "linf"}
+AUTOATTACK_NORMS = ("Linf", "L2")
+#: AutoAttack's sub-attacks (pyautoattack's names) and the ones each version runs, in order.
+AUTOATTACK_ATTACKS = ("apgd-ce", "apgd-dlr", "apgd-t", "fab", "fab-t", "square")
+AUTOATTACK_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
+        "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
+        "custom": (),  # the sub-attacks come from the ``attacks`` key
+    }
+)
 GRADIENT_MODES = ("full", "detached")
-ATTACK_TIMESTEPS = ("last", "each", "first", "mean")
+ATTACK_TIMESTEPS = ("last", "each", "first", "mean", "sum")
 SEVERITIES = (1, 2, 3, 4, 5)
 CORRUPTION_SOURCES = ("generated", "precomputed")
 #: Data sets with a canonical precomputed corruption set, and that set's name.
@@ -47,12 +62,55 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
     }
 )
 
-_SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset",
-               "corruptions", "attacks")
+_SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset", "corruptions", "attacks")
 _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
 _CORRUPTION_KEYS = ("names", "severities", "source", "root")
-_ATTACK_KEYS = ("kind", "epsilons", "steps", "rel_stepsize", "random_start", "targeted",
-                "gradient_mode", "attack_timestep")
+_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep")
+_FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
+#: kind -> the keys it takes besides the common ones.
+_KIND_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        **{kind: _FOOLBOX_KEYS for kind in FOOLBOX_KINDS},
+        "autoattack": ("norm", "version", "attacks"),
+        "apgd-ce": ("norm", "n_restarts"),
+        "apgd-dlr": ("norm", "n_restarts"),
+        "apgd-t": ("norm", "n_restarts", "n_target_classes"),
+        "fab-t": ("norm", "n_target_classes"),
+        "square": ("norm", "n_restarts", "n_queries"),
+    }
+)
+_ATTACK_KEYS = (
+    *_COMMON_ATTACK_KEYS,
+    *_FOOLBOX_KEYS,
+    "norm",
+    "version",
+    "attacks",
+    "n_restarts",
+    "n_queries",
+    "n_target_classes",
+)
+#: Each sub-attack's settings as AutoAttack's standard version runs it (pyautoattack 0.2.0, L∞
+#: and L2); pcbench applies them, so the recorded ``attack_params`` are what ran. The plus
+#: version differs only in :data:`_PLUS_RESTARTS`.
+_SUB_ATTACK_SETTINGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
+    {
+        "apgd-ce": {"loss": "ce", "n_iter": 100, "n_restarts": 1, "eot_iter": 1, "rho": 0.75},
+        "apgd-dlr": {"loss": "dlr", "n_iter": 100, "n_restarts": 1, "eot_iter": 1, "rho": 0.75},
+        "apgd-t": {
+            "loss": "dlr-targeted",
+            "n_iter": 100,
+            "n_restarts": 1,
+            "n_target_classes": 9,
+            "eot_iter": 1,
+            "rho": 0.75,
+        },
+        "fab": {"n_iter": 100, "n_restarts": 1, "alpha_max": 0.1, "eta": 1.05, "beta": 0.9},
+        "fab-t": {"n_iter": 100, "n_restarts": 1, "n_target_classes": 9, "alpha_max": 0.1, "eta": 1.05, "beta": 0.9},
+        "square": {"loss": "margin", "n_queries": 5000, "n_restarts": 1, "p_init": 0.8, "resc_schedule": False},
+    }
+)
+_PLUS_RESTARTS = MappingProxyType({"apgd-ce": 5, "apgd-dlr": 5, "fab": 5})
+_AUTOATTACK_FIELDS = ("norm", "version", "sub_attacks", "n_restarts", "n_queries", "n_target_classes")
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
 
@@ -96,6 +154,12 @@ class AttackConfig:
     classes``; ``gradient_mode`` says whether gradients flow through the recurrent
     feedback (``"full"``) or not (``"detached"``); ``attack_timestep`` says which
     timestep's output the attack's loss uses.
+
+    AutoAttack kinds (:data:`AUTOATTACK_KINDS`) also have a ``norm`` (``"Linf"`` or
+    ``"L2"``), their ``sub_attacks`` in run order (``version`` for ``autoattack``) and
+    optional overrides of the standard version's settings (``n_restarts``, ``n_queries``,
+    ``n_target_classes``; ``None`` keeps them). Their ``steps`` is derived: the most
+    gradient passes a sample can cost (Square's queries count a third), for the ETA.
     """
 
     kind: str
@@ -106,11 +170,22 @@ class AttackConfig:
     target_offset: int | None = None
     gradient_mode: str = "full"
     attack_timestep: str = "last"
+    norm: str | None = None
+    version: str | None = None
+    sub_attacks: tuple[str, ...] = ()
+    n_restarts: int | None = None
+    n_queries: int | None = None
+    n_target_classes: int | None = None
 
     @property
     def label(self) -> str:
-        """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``."""
+        """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``,
+        ``autoattack-linf``, ``square-l2-sum``."""
         label = self.kind
+        if self.version not in (None, "standard"):
+            label += f"-{self.version}"
+        if self.norm is not None:
+            label += f"-{self.norm.lower()}"
         if self.target_offset is not None:
             label += f"-t{self.target_offset}"
         if self.gradient_mode == "detached":
@@ -120,18 +195,52 @@ class AttackConfig:
         return label
 
     def params(self) -> dict[str, Any]:
-        """Every setting except the epsilons, as a JSON-able dict (for cache keys)."""
+        """Every setting except the epsilons, as a JSON-able dict (for cache keys); for an
+        AutoAttack kind also ``autoattack``: its version, norm, sub-attacks and their settings."""
         params = dataclasses.asdict(self)
         del params["epsilons"]
+        for name in _AUTOATTACK_FIELDS:
+            del params[name]
+        if self.kind in AUTOATTACK_KINDS:
+            params["autoattack"] = {
+                "version": self.version or "custom",
+                "norm": self.norm,
+                "attacks": list(self.sub_attacks),
+                "settings": self.sub_attack_settings(),
+            }
         return params
+
+    def sub_attack_settings(self) -> dict[str, dict[str, Any]]:
+        """AutoAttack sub-attack -> the settings it runs with (empty for foolbox kinds)."""
+        settings = {}
+        for attack in self.sub_attacks:
+            values = dict(_SUB_ATTACK_SETTINGS[attack])
+            if self.version == "plus" and attack in _PLUS_RESTARTS:
+                values["n_restarts"] = _PLUS_RESTARTS[attack]
+            overrides = {
+                "n_restarts": self.n_restarts,
+                "n_queries": self.n_queries,
+                "n_target_classes": self.n_target_classes,
+            }
+            values.update({name: value for name, value in overrides.items() if value is not None})
+            settings[attack] = values
+        return settings
 
 
 def attack_label_norm(label: str) -> str:
-    """The norm of the attack behind a label made by :attr:`AttackConfig.label`."""
+    """The norm (``linf`` or ``l2``) of the attack behind a label made by :attr:`AttackConfig.label`."""
+    norms = {norm.lower() for norm in AUTOATTACK_NORMS}
     for kind in sorted(ATTACK_KINDS, key=len, reverse=True):
         if label == kind or label.startswith(f"{kind}-"):
-            return ATTACK_NORMS[kind]
-    raise PcbenchError(f"attack label {label!r} does not start with a known kind: {', '.join(ATTACK_KINDS)}")
+            if kind in ATTACK_NORMS:
+                return ATTACK_NORMS[kind]
+            norm = next((part for part in label.removeprefix(kind).split("-") if part in norms), None)
+            if norm is not None:
+                return norm
+            break
+    raise PcbenchError(
+        f"attack label {label!r} does not start with a known kind ({', '.join(ATTACK_KINDS)}) followed by its norm"
+    )
 
 
 @dataclass(frozen=True)
@@ -161,9 +270,15 @@ class Suite:
         seed: int | None = None,
         limit: int | None = None,
         models: Sequence[str] | None = None,
+        timesteps: int | Sequence[int] | None = None,
     ) -> "Suite":
-        """A copy with the suite seed, the data subset size or the models replaced."""
+        """A copy with the suite seed, the data subset size, the models or the timesteps
+        (T, or a list) replaced."""
         changes: dict[str, Any] = {}
+        if timesteps is not None:
+            changes["timesteps"] = _parse_timesteps(
+                _OVERRIDES, list(timesteps) if isinstance(timesteps, (list, tuple)) else timesteps
+            )
         if seed is not None:
             changes["seed"] = _require_int(_OVERRIDES, "seed", seed, minimum=0)
         if limit is not None:
@@ -198,13 +313,11 @@ def parse_suite(
         description=_require_str(source, "description", table.get("description", ""), empty=True),
         path=None,
         seed=_require_int(source, "seed", table.get("seed", 0), minimum=0),
-        models=_require_list(source, "models", _required(source, table, "", "models"),
-                             _require_str),
+        models=_require_list(source, "models", _required(source, table, "", "models"), _require_str),
         timesteps=_parse_timesteps(source, table.get("timesteps")),
         clean=_require_bool(source, "clean", table.get("clean", True)),
         dataset=dataset,
-        corruptions=None if corruptions is None
-        else _parse_corruptions(source, corruptions, base_dir, dataset.name),
+        corruptions=None if corruptions is None else _parse_corruptions(source, corruptions, base_dir, dataset.name),
         attacks=_parse_attacks(source, table.get("attacks", [])),
         content_hash="",
     )
@@ -215,6 +328,7 @@ def _with_hash(suite: Suite) -> Suite:
     """``suite`` with ``content_hash`` computed from every field but ``path``."""
     content = dataclasses.asdict(suite)
     del content["path"], content["content_hash"]
+    content["attacks"] = [{"epsilons": list(attack.epsilons), **attack.params()} for attack in suite.attacks]
     root = suite.dataset.root
     content["dataset"]["root"] = None if root is None else str(root)
     return dataclasses.replace(suite, content_hash=hash_json(content))
@@ -232,21 +346,19 @@ def _parse_timesteps(src: str, value: object) -> tuple[int, ...] | None:
     if isinstance(value, (list, tuple)):
         check = partial(_require_int, minimum=0)
         return tuple(sorted(_require_list(src, "timesteps", value, check, distinct=True)))
-    _fail(src, "timesteps", value,
-          "an integer T >= 0 (timesteps 0..T) or a non-empty list of distinct integers >= 0")
+    _fail(src, "timesteps", value, "an integer T >= 0 (timesteps 0..T) or a non-empty list of distinct integers >= 0")
 
 
-def _parse_dataset(
-    src: str, value: object, base_dir: Path | None, datasets: Mapping[str, bool]
-) -> DatasetConfig:
+def _parse_dataset(src: str, value: object, base_dir: Path | None, datasets: Mapping[str, bool]) -> DatasetConfig:
     """The ``[dataset]`` table; checks that a needed root is given and exists."""
     table = _table(src, "dataset", value, _DATASET_KEYS)
-    name = _require_choice(src, "dataset.name", _required(src, table, "dataset", "name"),
-                           tuple(datasets))
+    name = _require_choice(src, "dataset.name", _required(src, table, "dataset", "name"), tuple(datasets))
     raw_root = table.get("root")
     if raw_root is None and datasets[name]:
-        raise PcbenchError(f"{src}: dataset.root is missing; data set {name!r} needs "
-                           "root = a directory holding its files (or pass pcbench run --root DIR)")
+        raise PcbenchError(
+            f"{src}: dataset.root is missing; data set {name!r} needs "
+            "root = a directory holding its files (or pass pcbench run --root DIR)"
+        )
     limit = table.get("limit")
     return DatasetConfig(
         name=name,
@@ -259,8 +371,7 @@ def _parse_dataset(
 
 def _resolve_root(src: str, value: object, base_dir: Path | None, dataset: str) -> Path:
     """``dataset.root`` with ``~`` expanded, made absolute against ``base_dir``; must exist."""
-    return _existing_path(src, "dataset.root", value, base_dir,
-                          f"a directory holding the {dataset} data set")
+    return _existing_path(src, "dataset.root", value, base_dir, f"a directory holding the {dataset} data set")
 
 
 def _existing_path(src: str, key: str, value: object, base_dir: Path | None, expected: str) -> Path:
@@ -287,29 +398,33 @@ def _parse_corruptions(src: str, value: object, base_dir: Path | None, dataset: 
         check = partial(_require_choice, choices=_corruption_names("all"))
         names = _require_list(src, "corruptions.names", names, check)
     else:
-        _fail(src, "corruptions.names", names,
-              "'all', 'common' or a non-empty list of corruption names")
+        _fail(src, "corruptions.names", names, "'all', 'common' or a non-empty list of corruption names")
     check_severity = partial(_require_int, minimum=SEVERITIES[0], maximum=SEVERITIES[-1])
-    severities = _require_list(src, "corruptions.severities",
-                               table.get("severities", list(SEVERITIES)), check_severity)
-    source = _require_choice(src, "corruptions.source", table.get("source", "generated"),
-                             CORRUPTION_SOURCES)
+    severities = _require_list(src, "corruptions.severities", table.get("severities", list(SEVERITIES)), check_severity)
+    source = _require_choice(src, "corruptions.source", table.get("source", "generated"), CORRUPTION_SOURCES)
     raw_root = table.get("root")
     if source == "generated":
         if raw_root is not None:
-            _fail(src, "corruptions.root", raw_root,
-                  "no root with source = 'generated' (the root of precomputed files)")
+            _fail(
+                src, "corruptions.root", raw_root, "no root with source = 'generated' (the root of precomputed files)"
+            )
         return CorruptionConfig(names=names, severities=severities)
     if dataset not in PRECOMPUTED_SETS:
-        _fail(src, "corruptions.source", source,
-              f"'generated' for dataset {dataset!r}: precomputed sets exist for "
-              f"{', '.join(PRECOMPUTED_SETS)}")
+        _fail(
+            src,
+            "corruptions.source",
+            source,
+            f"'generated' for dataset {dataset!r}: precomputed sets exist for {', '.join(PRECOMPUTED_SETS)}",
+        )
     if raw_root is None:
-        raise PcbenchError(f"{src}: corruptions.root is missing; source = 'precomputed' needs "
-                           f"root = the directory holding {PRECOMPUTED_SETS[dataset]} "
-                           "(or pass pcbench run --corruptions-root DIR)")
-    root = _existing_path(src, "corruptions.root", raw_root, base_dir,
-                          f"a directory holding {PRECOMPUTED_SETS[dataset]}")
+        raise PcbenchError(
+            f"{src}: corruptions.root is missing; source = 'precomputed' needs "
+            f"root = the directory holding {PRECOMPUTED_SETS[dataset]} "
+            "(or pass pcbench run --corruptions-root DIR)"
+        )
+    root = _existing_path(
+        src, "corruptions.root", raw_root, base_dir, f"a directory holding {PRECOMPUTED_SETS[dataset]}"
+    )
     return CorruptionConfig(names=names, severities=severities, source=source, root=root)
 
 
@@ -332,12 +447,13 @@ def _parse_attacks(src: str, value: object) -> tuple[AttackConfig, ...]:
         if j == i:
             continue
         if attack == attacks[j]:
-            raise PcbenchError(f"{src}: attacks[{i}] repeats attacks[{j}] "
-                               f"({attack.label!r} with identical settings); remove one")
+            raise PcbenchError(
+                f"{src}: attacks[{i}] repeats attacks[{j}] ({attack.label!r} with identical settings); remove one"
+            )
         raise PcbenchError(
             f"{src}: attacks[{j}] and attacks[{i}] share the label {attack.label!r}; merge "
-            "them into one table (list all epsilons) or change targeted, gradient_mode or "
-            "attack_timestep in one of them"
+            "them into one table (list all epsilons) or change targeted, norm, version, gradient_mode "
+            "or attack_timestep in one of them"
         )
     return attacks
 
@@ -346,6 +462,15 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
     """One ``[[attacks]]`` table, with the kind's defaults filled in."""
     table = _table(src, key, value, _ATTACK_KEYS)
     kind = _require_choice(src, f"{key}.kind", _required(src, table, key, "kind"), ATTACK_KINDS)
+    allowed = (*_COMMON_ATTACK_KEYS, *_KIND_KEYS[kind])
+    for name in table:
+        if name not in allowed:
+            raise PcbenchError(
+                f"{src}: {key}.{name} = {table[name]!r} is not allowed for kind {kind!r}; "
+                f"its keys: {', '.join(allowed)}"
+            )
+    if kind in AUTOATTACK_KINDS:
+        return _parse_autoattack(src, key, table, kind)
     default_steps, default_rel_stepsize, default_random_start = _ATTACK_DEFAULTS[kind]
     steps = _require_int(src, f"{key}.steps", table.get("steps", default_steps), minimum=1)
     rel_stepsize = table.get("rel_stepsize", default_rel_stepsize)
@@ -355,24 +480,103 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
         if rel_stepsize is not None:
             _fail(src, f"{key}.rel_stepsize", rel_stepsize, "none for fgsm (its step is epsilon)")
     else:
-        rel_stepsize = _require_number(src, f"{key}.rel_stepsize", rel_stepsize,
-                                       minimum=0.0, inclusive=False)
+        rel_stepsize = _require_number(src, f"{key}.rel_stepsize", rel_stepsize, minimum=0.0, inclusive=False)
     targeted = table.get("targeted")
     return AttackConfig(
         kind=kind,
-        epsilons=_require_list(src, f"{key}.epsilons", _required(src, table, key, "epsilons"),
-                               partial(_require_number, minimum=0.0)),
+        epsilons=_require_list(
+            src, f"{key}.epsilons", _required(src, table, key, "epsilons"), partial(_require_number, minimum=0.0)
+        ),
         steps=steps,
         rel_stepsize=rel_stepsize,
-        random_start=_require_bool(src, f"{key}.random_start",
-                                   table.get("random_start", default_random_start)),
-        target_offset=None if targeted is None
-        else _require_int(src, f"{key}.targeted", targeted, minimum=1),
-        gradient_mode=_require_choice(src, f"{key}.gradient_mode",
-                                      table.get("gradient_mode", "full"), GRADIENT_MODES),
-        attack_timestep=_require_choice(src, f"{key}.attack_timestep",
-                                        table.get("attack_timestep", "last"), ATTACK_TIMESTEPS),
+        random_start=_require_bool(src, f"{key}.random_start", table.get("random_start", default_random_start)),
+        target_offset=None if targeted is None else _require_int(src, f"{key}.targeted", targeted, minimum=1),
+        gradient_mode=_require_choice(src, f"{key}.gradient_mode", table.get("gradient_mode", "full"), GRADIENT_MODES),
+        attack_timestep=_require_choice(
+            src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
+        ),
     )
+
+
+def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -> AttackConfig:
+    """An AutoAttack ``[[attacks]]`` table (its keys already checked against the kind's)."""
+    norm = _require_choice(src, f"{key}.norm", table.get("norm", "Linf"), AUTOATTACK_NORMS)
+    version, sub_attacks = _autoattack_version(src, key, table, kind)
+    overrides = {
+        name: _require_int(src, f"{key}.{name}", table[name], minimum=1)
+        for name in ("n_restarts", "n_queries", "n_target_classes")
+        if name in table
+    }
+    config = AttackConfig(
+        kind=kind,
+        epsilons=_require_list(
+            src, f"{key}.epsilons", _required(src, table, key, "epsilons"), partial(_require_epsilon, norm=norm)
+        ),
+        steps=1,
+        rel_stepsize=None,
+        random_start=False,
+        gradient_mode=_require_choice(src, f"{key}.gradient_mode", table.get("gradient_mode", "full"), GRADIENT_MODES),
+        attack_timestep=_require_choice(
+            src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
+        ),
+        norm=norm,
+        version=version,
+        sub_attacks=sub_attacks,
+        **overrides,
+    )
+    return dataclasses.replace(config, steps=_gradient_passes(config))
+
+
+def _autoattack_version(src: str, key: str, table: Mapping[str, Any], kind: str) -> tuple[str | None, tuple[str, ...]]:
+    """The version (``None`` for a single attack) and the sub-attacks it runs, in order."""
+    if kind != "autoattack":
+        return None, (kind,)
+    version = _require_choice(src, f"{key}.version", table.get("version", "standard"), tuple(AUTOATTACK_VERSIONS))
+    if version == "custom":
+        check = partial(_require_choice, choices=AUTOATTACK_ATTACKS)
+        return version, _require_list(src, f"{key}.attacks", _required(src, table, key, "attacks"), check)
+    if "attacks" in table:
+        _fail(
+            src,
+            f"{key}.attacks",
+            table["attacks"],
+            f"no attacks with version = {version!r}, which runs {', '.join(AUTOATTACK_VERSIONS[version])}; "
+            "choose them with version = 'custom'",
+        )
+    return version, AUTOATTACK_VERSIONS[version]
+
+
+def _require_epsilon(src: str, key: str, value: object, *, norm: str) -> float:
+    """An AutoAttack budget: a finite number > 0, at most 1 in L∞ (images lie in [0, 1])."""
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+        and (norm != "Linf" or value <= 1)
+    )
+    if not ok:
+        _fail(
+            src,
+            key,
+            value,
+            "a number in (0, 1] for norm 'Linf' (images lie in [0, 1])"
+            if norm == "Linf"
+            else f"a finite number > 0 for norm {norm!r}",
+        )
+    return float(value)
+
+
+def _gradient_passes(config: AttackConfig) -> int:
+    """The most gradient passes one sample can cost (the sample survives every sub-attack);
+    Square's forward-only queries count a third of a pass."""
+    passes = 0
+    for attack, settings in config.sub_attack_settings().items():
+        if attack == "square":
+            passes += settings["n_queries"] * settings["n_restarts"] // 3
+        else:
+            passes += settings["n_iter"] * settings["n_restarts"] * settings.get("n_target_classes", 1)
+    return max(passes, 1)
 
 
 # --- generic checkers -----------------------------------------------------------------
@@ -394,8 +598,7 @@ def _table(src: str, key: str, value: object, allowed: Sequence[str]) -> Mapping
         _fail(src, key or "suite", value, "a table")
     for name in value:
         if name not in allowed:
-            raise PcbenchError(f"{src}: unknown key {_dotted(key, name)!r}; "
-                               f"allowed: {', '.join(allowed)}")
+            raise PcbenchError(f"{src}: unknown key {_dotted(key, name)!r}; allowed: {', '.join(allowed)}")
     return value
 
 
@@ -406,22 +609,32 @@ def _required(src: str, table: Mapping[str, Any], prefix: str, name: str) -> Any
     return table[name]
 
 
-def _require_int(src: str, key: str, value: object, *, minimum: int,
-                 maximum: int | None = None) -> int:
+def _require_int(src: str, key: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
     """An int (not a bool) in ``minimum..maximum``."""
-    in_range = (isinstance(value, int) and not isinstance(value, bool) and value >= minimum
-                and (maximum is None or value <= maximum))
+    in_range = (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and value >= minimum
+        and (maximum is None or value <= maximum)
+    )
     if not in_range:
-        _fail(src, key, value, f"an integer >= {minimum}" if maximum is None
-              else f"an integer from {minimum} to {maximum}")
+        _fail(
+            src,
+            key,
+            value,
+            f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}",
+        )
     return value
 
 
-def _require_number(src: str, key: str, value: object, *, minimum: float,
-                    inclusive: bool = True) -> float:
+def _require_number(src: str, key: str, value: object, *, minimum: float, inclusive: bool = True) -> float:
     """A finite int or float (not a bool) ``>= minimum`` (``> minimum`` unless inclusive)."""
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and math.isfinite(value) and (value >= minimum if inclusive else value > minimum))
+    ok = (
+        isinstance(value, (int, float))
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and (value >= minimum if inclusive else value > minimum)
+    )
     if not ok:
         _fail(src, key, value, f"a finite number {'>=' if inclusive else '>'} {minimum:g}")
     return float(value)
@@ -448,9 +661,9 @@ def _require_choice(src: str, key: str, value: object, choices: Sequence[str]) -
     return value
 
 
-def _require_list(src: str, key: str, value: object,
-                  check_item: Callable[[str, str, object], T], *,
-                  distinct: bool = False) -> tuple[T, ...]:
+def _require_list(
+    src: str, key: str, value: object, check_item: Callable[[str, str, object], T], *, distinct: bool = False
+) -> tuple[T, ...]:
     """A non-empty list whose items pass ``check_item(src, item_key, item)``.
 
     Repeated items are dropped (keeping the first), or rejected when ``distinct``.

@@ -1,0 +1,269 @@
+"""AutoAttack kinds through the official implementation, ``pyautoattack``.
+
+The ensemble (``autoattack``: the standard version's APGD-CE, APGD-T, FAB-T and Square, or
+the plus or a custom version) and its single attacks (``apgd-ce``, ``apgd-dlr``, ``apgd-t``,
+``fab-t``, ``square``) run through ``AutoAttack.run_standard_evaluation``, on the timestep
+model that :func:`pcbench.perturbations.attacks.attack_images` has unrolled and put in the
+suite's gradient mode. AutoAttack's own success test (which decides when it stops and which
+image it keeps; where it finds none it returns the clean image) reads the attacked logits:
+those of the attacked timestep, the mean over timesteps, or, for ``attack_timestep =
+"sum"``, the last timestep's. pcbench then evaluates the returned images at every timestep
+itself and never reads AutoAttack's flags.
+
+``attack_timestep = "sum"`` sums every sub-attack's objective over timesteps 0..T: APGD's
+cross-entropy, DLR and targeted DLR (through APGD's adapter interface for models it does not
+differentiate itself, ``is_tf_model``), Square's margin, and FAB-T's logit differences (FAB
+attacks the logits summed over timesteps).
+
+Determinism: AutoAttack seeds torch's global RNG at the start of every sub-attack and draws
+its random starts and Square's search for the whole batch at once, so a sample's image
+would depend on its batch companions. pcbench therefore runs it **one sample at a time**,
+each with a seed derived from (suite seed, attack, ε, sample id), inside
+``torch.random.fork_rng`` (the caller's RNG state is untouched): a sample's adversarial
+image is bitwise the same whatever the batch size, the other samples and ``--limit``. The
+price is throughput: batch-1 passes instead of batched ones. On the CPU they run on one
+intra-op thread (:func:`one_thread`).
+
+AutoAttack's checks (dynamic or randomised defense, zero gradients, Square stronger than the
+gradient attacks, ...) log warnings for every sample; they are collected and each distinct
+message is issued once per cell as a Python warning.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+
+import torch
+import torch.nn.functional as F
+from pyautoattack import AutoAttack, checks
+from pyautoattack.square import SquareAttack
+from torch import nn
+
+from pcbench.models.protocol import AtTimestep, TimestepModel
+from pcbench.suite import AttackConfig
+
+#: Settings pcbench applies per sub-attack before each sample (the others are AutoAttack's
+#: constructor values); FAB-T's single restart is set by AutoAttack itself.
+_APPLIED = {
+    "apgd-ce": ("apgd", ("n_restarts",)),
+    "apgd-dlr": ("apgd", ("n_restarts",)),
+    "apgd-t": ("apgd_targeted", ("n_restarts", "n_target_classes")),
+    "fab": ("fab", ("n_restarts",)),
+    "fab-t": ("fab", ("n_target_classes",)),
+    "square": ("square", ("n_restarts", "n_queries")),
+}
+_LOGGER = "auto-attack"  # the logger AutoAttack's checks write to
+
+
+def autoattack_images(
+    model: TimestepModel,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    seeds: Sequence[int],
+    config: AttackConfig,
+    epsilon: float,
+    target: int | str,
+    *,
+    device: torch.device,
+) -> torch.Tensor:
+    """Adversarial versions of ``images`` (on the CPU), one AutoAttack run per sample.
+
+    ``model`` is already unrolled to the attacked timestep (to T for ``"mean"`` and
+    ``"sum"``); ``target`` is that timestep, ``"mean"`` or ``"sum"``; ``seeds`` has one
+    seed per sample.
+    """
+    attack = configured_autoattack(model, config, epsilon, target, device)
+    checks.funcs.update(dict.fromkeys(checks.funcs, 0))  # check_dynamic's call counts never reset themselves
+    adversarial = []
+    with collected_log() as messages, one_thread(device):
+        for x, y, seed in zip(images, labels, seeds, strict=True):
+            adversarial.append(_attack_one(attack, config, x[None], y[None], seed, device))
+    for message in dict.fromkeys(messages):
+        warnings.warn(f"AutoAttack ({config.label}): {message}", UserWarning, stacklevel=2)
+    return torch.cat(adversarial)
+
+
+def configured_autoattack(
+    model: TimestepModel, config: AttackConfig, epsilon: float, target: int | str, device: torch.device
+) -> AutoAttack:
+    """AutoAttack (``version = "custom"``) running the config's sub-attacks on the attacked logits."""
+    attacked = AtTimestep(model, "mean" if target == "mean" else "last").eval()
+    attack = AutoAttack(
+        attacked,
+        attacks=list(config.sub_attacks),
+        device=device,
+        eps=epsilon,
+        norm=config.norm,
+        seed=0,
+        version="custom",
+    )
+    attack.verbose = False
+    if target == "sum":
+        _sum_over_timesteps(attack, model, config, epsilon, device)
+    return attack
+
+
+def apply_settings(attack: AutoAttack, config: AttackConfig) -> None:
+    """Set the config's sub-attack settings on ``attack`` (AutoAttack changes some while it runs)."""
+    for name, values in config.sub_attack_settings().items():
+        owner, keys = _APPLIED[name]
+        for key in keys:
+            setattr(getattr(attack, owner), key, values[key])
+
+
+def _attack_one(
+    attack: AutoAttack,
+    config: AttackConfig,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    seed: int,
+    device: torch.device,
+) -> torch.Tensor:
+    """One sample's adversarial image, with its own seed and the caller's RNG state restored
+    (contiguous, with int64 labels: AutoAttack's ``view`` calls fail on channels-last strides
+    and FAB indexes with the labels)."""
+    apply_settings(attack, config)
+    attack.seed = seed
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        adversarial, _ = attack.run_standard_evaluation(x.contiguous(), y.long(), batch_size=1)
+    return adversarial.detach().cpu()
+
+
+@contextlib.contextmanager
+def one_thread(device: torch.device) -> Iterator[None]:
+    """On the CPU, run torch on one intra-op thread: batch-1 passes are too small to split,
+    and threads that wait on each other made them 8-17x slower on a shared 2-core machine
+    (one thread also makes the images independent of the thread count)."""
+    if device.type != "cpu":
+        yield
+        return
+    saved = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+@contextlib.contextmanager
+def collected_log() -> Iterator[list[str]]:
+    """Collect what AutoAttack logs (its checks' warnings) instead of printing it per sample."""
+    logger = logging.getLogger(_LOGGER)
+    messages: list[str] = []
+    handler = _Collector(messages)
+    saved = logger.propagate
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        yield messages
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate = saved
+
+
+class _Collector(logging.Handler):
+    """A logging handler that appends each record's message (WARNING and above) to a list."""
+
+    def __init__(self, messages: list[str]) -> None:
+        super().__init__(logging.WARNING)
+        self.messages = messages
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+# --- attack_timestep = "sum" ------------------------------------------------------------
+
+
+def _sum_over_timesteps(
+    attack: AutoAttack, model: TimestepModel, config: AttackConfig, epsilon: float, device: torch.device
+) -> None:
+    """Point every sub-attack's objective at the sum over timesteps (module docstring)."""
+    losses = SummedLosses(model, attack)
+    for apgd in (attack.apgd, attack.apgd_targeted):
+        apgd.model, apgd.is_tf_model = losses, True
+    attack.fab.predict = SummedLogits(model)
+    square = config.sub_attack_settings().get("square")
+    if square is not None:
+        attack.square = SummedSquare(
+            model,
+            norm=config.norm,
+            eps=epsilon,
+            p_init=square["p_init"],
+            resc_schedule=square["resc_schedule"],
+            verbose=False,
+            device=device,
+        )
+
+
+class SummedLogits(nn.Module):
+    """The logits summed over timesteps 0..T, ``[B, classes]``."""
+
+    def __init__(self, model: TimestepModel) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model(x).sum(dim=0)
+
+
+class SummedLosses:
+    """APGD's adapter for models it does not differentiate itself (``is_tf_model``).
+
+    Each method returns the logits at T (what APGD's success test reads), the per-sample
+    loss summed over timesteps 0..T, and that sum's gradient with respect to ``x``. The
+    losses are APGD's own: cross-entropy, its ``dlr_loss`` and APGD-T's
+    ``dlr_loss_targeted`` (which reads the target class APGD-T has just set on itself, the
+    ``y_target`` passed here).
+    """
+
+    def __init__(self, model: TimestepModel, attack: AutoAttack) -> None:
+        self.model = model
+        self.dlr = attack.apgd.dlr_loss
+        self.targeted_dlr = attack.apgd_targeted.dlr_loss_targeted
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.model(x)[-1]
+
+    def get_logits_loss_grad_xent(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.summed(x, lambda logits: F.cross_entropy(logits, y, reduction="none"))
+
+    def get_logits_loss_grad_dlr(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.summed(x, lambda logits: self.dlr(logits, y))
+
+    def get_logits_loss_grad_target(
+        self, x: torch.Tensor, y: torch.Tensor, y_target: torch.Tensor
+    ) -> tuple[torch.Tensor, ...]:
+        return self.summed(x, lambda logits: self.targeted_dlr(logits, y))
+
+    def summed(
+        self, x: torch.Tensor, loss: Callable[[torch.Tensor], torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(logits at T, Σ_t loss(logits_t) per sample, its gradient) at ``x``."""
+        inputs = x.detach().requires_grad_()
+        with torch.enable_grad():
+            logits = self.model(inputs)
+            total = torch.stack([loss(step) for step in logits]).sum(dim=0)
+            (gradient,) = torch.autograd.grad(total.sum(), inputs)
+        return logits[-1].detach(), total.detach(), gradient.detach()
+
+
+class SummedSquare(SquareAttack):
+    """Square whose margin loss is summed over timesteps 0..T; it stops on T's margin."""
+
+    def __init__(self, model: TimestepModel, **settings: object) -> None:
+        super().__init__(AtTimestep(model, "last"), **settings)
+        self.timestep_model = model
+
+    def margin_and_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        logits = self.timestep_model(x)
+        rows = torch.arange(len(y))
+        correct = logits[:, rows, y]
+        others = logits.clone()
+        others[:, rows, y] = -float("inf")
+        margins = correct - others.max(dim=-1).values
+        return margins[-1], margins.sum(dim=0)

@@ -1,0 +1,336 @@
+"""AutoAttack kinds (pyautoattack), ``attack_timestep = "sum"``, the gradient-free masking check
+and the decisive attack of a threat model."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from pyautoattack import AutoAttack
+from torch import nn
+
+from pcbench.data.digits import load_digits_split
+from pcbench.errors import PcbenchError
+from pcbench.leaderboard.board import build_leaderboard
+from pcbench.leaderboard.merge import load_results
+from pcbench.models.build import build_model, load_state_dict, weights_path
+from pcbench.models.digits import digits_cnn
+from pcbench.models.protocol import AtTimestep, ModuleTimestepModel
+from pcbench.perturbations.attacks import attack_images
+from pcbench.perturbations.autoattack import apply_settings, configured_autoattack
+from pcbench.registry import get_model_spec, register_model
+from pcbench.runner import run_suite
+from pcbench.runner.adversarial import attacked_predictions
+from pcbench.suite import AttackConfig, load_suite, parse_suite
+
+CPU = torch.device("cpu")
+
+
+def attack(**table: object) -> AttackConfig:
+    """The attack a suite's ``[[attacks]]`` table describes."""
+    suite = parse_suite({"name": "t", "models": ["m"], "dataset": {"name": "digits"}, "attacks": [table]})
+    return suite.attacks[0]
+
+
+def digits(limit: int, seed: int = 0):
+    return load_digits_split("test").subset(limit, seed=seed)
+
+
+def correct_at_last(model, images: torch.Tensor, labels: np.ndarray) -> int:
+    with torch.no_grad():
+        return int((model(images)[-1].argmax(-1).numpy() == labels).sum())
+
+
+# --- agreement with AutoAttack itself, and its settings --------------------------------
+
+
+def test_apgd_ce_robust_accuracy_equals_a_direct_autoattack_run_within_one_sample():
+    subset, model = digits(40), build_model("digits-cnn")
+    config = attack(kind="apgd-ce", epsilons=[0.05])  # the ε of quick
+    ours = attacked_predictions(model, config, 0.05, subset, (0,), seed=0, batch_size=40, device=CPU)
+    ours_correct = int((ours[0] == subset.labels).sum())
+    x, y = subset.tensor().contiguous(), torch.from_numpy(subset.labels).long()
+    direct = AutoAttack(
+        AtTimestep(model, "last").eval(), attacks=["apgd-ce"], eps=0.05, norm="Linf", seed=0, version="custom"
+    )
+    direct.apgd.n_restarts = 1  # APGD-CE as the standard version runs it, pcbench's default
+    adversarial, _ = direct.run_standard_evaluation(x, y, batch_size=40)
+    assert abs(ours_correct - correct_at_last(model, adversarial, subset.labels)) <= 1
+    assert ours_correct < correct_at_last(model, x, subset.labels) - 5  # the attack bites
+
+
+#: Settings run_standard_evaluation sets itself before each sub-attack (shared instances).
+SET_WHILE_RUNNING = {("apgd-ce", "loss"), ("apgd-dlr", "loss"), ("fab-t", "n_restarts")}
+
+
+@pytest.mark.parametrize("version", ["standard", "plus"])
+def test_recorded_settings_are_what_autoattack_runs_for_the_version(version):
+    official = AutoAttack(nn.Identity(), eps=0.1, norm="Linf", version=version)
+    config = attack(kind="autoattack", version=version, epsilons=[0.1])
+    assert config.sub_attacks == tuple(official.attacks_to_run)
+    mine = configured_autoattack(build_model("digits-cnn"), config, 0.1, 0, CPU)
+    apply_settings(mine, config)
+    owners = {
+        "apgd-ce": "apgd",
+        "apgd-dlr": "apgd",
+        "apgd-t": "apgd_targeted",
+        "fab": "fab",
+        "fab-t": "fab",
+        "square": "square",
+    }
+    attributes = {"rho": "thr_decr", "resc_schedule": "rescale_schedule"}
+    for name, settings in config.params()["autoattack"]["settings"].items():
+        for key, value in settings.items():
+            if (name, key) in SET_WHILE_RUNNING:
+                continue
+            attribute = attributes.get(key, key)
+            assert getattr(getattr(official, owners[name]), attribute) == value, (name, key)
+            assert getattr(getattr(mine, owners[name]), attribute) == value, (name, key)
+
+
+# --- determinism --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("table", [{"kind": "square", "n_queries": 100}, {"kind": "apgd-ce"}])
+def test_same_seed_same_images_alone_in_a_batch_and_under_another_limit(table):
+    model, config = build_model("digits-cnn"), attack(**table, epsilons=[0.2])
+
+    def run(data, batch_size: int = 8, seed: int = 3) -> dict[int, torch.Tensor]:
+        images = attack_images(
+            model,
+            data.tensor(),
+            torch.from_numpy(data.labels),
+            data.ids,
+            config,
+            0.2,
+            0,
+            num_classes=10,
+            seed=seed,
+            batch_size=batch_size,
+            device=CPU,
+        )
+        return dict(zip(data.ids.tolist(), images, strict=True))
+
+    small, large = digits(6), digits(16)  # two --limit values: nested subsets, other companions
+    assert set(small.ids) < set(large.ids)
+    in_small, in_large = run(small), run(large, batch_size=5)
+    alone = run(small.subset(1, seed=0), batch_size=1)
+    for sample_id, image in in_small.items():
+        assert torch.equal(image, in_large[sample_id])
+    for sample_id, image in alone.items():
+        assert torch.equal(image, in_small[sample_id])
+    again = run(small, batch_size=3)
+    assert all(torch.equal(image, again[sample_id]) for sample_id, image in in_small.items())
+    clean = dict(zip(small.ids.tolist(), small.tensor(), strict=True))
+    assert sum(not torch.equal(image, clean[i]) for i, image in in_small.items()) >= 3  # attacked, not returned clean
+    reseeded = run(small, seed=4)
+    assert any(not torch.equal(image, reseeded[i]) for i, image in in_small.items())
+
+
+# --- attack_timestep = "sum" ------------------------------------------------------------
+
+
+class Unroll(nn.Module):
+    """Three 'timesteps' of logits for five classes from a 3×4×4 image, each its own map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(0)
+        self.register_buffer("weights", torch.randn(3, 48, 5, generator=generator))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([3 * torch.tanh(x.flatten(1) @ weight) for weight in self.weights])
+
+
+def tiny_batch() -> tuple[ModuleTimestepModel, torch.Tensor, torch.Tensor]:
+    model = ModuleTimestepModel(Unroll(), timesteps=2).eval()
+    x = torch.rand(6, 3, 4, 4, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        return model, x, model(x)[-1].argmax(-1)  # labels the model gets right at T
+
+
+def summed_cross_entropy_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    inputs = x.clone().requires_grad_()
+    loss = sum(F.cross_entropy(logits, y, reduction="sum") for logits in model(inputs))
+    return torch.autograd.grad(loss, inputs)[0]
+
+
+def test_sum_fgsm_steps_along_the_cross_entropy_summed_over_timesteps():
+    model, x, y = tiny_batch()
+    config = attack(kind="fgsm", epsilons=[0.1], attack_timestep="sum")
+    ours = attack_images(model, x, y, np.arange(6), config, 0.1, "sum", num_classes=5, seed=0, batch_size=4, device=CPU)
+    expected = (x + 0.1 * summed_cross_entropy_gradient(model, x, y).sign()).clamp(0, 1)
+    torch.testing.assert_close(ours, expected)
+    last = attack_images(
+        model,
+        x,
+        y,
+        np.arange(6),
+        dataclasses.replace(config, attack_timestep="last"),
+        0.1,
+        2,
+        num_classes=5,
+        seed=0,
+        batch_size=4,
+        device=CPU,
+    )
+    assert not torch.equal(ours, last)
+
+
+def test_sum_autoattack_losses_are_each_sub_attacks_loss_summed_over_timesteps():
+    model, x, y = tiny_batch()
+    config = attack(
+        kind="autoattack",
+        version="custom",
+        attacks=["apgd-ce", "apgd-dlr", "square"],
+        epsilons=[0.1],
+        attack_timestep="sum",
+    )
+    autoattack = configured_autoattack(model, config, 0.1, "sum", CPU)
+    losses = autoattack.apgd.model
+    assert autoattack.apgd.is_tf_model and autoattack.apgd_targeted.model is losses
+    logits = model(x)
+    at_last, cross_entropy, gradient = losses.get_logits_loss_grad_xent(x, y)
+    torch.testing.assert_close(at_last, logits[-1])
+    torch.testing.assert_close(cross_entropy, sum(F.cross_entropy(step, y, reduction="none") for step in logits))
+    torch.testing.assert_close(gradient, summed_cross_entropy_gradient(model, x, y))
+    _, dlr, _ = losses.get_logits_loss_grad_dlr(x, y)
+    torch.testing.assert_close(dlr, sum(autoattack.apgd.dlr_loss(step, y) for step in logits))
+    margin, loss = autoattack.square.margin_and_loss(x, y)
+    others = logits.clone()
+    others[:, torch.arange(6), y] = -float("inf")
+    margins = logits[:, torch.arange(6), y] - others.max(-1).values
+    torch.testing.assert_close(margin, margins[-1])
+    torch.testing.assert_close(loss, margins.sum(0))
+    torch.testing.assert_close(autoattack.fab.predict(x), logits.sum(0))
+    apgd = attack(kind="apgd-ce", epsilons=[0.3], attack_timestep="sum")
+    adversarial = attack_images(
+        model, x, y, np.arange(6), apgd, 0.3, "sum", num_classes=5, seed=0, batch_size=6, device=CPU
+    )
+    changed = (adversarial - x).flatten(1).abs().max(1).values
+    assert changed.max() <= 0.3 + 1e-6 and (changed > 0).any()
+
+
+# --- masking: Square catches a zero-gradient input stage ------------------------------
+
+
+def quantised_digits_cnn(num_classes: int = 10) -> nn.Module:
+    """digits-cnn behind an input quantiser whose gradient is zero everywhere."""
+
+    class Quantise(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.round(x * 4) / 4
+
+    return nn.Sequential(Quantise(), digits_cnn(num_classes))
+
+
+def test_square_breaks_a_zero_gradient_quantiser_and_only_its_flag_fires(registry_snapshot, tmp_path):
+    cnn = get_model_spec("digits-cnn")
+    state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
+    torch.save(state, tmp_path / "quantised.pt")
+    register_model(
+        dataclasses.replace(
+            cnn,
+            name="digits-quantised",
+            arch=quantised_digits_cnn,
+            weights=str(tmp_path / "quantised.pt"),
+            weights_sha256=None,
+            source="python",
+        )
+    )
+    suite = parse_suite(
+        {
+            "name": "square",
+            "models": ["digits-cnn", "digits-pcnn", "digits-quantised"],
+            "timesteps": 2,
+            "dataset": {"name": "digits", "limit": 30},
+            "clean": False,
+            "attacks": [
+                {"kind": "fgsm", "epsilons": [0.2]},
+                {"kind": "pgd-linf", "epsilons": [0.2], "steps": 10, "rel_stepsize": 0.25, "random_start": False},
+                {"kind": "square", "epsilons": [0.2], "n_queries": 300},
+            ],
+        }
+    )
+    run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
+    board = build_leaderboard(load_results([tmp_path], "square"))
+    flags = board.flags.set_index(["model", "timestep"])
+    assert flags.loc[("digits-quantised", 0), "flag_gradient_free_beats_whitebox"]
+    for model, timestep in (("digits-cnn", 0), ("digits-pcnn", 2)):
+        row = flags.loc[(model, timestep)]
+        assert not row.fillna(False).any(), (model, row.to_dict())
+        assert not pd_isna(row["flag_gradient_free_beats_whitebox"])
+    summary = board.summary.set_index("model")
+    robust = summary["best_known_linf@0.2_acc:last"]
+    assert robust["digits-quantised"] <= robust["digits-cnn"] + 0.1  # Square undoes the quantiser
+    assert summary.loc["digits-quantised", "pgd-linf@0.2_acc:last"] > 0.9  # which PGD cannot see through
+    assert summary.loc["digits-quantised", "decisive_attack_linf@0.2:last"] == "square-linf"
+    assert summary.loc["digits-quantised", "decisive_samples_linf@0.2:last"] >= 20
+
+
+def pd_isna(value: object) -> bool:
+    import pandas as pd
+
+    return bool(pd.isna(value))
+
+
+# --- suites and bad input -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "budgets"),
+    [("adversarial-cifar10", {("Linf", 8 / 255), ("L2", 0.5)}), ("adversarial-imagenet", {("Linf", 4 / 255)})],
+)
+def test_adversarial_suites_run_autoattack_standard_at_the_usual_budgets(name, budgets, tmp_path):
+    suite = load_suite(name, dataset_root=tmp_path)
+    found = {
+        (a.norm, e) for a in suite.attacks if a.kind == "autoattack" and a.version == "standard" for e in a.epsilons
+    }
+    assert found == budgets
+
+
+BAD = {
+    "version": ('kind = "autoattack"\nversion = "fast"\n', ["attacks[0].version = 'fast'", "standard, plus, custom"]),
+    "sub-attack": (
+        'kind = "autoattack"\nversion = "custom"\nattacks = ["apgd-ce", "pgd"]\n',
+        ["attacks[0].attacks[1] = 'pgd'", "apgd-ce, apgd-dlr, apgd-t, fab, fab-t, square"],
+    ),
+    "attacks without custom": (
+        'kind = "autoattack"\nattacks = ["square"]\n',
+        ["attacks[0].attacks = ['square']", "version = 'custom'"],
+    ),
+    "norm": ('kind = "apgd-t"\nnorm = "L1"\n', ["attacks[0].norm = 'L1'", "Linf, L2"]),
+    "zero queries": ('kind = "square"\nn_queries = 0\n', ["attacks[0].n_queries = 0", "integer >= 1"]),
+    "epsilon above the image range": ('kind = "square"\n', ["attacks[0].epsilons[0] = 2", "(0, 1]"], "[2]"),
+    "zero epsilon": ('kind = "apgd-ce"\nnorm = "L2"\n', ["attacks[0].epsilons[0] = 0", "> 0"], "[0]"),
+    "foolbox key": ('kind = "square"\nsteps = 10\n', ["attacks[0].steps = 10", "kind 'square'", "n_queries"]),
+    "key of another kind": ('kind = "fab-t"\nn_queries = 10\n', ["attacks[0].n_queries = 10", "n_target_classes"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_autoattack_input_is_one_line_naming_file_key_value_and_what_is_allowed(case, tmp_path):
+    table, fragments, *epsilons = BAD[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(
+        textwrap.dedent(f"""\
+        name = "t"
+        models = ["m"]
+        [dataset]
+        name = "digits"
+        [[attacks]]
+        epsilons = {epsilons[0] if epsilons else "[0.1]"}
+        """)
+        + table,
+        encoding="utf-8",
+    )
+    with pytest.raises(PcbenchError) as info:
+        load_suite(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    for fragment in fragments:
+        assert fragment in message, (fragment, message)
