@@ -32,9 +32,9 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
     from torch import nn
 
     from pcbench.array_cache import CacheUsage, Cleared
-    from pcbench.leaderboard.board import Leaderboard
-    from pcbench.leaderboard.merge import Results
-    from pcbench.leaderboard.reproduce import Reproduction
+    from pcbench.leaderboards.board import Leaderboard
+    from pcbench.leaderboards.merge import Results
+    from pcbench.leaderboards.reproduce import Reproduction
     from pcbench.models.pc import PCModel
     from pcbench.models.protocol import TimestepModel
     from pcbench.runner.run import RunSummary
@@ -278,7 +278,7 @@ def load_results(
         results = load_results("quick")
         results.scores.query("perturbation == 'clean'")[["model", "timestep", "accuracy"]]
     """
-    from pcbench.leaderboard.merge import load_results as load
+    from pcbench.leaderboards.merge import load_results as load
 
     directories = [results] if isinstance(results, (str, Path)) else list(results)
     return load([Path(directory) for directory in directories], suite_name(suite), on_conflict)
@@ -301,8 +301,8 @@ def leaderboard(
         board = leaderboard("quick", baseline="digits-cnn")
         board.metrics.query("metric == 'clean_acc'")
     """
-    from pcbench.leaderboard.board import CompareOptions, build_leaderboard
-    from pcbench.leaderboard.summary import parse_timestep
+    from pcbench.leaderboards.board import CompareOptions, build_leaderboard
+    from pcbench.leaderboards.summary import parse_timestep
 
     chosen = parse_timestep(timestep) if isinstance(timestep, str) else timestep
     options = CompareOptions(baseline=baseline, timestep=chosen, sort=sort)
@@ -319,10 +319,10 @@ def write_report(
 
         write_report(leaderboard("quick"), "leaderboards")
     """
-    from pcbench.leaderboard.board import write_csvs
-    from pcbench.leaderboard.plots import plots_dir, write_plots
-    from pcbench.leaderboard.report import report_path
-    from pcbench.leaderboard.report import write_report as write_markdown
+    from pcbench.leaderboards.board import write_csvs
+    from pcbench.leaderboards.plots import plots_dir, write_plots
+    from pcbench.leaderboards.report import report_path
+    from pcbench.leaderboards.report import write_report as write_markdown
 
     directory = Path(leaderboards)
     written = write_csvs(board, directory) if csvs else []
@@ -341,7 +341,7 @@ def reproduce(board: Leaderboard, reference: str | Path) -> Reproduction:
         result = reproduce(leaderboard("quick"), "leaderboards/quick.csv")
         result.reproduced
     """
-    from pcbench.leaderboard.reproduce import compare_to_reference, read_reference
+    from pcbench.leaderboards.reproduce import compare_to_reference, read_reference
 
     return compare_to_reference(board.metrics, read_reference(Path(reference)))
 

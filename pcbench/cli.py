@@ -15,7 +15,7 @@ import click
 from pcbench.errors import PcbenchError
 
 if TYPE_CHECKING:
-    from pcbench.leaderboard.board import Leaderboard
+    from pcbench.leaderboards.board import Leaderboard
     from pcbench.suite import Suite
 
 
@@ -117,7 +117,7 @@ def run(
     Afterwards the whole report (CSVs, plots, Markdown) is written to --leaderboards.
     """
     from pcbench import api
-    from pcbench.leaderboard import format_leaderboard, leaderboard_table
+    from pcbench.leaderboards import format_leaderboard, leaderboard_table
 
     loaded = api.load_suite(
         suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit, models=models or None
@@ -226,8 +226,8 @@ def compare(
     digits), attack metrics within max(2, 1 % of n) samples (see the README).
     """
     from pcbench import api
-    from pcbench.leaderboard.reproduce import format_reproduction, read_reference
-    from pcbench.leaderboard.view import format_summary
+    from pcbench.leaderboards.reproduce import format_reproduction, read_reference
+    from pcbench.leaderboards.view import format_summary
 
     if against is not None:
         read_reference(against)  # a bad reference fails before anything is written

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from pcbench.data.digits import load_digits_split
-from pcbench.leaderboard.masking import masking_flags
+from pcbench.leaderboards.masking import masking_flags
 from pcbench.models.build import build_model, load_state_dict, weights_path
 from pcbench.models.digits import digits_cnn
 from pcbench.models.protocol import AtTimestep

@@ -15,8 +15,8 @@ from torch import nn
 
 from pcbench.data.digits import load_digits_split
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.board import build_leaderboard
-from pcbench.leaderboard.merge import load_results
+from pcbench.leaderboards.board import build_leaderboard
+from pcbench.leaderboards.merge import load_results
 from pcbench.models.build import build_model, load_state_dict, weights_path
 from pcbench.models.digits import digits_cnn
 from pcbench.models.protocol import AtTimestep, ModuleTimestepModel

@@ -16,12 +16,12 @@ import pandas as pd
 import pytest
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.board import CompareOptions, build_leaderboard
-from pcbench.leaderboard.families import FAMILIES
-from pcbench.leaderboard.merge import Results, load_results
-from pcbench.leaderboard.metrics import resolve_baseline
-from pcbench.leaderboard.stats import Bootstrap, mcnemar_pvalue, wilson_interval
-from pcbench.leaderboard.summary import parse_timestep, select_timesteps, sort_order, values_at
+from pcbench.leaderboards.board import CompareOptions, build_leaderboard
+from pcbench.leaderboards.families import FAMILIES
+from pcbench.leaderboards.merge import Results, load_results
+from pcbench.leaderboards.metrics import resolve_baseline
+from pcbench.leaderboards.stats import Bootstrap, mcnemar_pvalue, wilson_interval
+from pcbench.leaderboards.summary import parse_timestep, select_timesteps, sort_order, values_at
 from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS, CORRUPTIONS
 from pcbench.store import cell_stem, commit_cell
 

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from test_compare import SUITE, first, small, split, store
 
 from pcbench.cli import cli, main
-from pcbench.leaderboard import leaderboard_table
-from pcbench.leaderboard.plots import PLOTS
+from pcbench.leaderboards import leaderboard_table
+from pcbench.leaderboards.plots import PLOTS
 from pcbench.store import read_scores
 
 

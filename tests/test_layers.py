@@ -23,7 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pcbench.suite", "pcbench.registry", "pcbench.store"),
     ("pcbench.data", "pcbench.models"),
     ("pcbench.training", "pcbench.perturbations"),
-    ("pcbench.runner", "pcbench.leaderboard"),
+    ("pcbench.runner", "pcbench.leaderboards"),
     ("pcbench.api",),
     ("pcbench.cli", "pcbench.__main__"),
 ]

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard import format_leaderboard, leaderboard_table, write_leaderboard
+from pcbench.leaderboards import format_leaderboard, leaderboard_table, write_leaderboard
 
 NAN = float("nan")
 

@@ -6,9 +6,9 @@ from pathlib import Path
 
 from test_compare import SAMPLES, first, results
 
-from pcbench.leaderboard.board import CompareOptions, build_leaderboard
-from pcbench.leaderboard.differences import pc_differences
-from pcbench.leaderboard.plots import MIN_ACCURACY_SPAN, MIN_DELTA_SPAN, PLOTS, plots_dir, write_plots
+from pcbench.leaderboards.board import CompareOptions, build_leaderboard
+from pcbench.leaderboards.differences import pc_differences
+from pcbench.leaderboards.plots import MIN_ACCURACY_SPAN, MIN_DELTA_SPAN, PLOTS, plots_dir, write_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

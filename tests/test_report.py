@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 from test_compare import results
 
-from pcbench.leaderboard.board import CompareOptions, build_leaderboard, write_csvs
-from pcbench.leaderboard.report import markdown_table, report_path, write_report
+from pcbench.leaderboards.board import CompareOptions, build_leaderboard, write_csvs
+from pcbench.leaderboards.report import markdown_table, report_path, write_report
 
 
 def test_report_holds_summary_pc_table_plot_links_and_provenance(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from pcbench.cli import cli, main
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.metrics import COLUMNS
-from pcbench.leaderboard.reproduce import (
+from pcbench.leaderboards.metrics import COLUMNS
+from pcbench.leaderboards.reproduce import (
     DIFFERS,
     EQUAL,
     EXTRA,

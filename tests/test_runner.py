@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pcbench.leaderboard import leaderboard_table
+from pcbench.leaderboards import leaderboard_table
 from pcbench.runner import run_suite
 from pcbench.store import read_predictions, read_scores
 from pcbench.store.results import FAIL_AFTER_ENV

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.merge import load_results
+from pcbench.leaderboards.merge import load_results
 from pcbench.runner import run_suite
 from pcbench.store import CELL_KEY, cell_stem, read_predictions, read_scores, results_lock, stored_key
 from pcbench.store.results import FAIL_AFTER_ENV, KILLED_STATUS

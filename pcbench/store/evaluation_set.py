@@ -11,7 +11,7 @@ the run's models that belong to another set (:func:`drop_cells`) and then evalua
 
 Decision: ``--limit`` runs do not get a separate namespace by default; the refusal names
 both sets and both ways out, and the leaderboard refuses mixed sets as well
-(:func:`pcbench.leaderboard.merge.load_results`).
+(:func:`pcbench.leaderboards.merge.load_results`).
 """
 
 from __future__ import annotations

@@ -8,6 +8,6 @@ model), ``board`` (build all tables, write the CSVs), ``view`` (terminal table),
 ``plots`` (PNGs), ``report`` (Markdown), ``masking`` (gradient-masking flags).
 """
 
-from pcbench.leaderboard.compare import format_leaderboard, leaderboard_table, write_leaderboard
+from pcbench.leaderboards.compare import format_leaderboard, leaderboard_table, write_leaderboard
 
 __all__ = ["format_leaderboard", "leaderboard_table", "write_leaderboard"]

@@ -13,9 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 from pcbench.files import atomic_write
-from pcbench.leaderboard.board import Leaderboard, csv_paths
-from pcbench.leaderboard.summary import AT, summary_metrics
-from pcbench.leaderboard.view import format_value, short_name, summary_view
+from pcbench.leaderboards.board import Leaderboard, csv_paths
+from pcbench.leaderboards.summary import AT, summary_metrics
+from pcbench.leaderboards.view import format_value, short_name, summary_view
 
 PLOT_TITLES = {
     "clean": "Clean accuracy vs timestep",

@@ -1,12 +1,12 @@
 """Reproduction as a feature: compare this machine's long leaderboard with a reference ``<suite>.csv``.
 
 ``pcbench compare SUITE --against REFERENCE.csv`` builds the leaderboard as usual, then
-matches its long table (:mod:`~pcbench.leaderboard.metrics`) with the reference row by
+matches its long table (:mod:`~pcbench.leaderboards.metrics`) with the reference row by
 row on (model, metric, timestep). Decisions:
 
 Compared as written
     This machine's ``value``, ``ci_low`` and ``ci_high`` are formatted with
-    :data:`FLOAT_FORMAT` (``%.6g``, as :func:`~pcbench.leaderboard.board.write_csvs`
+    :data:`FLOAT_FORMAT` (``%.6g``, as :func:`~pcbench.leaderboards.board.write_csvs`
     writes them) before comparing, so a row is *equal* exactly when its CSV line would be
     byte-identical: the three written values and ``n``.
 Bitwise
@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.metrics import COLUMNS
-from pcbench.leaderboard.outcomes import BEST_KNOWN
+from pcbench.leaderboards.metrics import COLUMNS
+from pcbench.leaderboards.outcomes import BEST_KNOWN
 
 FLOAT_FORMAT = "%.6g"
 KEYS = ["model", "metric", "timestep"]
@@ -112,7 +112,7 @@ class Reproduction:
 
 
 def read_reference(path: Path) -> pd.DataFrame:
-    """The reference long leaderboard at ``path`` (columns :data:`~pcbench.leaderboard.metrics.COLUMNS`).
+    """The reference long leaderboard at ``path`` (columns :data:`~pcbench.leaderboards.metrics.COLUMNS`).
 
     PcbenchError, one line naming the file and the expected columns, when it is missing,
     not a CSV, has other columns, non-numeric values, no rows or a (model, metric,
@@ -149,7 +149,7 @@ def _bad_reference(path: Path, problem: str) -> PcbenchError:
 def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Reproduction:
     """Compare the long table ``metrics`` (this machine) with ``reference``, row by row.
 
-    Both have the columns :data:`~pcbench.leaderboard.metrics.COLUMNS`; the rules are in
+    Both have the columns :data:`~pcbench.leaderboards.metrics.COLUMNS`; the rules are in
     the module docstring. Example::
 
         >>> row = {"model": "m", "metric": "fgsm@0.05_acc", "timestep": 0, "ci_low": 0.6, "ci_high": 0.9}

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from pcbench.leaderboard.outcomes import ModelOutcomes
-from pcbench.leaderboard.stats import mcnemar_pvalue
+from pcbench.leaderboards.outcomes import ModelOutcomes
+from pcbench.leaderboards.stats import mcnemar_pvalue
 
 
 @dataclass(frozen=True)

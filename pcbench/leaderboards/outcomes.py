@@ -12,7 +12,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from pcbench.leaderboard.compare import accuracy_columns
+from pcbench.leaderboards.compare import accuracy_columns
 from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS, CORRUPTIONS
 from pcbench.suite.schema import attack_label_norm
 

@@ -8,7 +8,7 @@ metric's cells it is correct in; for a threat model 1 when it survives every att
 and the difference at timestep t is the mean over samples of
 ``score_variant(t) − score_base(base's last timestep)``, over the samples both have. The
 interval is the 95 % percentile bootstrap of that mean, resampling samples with the
-leaderboard's seeded :class:`~pcbench.leaderboard.stats.Bootstrap` (paired: both models
+leaderboard's seeded :class:`~pcbench.leaderboards.stats.Bootstrap` (paired: both models
 use the same resampled samples).
 """
 
@@ -17,8 +17,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pcbench.leaderboard.outcomes import ModelOutcomes
-from pcbench.leaderboard.stats import Bootstrap
+from pcbench.leaderboards.outcomes import ModelOutcomes
+from pcbench.leaderboards.stats import Bootstrap
 
 COLUMNS = ["model", "base", "metric", "timestep", "delta", "ci_low", "ci_high", "n"]
 HEADLINE = ("clean_acc", "corruption_acc")

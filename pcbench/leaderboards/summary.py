@@ -15,7 +15,7 @@ Columns
     ``relative_corruption_error``, ``mce``, ``relative_mce``, each ``<attack>@<ε>_acc``, each
     ``best_known_<norm>@<ε>_acc`` and the sort metric, where the leaderboard has them.
 ``flag_<check>:t0|last|best``
-    Gradient-masking self-checks (:mod:`pcbench.leaderboard.masking`): True = the check
+    Gradient-masking self-checks (:mod:`pcbench.leaderboards.masking`): True = the check
     failed; empty where the model has no attack cell to check.
 ``decisive_attack_<norm>@<ε>:t0|last|best``, ``decisive_samples_<norm>@<ε>:t0|last|best``
     Per threat model: the attack that alone broke the most samples (samples misclassified
@@ -42,9 +42,9 @@ import numpy as np
 import pandas as pd
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.metrics import LOWER_IS_BETTER
-from pcbench.leaderboard.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
-from pcbench.leaderboard.paired import mcnemar_test
+from pcbench.leaderboards.metrics import LOWER_IS_BETTER
+from pcbench.leaderboards.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboards.paired import mcnemar_test
 
 AT = ("t0", "last", "best")
 #: Headline metrics of the summary, where present. ``corruption_acc`` (pooled) and

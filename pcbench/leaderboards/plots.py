@@ -10,7 +10,7 @@ have data for:
 ``attacks.png``                    one panel per attack and ε: accuracy vs timestep
 ``pc-vs-base.png``                 per PC variant: variant − base per timestep with a paired
                                    95 % bootstrap band, for clean, corruption and each
-                                   threat model (:mod:`pcbench.leaderboard.differences`)
+                                   threat model (:mod:`pcbench.leaderboards.differences`)
 ``severity.png``                   accuracy pooled over corruptions vs severity, at
                                    timestep 0 (dashed) and at the chosen timestep
 ``heatmap.png``                    model × corruption accuracy at the chosen timestep
@@ -37,11 +37,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from pcbench.files import atomic_write
-from pcbench.leaderboard.board import Leaderboard
-from pcbench.leaderboard.differences import pc_differences
-from pcbench.leaderboard.families import FAMILIES
-from pcbench.leaderboard.stats import wilson_interval
-from pcbench.leaderboard.view import short_name
+from pcbench.leaderboards.board import Leaderboard
+from pcbench.leaderboards.differences import pc_differences
+from pcbench.leaderboards.families import FAMILIES
+from pcbench.leaderboards.stats import wilson_interval
+from pcbench.leaderboards.view import short_name
 from pcbench.perturbations.corruptions import in_corruption_order
 
 DPI = 110

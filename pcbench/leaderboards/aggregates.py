@@ -12,8 +12,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard.families import ALEXNET_CLEAN_ERROR, ALEXNET_CORRUPTION_ERRORS
-from pcbench.leaderboard.outcomes import ModelOutcomes
+from pcbench.leaderboards.families import ALEXNET_CLEAN_ERROR, ALEXNET_CORRUPTION_ERRORS
+from pcbench.leaderboards.outcomes import ModelOutcomes
 from pcbench.perturbations.corruptions import COMMON_CORRUPTIONS
 
 ALEXNET = "AlexNet (ImageNet-C)"

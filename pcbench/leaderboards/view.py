@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from pcbench.leaderboard.board import Leaderboard
-from pcbench.leaderboard.outcomes import BEST_KNOWN
-from pcbench.leaderboard.summary import pc_deltas, sort_order, summary_metrics, values_at
+from pcbench.leaderboards.board import Leaderboard
+from pcbench.leaderboards.outcomes import BEST_KNOWN
+from pcbench.leaderboards.summary import pc_deltas, sort_order, summary_metrics, values_at
 
 SHORT = {
     "clean_acc": "clean",

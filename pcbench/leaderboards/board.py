@@ -8,13 +8,13 @@ from pathlib import Path
 import pandas as pd
 
 from pcbench.files import atomic_write
-from pcbench.leaderboard.compare import leaderboard_table, write_leaderboard
-from pcbench.leaderboard.masking import masking_flags
-from pcbench.leaderboard.merge import Results
-from pcbench.leaderboard.metrics import metrics_table, resolve_baseline
-from pcbench.leaderboard.outcomes import ModelOutcomes, model_outcomes
-from pcbench.leaderboard.stats import Bootstrap
-from pcbench.leaderboard.summary import Selection, select_timesteps, summary_table
+from pcbench.leaderboards.compare import leaderboard_table, write_leaderboard
+from pcbench.leaderboards.masking import masking_flags
+from pcbench.leaderboards.merge import Results
+from pcbench.leaderboards.metrics import metrics_table, resolve_baseline
+from pcbench.leaderboards.outcomes import ModelOutcomes, model_outcomes
+from pcbench.leaderboards.stats import Bootstrap
+from pcbench.leaderboards.summary import Selection, select_timesteps, summary_table
 
 
 @dataclass(frozen=True)
@@ -32,9 +32,9 @@ class CompareOptions:
 class Leaderboard:
     """Every table of one suite's leaderboard.
 
-    ``timesteps``: the wide per-timestep table (:mod:`~pcbench.leaderboard.compare`);
-    ``metrics``: the long table (:mod:`~pcbench.leaderboard.metrics`); ``summary``: one
-    row per model (:mod:`~pcbench.leaderboard.summary`); ``flags``: masking flags per
+    ``timesteps``: the wide per-timestep table (:mod:`~pcbench.leaderboards.compare`);
+    ``metrics``: the long table (:mod:`~pcbench.leaderboards.metrics`); ``summary``: one
+    row per model (:mod:`~pcbench.leaderboards.summary`); ``flags``: masking flags per
     model and timestep; ``baseline``: the mCE baseline's name, or None.
     """
 

@@ -45,7 +45,7 @@ intervals are too narrow; use the bootstrapped means for claims about corruption
 robustness. Aggregates (``mean_corruption_acc_*``, ``mce``, ``relative_mce``,
 ``relative_corruption_error``) get a 95 % percentile bootstrap interval over samples:
 1000 resamples of the sample ids with replacement, seed 0
-(:class:`pcbench.leaderboard.stats.Bootstrap`); the same resamples are used for every
+(:class:`pcbench.leaderboards.stats.Bootstrap`); the same resamples are used for every
 model, timestep and the baseline, so the intervals are paired.
 """
 
@@ -55,10 +55,10 @@ import numpy as np
 import pandas as pd
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboard import aggregates
-from pcbench.leaderboard.compare import accuracy_columns
-from pcbench.leaderboard.outcomes import CORRUPTION_GROUPS, ModelOutcomes
-from pcbench.leaderboard.stats import Bootstrap, wilson_interval
+from pcbench.leaderboards import aggregates
+from pcbench.leaderboards.compare import accuracy_columns
+from pcbench.leaderboards.outcomes import CORRUPTION_GROUPS, ModelOutcomes
+from pcbench.leaderboards.stats import Bootstrap, wilson_interval
 
 COLUMNS = ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
 LOWER_IS_BETTER = frozenset({"mce", "relative_mce", "relative_corruption_error"})
