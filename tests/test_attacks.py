@@ -13,8 +13,7 @@ from torch import nn
 
 from pcbench.data.digits import load_digits_split
 from pcbench.leaderboards.masking import masking_flags
-from pcbench.models.build import build_model, load_state_dict, weights_path
-from pcbench.models.digits import digits_cnn
+from pcbench.models.build import build_model, weights_path
 from pcbench.models.protocol import AtTimestep
 from pcbench.perturbations.attacks import start_noise
 from pcbench.registry import get_model_spec, register_model
@@ -111,30 +110,8 @@ def test_same_seed_same_result_and_batch_size_does_not_matter():
     assert (first != other_batches).sum() <= 1
 
 
-def quantised_digits_cnn(num_classes: int = 10) -> nn.Module:
-    """digits-cnn behind a non-differentiable input quantiser: a gradient-masking model."""
-
-    class Quantise(nn.Module):
-        def forward(self, x):
-            return torch.round(x * 8) / 8
-
-    return nn.Sequential(Quantise(), digits_cnn(num_classes))
-
-
-def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_ones(registry_snapshot, tmp_path):
-    cnn = get_model_spec("digits-cnn")
-    state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
-    torch.save(state, tmp_path / "quantised.pt")
-    register_model(
-        dataclasses.replace(
-            cnn,
-            name="digits-quantised",
-            arch=quantised_digits_cnn,
-            weights=str(tmp_path / "quantised.pt"),
-            weights_sha256=None,
-            source="python",
-        )
-    )
+def test_masking_checks_fire_on_a_masked_model_and_stay_quiet_on_the_embedded_ones(register_quantised, tmp_path):
+    register_quantised(8)
     suite = parse_suite(
         {
             "name": "masking",

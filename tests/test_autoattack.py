@@ -17,12 +17,10 @@ from pcbench.data.digits import load_digits_split
 from pcbench.errors import PcbenchError
 from pcbench.leaderboards.board import build_leaderboard
 from pcbench.leaderboards.merge import load_results
-from pcbench.models.build import build_model, load_state_dict, weights_path
-from pcbench.models.digits import digits_cnn
+from pcbench.models.build import build_model
 from pcbench.models.protocol import AtTimestep, ModuleTimestepModel
 from pcbench.perturbations.attacks import attack_images
 from pcbench.perturbations.autoattack import apply_settings, configured_autoattack
-from pcbench.registry import get_model_spec, register_model
 from pcbench.runner import run_suite
 from pcbench.runner.adversarial import attacked_predictions
 from pcbench.suite import AttackConfig, load_suite, parse_suite
@@ -218,30 +216,8 @@ def test_sum_autoattack_losses_are_each_sub_attacks_loss_summed_over_timesteps()
 # --- masking: Square catches a zero-gradient input stage ------------------------------
 
 
-def quantised_digits_cnn(num_classes: int = 10) -> nn.Module:
-    """digits-cnn behind an input quantiser whose gradient is zero everywhere."""
-
-    class Quantise(nn.Module):
-        def forward(self, x: torch.Tensor) -> torch.Tensor:
-            return torch.round(x * 4) / 4
-
-    return nn.Sequential(Quantise(), digits_cnn(num_classes))
-
-
-def test_square_breaks_a_zero_gradient_quantiser_and_only_its_flag_fires(registry_snapshot, tmp_path):
-    cnn = get_model_spec("digits-cnn")
-    state = {f"1.{key}": value for key, value in load_state_dict(weights_path(cnn)).items()}
-    torch.save(state, tmp_path / "quantised.pt")
-    register_model(
-        dataclasses.replace(
-            cnn,
-            name="digits-quantised",
-            arch=quantised_digits_cnn,
-            weights=str(tmp_path / "quantised.pt"),
-            weights_sha256=None,
-            source="python",
-        )
-    )
+def test_square_breaks_a_zero_gradient_quantiser_and_only_its_flag_fires(register_quantised, tmp_path):
+    register_quantised(4)
     suite = parse_suite(
         {
             "name": "square",

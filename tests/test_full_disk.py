@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +18,6 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pcbench.cli import main
 from pcbench.runner import run_suite
 from pcbench.store import read_predictions, read_scores
 from pcbench.suite import load_suite
@@ -63,18 +61,6 @@ def tmpfs(target: Path, options: str) -> Iterator[Path]:
         subprocess.run(["umount", str(target)], check=True)
 
 
-def run_cli(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    """``pcbench ARGS`` through the real entry point, in-process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["pcbench", *args])
-    capsys.readouterr()
-    try:
-        main()
-        status = 0
-    except SystemExit as exit:
-        status = exit.code if isinstance(exit.code, int) else 1
-    return status, capsys.readouterr().err
-
-
 def room_for_three_and_a_half_cells(root: Path) -> int:
     """Bytes of a tmpfs that holds the lock's holder file and three of ``root``'s cells, and
     then half a cell more: the fourth cell's files start to be written, and the disk is full."""
@@ -90,7 +76,9 @@ def stored(root: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     return read_scores(root).drop(columns=RUN_COLUMNS), read_predictions(root)
 
 
-def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(tmp_path, fresh_home, monkeypatch, capsys):
+def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(
+    tmp_path, fresh_home, monkeypatch, run_main
+):
     suite_file = tmp_path / "full.toml"
     suite_file.write_text(SUITE)
     reference = tmp_path / "reference"
@@ -107,7 +95,7 @@ def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(tmp
             "--device",
             "cpu",
         ]
-        status, stderr = run_cli(args, monkeypatch, capsys)
+        status, stderr = run_main(args)
         errors = [line for line in stderr.splitlines() if line.startswith("error: ")]
         assert status == 2 and "Traceback" not in stderr and len(errors) == 1, stderr
         assert stderr.strip().splitlines()[-1] == errors[0]
@@ -123,7 +111,7 @@ def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(tmp
         assert len(done) == committed
 
         subprocess.run(["mount", "-o", "remount,size=16m", str(disk)], check=True)  # space is freed
-        status, stderr = run_cli(args, monkeypatch, capsys)
+        status, stderr = run_main(args)
         assert status == 0, stderr
         assert f"{CELLS - committed} cells evaluated, {committed} already stored" in stderr
         scores, predictions = stored(results / "full")
@@ -132,11 +120,13 @@ def test_a_full_disk_stops_with_one_line_and_the_rerun_completes_the_results(tmp
         pd.testing.assert_frame_equal(predictions, expected_predictions)
 
 
-def test_results_on_a_read_only_file_system_are_refused_before_anything_runs(tmp_path, fresh_home, monkeypatch, capsys):
+def test_results_on_a_read_only_file_system_are_refused_before_anything_runs(
+    tmp_path, fresh_home, monkeypatch, run_main
+):
     suite_file = tmp_path / "full.toml"
     suite_file.write_text(SUITE)
     with tmpfs(tmp_path / "disk", "ro,size=64k") as disk:
-        status, stderr = run_cli(["run", str(suite_file), "--results", str(disk / "results")], monkeypatch, capsys)
+        status, stderr = run_main(["run", str(suite_file), "--results", str(disk / "results")])
         assert status == 2 and "Traceback" not in stderr
         (line,) = stderr.strip().splitlines()
         assert line.startswith(f"error: --results {disk / 'results'}: cannot write in {disk} ("), line

@@ -28,8 +28,6 @@ import pytest
 import torch
 from PIL import Image
 
-from pcbench.cli import main
-
 DIGITS_CNN = """
 [models.my-cnn]
 arch = "pcbench.models.digits:digits_cnn"
@@ -506,18 +504,6 @@ def workspace(tmp_path, stored_results, monkeypatch) -> Workspace:
     return ws
 
 
-def run_main(args: list[str], monkeypatch, capsys) -> tuple[int, str]:
-    """``pcbench ARGS`` through the real entry point, in-process: (exit status, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["pcbench", *args])
-    capsys.readouterr()
-    try:
-        main()
-        status = 0
-    except SystemExit as exit:
-        status = exit.code if isinstance(exit.code, int) else 1
-    return status, capsys.readouterr().err
-
-
 def assert_one_error(status: int, stderr: str, fragments: list[str]) -> None:
     """Exit status 2 and one ``error:`` line naming every fragment, no traceback."""
     assert "Traceback" not in stderr, stderr
@@ -532,10 +518,10 @@ def test_at_least_40_cases():
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_malformed_input_is_one_error_line_and_changes_nothing(case, workspace, monkeypatch, capsys):
+def test_malformed_input_is_one_error_line_and_changes_nothing(case, workspace, monkeypatch, run_main):
     args, fragments = case.make(workspace)
     before = snapshot(workspace.root)
-    status, stderr = run_main(args, monkeypatch, capsys)
+    status, stderr = run_main(args)
     assert_one_error(status, stderr, fragments)
     assert snapshot(workspace.root) == before
     assert not Path("/tmp/pcbench-must-never-exist").exists()
@@ -583,12 +569,12 @@ def test_the_installed_command_gives_the_same_line(case, workspace):
     ],
     ids=["full disk", "full disk, no path", "permission denied", "read-only", "file in the path", "gone"],
 )
-def test_the_environments_os_errors_are_one_line(error, fragments, workspace, monkeypatch, capsys):
+def test_the_environments_os_errors_are_one_line(error, fragments, workspace, monkeypatch, run_main):
     def fail() -> list[str]:
         raise error
 
     monkeypatch.setattr("pcbench.suite.builtin_suite_names", fail)
-    status, stderr = run_main(["suites"], monkeypatch, capsys)
+    status, stderr = run_main(["suites"])
     assert_one_error(status, stderr, fragments)
 
 
@@ -597,14 +583,14 @@ def test_the_environments_os_errors_are_one_line(error, fragments, workspace, mo
     [ZeroDivisionError("division by zero"), OSError(errno.EIO, "Input/output error")],
     ids=["a bug", "an OSError that is no user's doing"],
 )
-def test_a_bug_shows_its_traceback_and_asks_for_a_report(error, workspace, monkeypatch, capsys):
+def test_a_bug_shows_its_traceback_and_asks_for_a_report(error, workspace, monkeypatch, run_main):
     from pcbench import __version__
 
     def fail() -> list[str]:
         raise error
 
     monkeypatch.setattr("pcbench.suite.builtin_suite_names", fail)
-    status, stderr = run_main(["suites"], monkeypatch, capsys)
+    status, stderr = run_main(["suites"])
     lines = stderr.strip().splitlines()
     assert status == 1 and lines[0] == "Traceback (most recent call last):" and str(error) in lines[-2]
     assert lines[-1] == f"pcbench {__version__} hit an internal error; please report it with the traceback above"
