@@ -25,7 +25,7 @@ from pcbench.suite import AttackConfig, parse_suite
 PGD = AttackConfig(kind="pgd-linf", epsilons=(0.05,), steps=5, rel_stepsize=0.25, random_start=False)
 
 
-def data(limit: int = 60):
+def data(limit: int | None = 60):
     return load_digits_split("test").subset(limit, seed=0)
 
 
@@ -45,7 +45,7 @@ def plain_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, st
 def test_pgd_agrees_with_plain_torch_pgd_within_one_sample(name):
     subset, model = data(), build_model(name)
     last = model.timesteps
-    ours = attacked_predictions(
+    ours, _ = attacked_predictions(
         model, PGD, 0.05, subset, tuple(range(last + 1)), seed=0, batch_size=32, device=torch.device("cpu")
     )
     x, y = subset.tensor(), torch.from_numpy(subset.labels)
@@ -101,9 +101,10 @@ def test_same_seed_same_result_and_batch_size_does_not_matter():
     config = dataclasses.replace(PGD, random_start=True)
 
     def run(batch: int) -> np.ndarray:
-        return attacked_predictions(
+        predictions, _ = attacked_predictions(
             model, config, 0.1, subset, (0,), seed=3, batch_size=batch, device=torch.device("cpu")
         )
+        return predictions
 
     first, again, other_batches = run(16), run(16), run(7)
     assert np.array_equal(first, again)
@@ -202,7 +203,7 @@ def pd_isna(value) -> bool:
 
 def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_attack():
     subset, model = data(16), build_model("digits-pcnn")
-    each = attacked_predictions(
+    each, _ = attacked_predictions(
         model,
         dataclasses.replace(PGD, attack_timestep="each"),
         0.1,
@@ -212,7 +213,7 @@ def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_att
         batch_size=16,
         device=torch.device("cpu"),
     )
-    first = attacked_predictions(
+    first, _ = attacked_predictions(
         model,
         dataclasses.replace(PGD, attack_timestep="first"),
         0.1,
@@ -222,7 +223,7 @@ def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_att
         batch_size=16,
         device=torch.device("cpu"),
     )
-    feedforward = attacked_predictions(
+    feedforward, _ = attacked_predictions(
         build_model("digits-cnn"), PGD, 0.1, subset, (0,), seed=0, batch_size=16, device=torch.device("cpu")
     )
     assert each.shape == (3, 16) and (each[1] == -1).all() and (each[[0, 2]] >= 0).all()
@@ -277,11 +278,38 @@ def test_every_attack_kind_lowers_accuracy_and_targeted_hits_its_target(kind, ep
     )
 
     def run(config: AttackConfig) -> np.ndarray:
-        return attacked_predictions(
+        predictions, _ = attacked_predictions(
             model, config, epsilon, subset, (0,), seed=0, batch_size=30, device=torch.device("cpu")
-        )[0]
+        )
+        return predictions[0]
 
     assert (run(untargeted) == subset.labels).mean() < 0.5
     if kind != "fgsm":
         hits = run(dataclasses.replace(untargeted, target_offset=3)) == (subset.labels + 3) % 10
         assert hits.mean() > 0.5
+
+
+def test_quick_iterative_attacks_dominate_fgsm_per_sample_so_no_baseline_flag_fires_at_any_limit():
+    """Attacks draw their randomness per sample, so a sample's outcome is the same in every
+    subset: when every sample FGSM breaks is broken by quick's PGD at the same ε, every
+    larger ε breaks what a smaller one broke, and ε = 0.5 breaks everything, no ``--limit``
+    can make digits-cnn's masking flags fire (each allows one sample of slack)."""
+    from pcbench.suite import load_suite
+
+    suite = load_suite("quick")
+    fgsm = next(config for config in suite.attacks if config.kind == "fgsm")
+    pgd = next(config for config in suite.attacks if config.kind == "pgd-linf" and config.attack_timestep == "last")
+    subset, model = data(None), build_model("digits-cnn")
+
+    def correct(config: AttackConfig, epsilon: float) -> np.ndarray:
+        predictions, _ = attacked_predictions(
+            model, config, epsilon, subset, (0,), seed=suite.seed, batch_size=128, device=torch.device("cpu")
+        )
+        return predictions[0] == subset.labels
+
+    pgd_correct = {epsilon: correct(pgd, epsilon) for epsilon in pgd.epsilons}
+    for epsilon in fgsm.epsilons:
+        assert (pgd_correct[epsilon] & ~correct(fgsm, epsilon)).sum() <= 1, epsilon
+    for small, large in zip(pgd.epsilons, pgd.epsilons[1:], strict=False):
+        assert (pgd_correct[large] & ~pgd_correct[small]).sum() <= 1, (small, large)
+    assert not pgd_correct[max(pgd.epsilons)].any()

@@ -49,7 +49,7 @@ def correct_at_last(model, images: torch.Tensor, labels: np.ndarray) -> int:
 def test_apgd_ce_robust_accuracy_equals_a_direct_autoattack_run_within_one_sample():
     subset, model = digits(40), build_model("digits-cnn")
     config = attack(kind="apgd-ce", epsilons=[0.05])  # the ε of quick
-    ours = attacked_predictions(model, config, 0.05, subset, (0,), seed=0, batch_size=40, device=CPU)
+    ours, _ = attacked_predictions(model, config, 0.05, subset, (0,), seed=0, batch_size=40, device=CPU)
     ours_correct = int((ours[0] == subset.labels).sum())
     x, y = subset.tensor().contiguous(), torch.from_numpy(subset.labels).long()
     direct = AutoAttack(
@@ -244,7 +244,7 @@ def test_square_breaks_a_zero_gradient_quantiser_and_only_its_flag_fires(registe
     robust = summary["best_known_linf@0.2_acc:last"]
     assert robust["digits-quantised"] <= robust["digits-cnn"] + 0.1  # Square undoes the quantiser
     assert summary.loc["digits-quantised", "pgd-linf@0.2_acc:last"] > 0.9  # which PGD cannot see through
-    assert summary.loc["digits-quantised", "decisive_attack_linf@0.2:last"] == "square-linf"
+    assert summary.loc["digits-quantised", "decisive_attack_linf@0.2:last"] == "square-linf-q300"
     assert summary.loc["digits-quantised", "decisive_samples_linf@0.2:last"] >= 20
 
 
@@ -310,3 +310,107 @@ def test_bad_autoattack_input_is_one_line_naming_file_key_value_and_what_is_allo
     assert "\n" not in message and str(path) in message
     for fragment in fragments:
         assert fragment in message, (fragment, message)
+
+
+# --- attack limits, stored check warnings, labels of overridden settings --------------
+
+
+def test_overridden_settings_and_limits_give_distinct_labels():
+    suite = parse_suite(
+        {
+            "name": "t",
+            "models": ["m"],
+            "dataset": {"name": "digits"},
+            "attacks": [
+                {"kind": "square", "epsilons": [0.1], "n_queries": 100},
+                {"kind": "square", "epsilons": [0.1], "n_queries": 1000},
+                {"kind": "square", "epsilons": [0.1], "n_queries": 1000, "limit": 40},
+                {"kind": "apgd-t", "epsilons": [0.1], "n_restarts": 2, "n_target_classes": 3},
+            ],
+        }
+    )
+    labels = [config.label for config in suite.attacks]
+    assert labels == ["square-linf-q100", "square-linf-q1000", "square-linf-q1000-n40", "apgd-t-linf-r2-c3"]
+    assert suite.attacks[2].params()["limit"] == 40
+    assert "limit" not in suite.attacks[1].params()  # absent without a limit: older cell keys are unchanged
+
+
+def test_a_limited_attack_runs_on_its_subset_and_stores_checks_and_versions(tmp_path):
+    from importlib.metadata import version
+
+    from pcbench.store import read_predictions, read_scores
+
+    suite = parse_suite(
+        {
+            "name": "limited",
+            "models": ["digits-cnn"],
+            "dataset": {"name": "digits", "limit": 30},
+            "attacks": [
+                {"kind": "fgsm", "epsilons": [0.1]},
+                {"kind": "apgd-ce", "epsilons": [0.1], "limit": 12},
+            ],
+        }
+    )
+    run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
+    scores = read_scores(tmp_path / "limited").set_index("cell")
+    assert scores.loc["clean", "n"] == 30 and scores.loc["apgd-ce-linf-n12@0.1", "n"] == 12
+    assert scores.loc["clean", "subset_hash"] != scores.loc["apgd-ce-linf-n12@0.1", "subset_hash"]
+    assert (scores["pyautoattack_version"] == version("pyautoattack")).all()
+    assert pd_isna(scores.loc["clean", "attack_warnings"])
+    assert isinstance(json_list(scores.loc["apgd-ce-linf-n12@0.1", "attack_warnings"]), list)
+
+    predictions = read_predictions(tmp_path / "limited")
+    attacked = predictions[predictions["cell"] == "apgd-ce-linf-n12@0.1"]
+    expected = digits(30).subset(12, seed=0).ids
+    assert np.array_equal(np.sort(attacked["sample_id"].to_numpy()), expected)
+
+    # best-known robust accuracy: a sample is robust when no attack tried on it broke it
+    wide = predictions.pivot_table(index="sample_id", columns="cell", values="prediction")
+    labels = predictions.drop_duplicates("sample_id").set_index("sample_id")["label"]
+    tried = wide.drop(columns="clean")
+    broken = tried.ne(labels, axis=0) & tried.notna()
+    board = build_leaderboard(load_results([tmp_path], "limited"))
+    best = board.summary.set_index("model").loc["digits-cnn", "best_known_linf@0.1_acc:last"]
+    assert best == pytest.approx((~broken.any(axis=1)).mean())
+    assert "autoattack_warnings" in board.summary.columns
+
+
+def json_list(text: str) -> object:
+    import json
+
+    return json.loads(text)
+
+
+def test_masking_checks_read_apgd_as_iterative_and_compare_only_cells_of_equal_n():
+    import json
+
+    import pandas as pd
+
+    from pcbench.leaderboards.masking import masking_flags
+
+    def row(attack: str, kind: str, n: int, correct: int) -> dict[str, object]:
+        return {
+            "model": "m",
+            "variant": "feedforward",
+            "timestep": 0,
+            "perturbation": "attack",
+            "attack": attack,
+            "epsilon": 0.1,
+            "n": n,
+            "correct": correct,
+            "accuracy": correct / n,
+            "attack_params": json.dumps({"kind": kind, **({} if kind == "fgsm" else {"autoattack": {"attacks": [kind]}})}),
+        }
+
+    fgsm = row("fgsm", "fgsm", 100, 20)
+    weak_apgd = row("apgd-ce-linf", "apgd-ce", 100, 30)  # weaker than FGSM on the same samples
+    flags = masking_flags(pd.DataFrame([fgsm, weak_apgd])).iloc[0]
+    assert flags["flag_iterative_weaker_than_fgsm"]
+    limited = row("apgd-ce-linf-n40", "apgd-ce", 40, 12)  # 30 %, but on other samples: not compared
+    flags = masking_flags(pd.DataFrame([fgsm, limited])).iloc[0]
+    assert pd_isna(flags["flag_iterative_weaker_than_fgsm"])
+    square = row("square-linf-n40", "square", 40, 9)  # compared with the APGD of the same 40 samples
+    flags = masking_flags(pd.DataFrame([fgsm, limited, square])).iloc[0]
+    assert flags["flag_gradient_free_beats_whitebox"]
+    close = row("square-linf-n40", "square", 40, 11)  # one sample: within the slack
+    assert not masking_flags(pd.DataFrame([fgsm, limited, close])).iloc[0]["flag_gradient_free_beats_whitebox"]

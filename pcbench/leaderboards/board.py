@@ -9,7 +9,7 @@ import pandas as pd
 
 from pcbench.files import atomic_write
 from pcbench.leaderboards.compare import leaderboard_table, write_leaderboard
-from pcbench.leaderboards.masking import masking_flags
+from pcbench.leaderboards.masking import autoattack_warnings, masking_flags
 from pcbench.leaderboards.merge import Results
 from pcbench.leaderboards.metrics import metrics_table, resolve_baseline
 from pcbench.leaderboards.outcomes import ModelOutcomes, model_outcomes
@@ -67,6 +67,9 @@ def build_leaderboard(results: Results, options: CompareOptions | None = None) -
     flags = masking_flags(scores) if attacked else pd.DataFrame({"model": [], "timestep": []})  # nothing to check
     selection = select_timesteps(metrics, options.sort, options.timestep)
     models = scores[["model", "variant", "base"]].drop_duplicates("model").reset_index(drop=True)
+    warned = autoattack_warnings(scores)
+    if warned is not None:
+        models["autoattack_warnings"] = models["model"].map(warned).fillna("")
     summary = summary_table(metrics, flags, outcomes, models, selection)
     return Leaderboard(results, options, baseline, models, outcomes, timesteps, metrics, flags, selection, summary)
 

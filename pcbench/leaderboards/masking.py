@@ -13,12 +13,14 @@ transfer from another timestep, and a transferred iterative attack may fairly be
 than a transferred FGSM or than the white-box attack on that timestep.
 
 ``flag_iterative_weaker_than_fgsm``
-    An iterative L∞ attack (``pgd-linf`` or ``bim-linf``, untargeted) leaves more correct
-    samples than FGSM at the same ε (same gradient mode and attack timestep).
+    An iterative L∞ gradient attack (``pgd-linf``, ``bim-linf``, and at ``norm = "Linf"``
+    ``apgd-ce``, ``apgd-dlr``, ``apgd-t`` and the ``autoattack`` ensemble; untargeted)
+    leaves more correct samples than FGSM at the same ε (same gradient mode and attack
+    timestep).
 ``flag_not_monotonic_in_epsilon``
     For some attack, accuracy rises with ε.
 ``flag_large_epsilon_not_zero``
-    An iterative L∞ attack at ε ≥ :data:`LARGE_LINF_EPSILON` leaves accuracy above
+    One of those iterative L∞ attacks at ε ≥ :data:`LARGE_LINF_EPSILON` leaves accuracy above
     :data:`NEAR_ZERO_ACCURACY` (such a budget can turn any image into any other).
 ``flag_whitebox_weaker_than_transfer``
     PC variants, at timesteps after 0: the white-box attack through the unroll leaves more
@@ -31,8 +33,10 @@ than a transferred FGSM or than the white-box attack on that timestep.
     ``autoattack`` ensemble that runs Square itself) at the same norm and ε: the gradients
     mislead the white-box attacks.
 
-Comparisons allow a slack of one sample (random starts make equal-strength attacks differ
-by a sample or so).
+Comparisons count correct samples and allow a slack of one (random starts make equal-strength attacks differ
+by a sample or so), and compare only cells with the same ``n``: an attack with a ``limit``
+attacks a seeded subset, and cells with the same ``n`` in one results directory hold the
+same samples, so accuracies are never compared across different samples.
 """
 
 from __future__ import annotations
@@ -46,8 +50,11 @@ from pcbench.suite.schema import attack_label_norm
 
 LARGE_LINF_EPSILON = 0.5
 NEAR_ZERO_ACCURACY = 0.05
-ITERATIVE_LINF = ("pgd-linf", "bim-linf")
+#: Iterative gradient attacks, checked where their norm is L∞ (foolbox kinds carry it in the kind).
+ITERATIVE_LINF = ("pgd-linf", "bim-linf", "apgd-ce", "apgd-dlr", "apgd-t", "autoattack")
 GRADIENT_FREE = "square"
+#: Correct samples by which the expected-stronger attack may trail (random starts).
+SLACK_SAMPLES = 1
 FLAGS = (
     "flag_iterative_weaker_than_fgsm",
     "flag_not_monotonic_in_epsilon",
@@ -62,21 +69,33 @@ def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
     attacks = _attack_rows(scores)
     rows = []
     for (model, timestep), group in attacks.groupby(["model", "timestep"], sort=False):
-        slack = 1.0 / group["n"].min()
         whitebox = group[group["whitebox"]]
         rows.append(
             {
                 "model": model,
                 "timestep": timestep,
-                FLAGS[0]: _iterative_weaker(whitebox, slack),
-                FLAGS[1]: _not_monotonic(whitebox, slack),
+                FLAGS[0]: _iterative_weaker(whitebox),
+                FLAGS[1]: _not_monotonic(whitebox),
                 FLAGS[2]: _large_epsilon_not_zero(whitebox),
-                FLAGS[3]: _whitebox_weaker(whitebox, group, slack),
-                FLAGS[4]: _gradient_free_beats(whitebox, slack),
+                FLAGS[3]: _whitebox_weaker(whitebox, group),
+                FLAGS[4]: _gradient_free_beats(whitebox),
             }
         )
     table = pd.DataFrame(rows, columns=["model", "timestep", *FLAGS])
     return table.astype({flag: "boolean" for flag in FLAGS})
+
+
+def autoattack_warnings(scores: pd.DataFrame) -> pd.Series | None:
+    """Model -> the distinct warnings of AutoAttack's own checks (dynamic or randomised
+    defense, zero gradients, ...) over its stored cells, joined by ``" | "`` (``""`` when
+    there were none); None when no AutoAttack cell is stored."""
+    attacks = scores[scores["perturbation"] == "attack"]
+    autoattack = attacks[attacks["attack_params"].map(lambda p: "autoattack" in json.loads(p))]
+    if autoattack.empty:
+        return None
+    messages = autoattack.drop_duplicates("cell_key")["attack_warnings"].map(lambda w: json.loads(w) if w else [])
+    by_model = messages.groupby(autoattack.drop_duplicates("cell_key")["model"], sort=False).sum()
+    return by_model.map(lambda found: " | ".join(dict.fromkeys(found)))
 
 
 def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
@@ -98,15 +117,15 @@ def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
     return attacks[~attacks["targeted"]]
 
 
-def _iterative_weaker(group: pd.DataFrame, slack: float) -> bool | None:
+def _iterative_weaker(group: pd.DataFrame) -> bool | None:
     fgsm = group[group["kind"] == "fgsm"]
-    iterative = group[group["kind"].isin(ITERATIVE_LINF)]
-    return _exceeds(iterative, fgsm, ["epsilon", "gradient_mode", "attack_timestep"], slack)
+    iterative = group[_iterative_linf(group)]
+    return _exceeds(iterative, fgsm, ["n", "epsilon", "gradient_mode", "attack_timestep"])
 
 
-def _not_monotonic(group: pd.DataFrame, slack: float) -> bool | None:
+def _not_monotonic(group: pd.DataFrame) -> bool | None:
     verdicts = [
-        bool((np.diff(attack.sort_values("epsilon")["accuracy"].to_numpy()) > slack).any())
+        bool((np.diff(attack.sort_values("epsilon")["correct"].to_numpy()) > SLACK_SAMPLES).any())
         for _, attack in group.groupby("attack")
         if attack["epsilon"].nunique() > 1
     ]
@@ -114,32 +133,38 @@ def _not_monotonic(group: pd.DataFrame, slack: float) -> bool | None:
 
 
 def _large_epsilon_not_zero(group: pd.DataFrame) -> bool | None:
-    large = group[group["kind"].isin(ITERATIVE_LINF) & (group["epsilon"] >= LARGE_LINF_EPSILON)]
+    large = group[_iterative_linf(group) & (group["epsilon"] >= LARGE_LINF_EPSILON)]
     return None if large.empty else bool((large["accuracy"] > NEAR_ZERO_ACCURACY).any())
 
 
-def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame, slack: float) -> bool | None:
+def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame) -> bool | None:
     """``whitebox``: the white-box cells of ``group`` (one model and timestep)."""
     if (group["variant"] != "pc").all():
         return None
     through_unroll = whitebox[whitebox["attack_timestep"] != "first"]
     transfer = group[group["attack_timestep"] == "first"]
-    return _exceeds(through_unroll, transfer, ["kind", "epsilon", "gradient_mode"], slack)
+    return _exceeds(through_unroll, transfer, ["n", "kind", "epsilon", "gradient_mode"])
 
 
-def _gradient_free_beats(whitebox: pd.DataFrame, slack: float) -> bool | None:
+def _gradient_free_beats(whitebox: pd.DataFrame) -> bool | None:
     """Whether Square leaves fewer correct samples than the best gradient-based attack at some
     (norm, ε); ``whitebox``: the cells attacking this timestep (one model)."""
-    keys = ["norm", "epsilon"]
-    free = whitebox[whitebox["kind"] == GRADIENT_FREE].groupby(keys)["accuracy"].min()
-    gradient = whitebox[~whitebox["runs_square"]].groupby(keys)["accuracy"].min()
+    keys = ["n", "norm", "epsilon"]
+    free = whitebox[whitebox["kind"] == GRADIENT_FREE].groupby(keys)["correct"].min()
+    gradient = whitebox[~whitebox["runs_square"]].groupby(keys)["correct"].min()
     both = pd.concat({"free": free, "gradient": gradient}, axis=1).dropna()
-    return None if both.empty else bool((both["gradient"] - both["free"] > slack).any())
+    return None if both.empty else bool((both["gradient"] - both["free"] > SLACK_SAMPLES).any())
 
 
-def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str], slack: float) -> bool | None:
-    """Whether ``stronger`` (expected to be the stronger attack) leaves higher accuracy."""
-    pairs = stronger[[*keys, "accuracy"]].merge(weaker[[*keys, "accuracy"]], on=keys, suffixes=("", "_other"))
+def _iterative_linf(group: pd.DataFrame) -> pd.Series:
+    """Rows of iterative L∞ gradient attacks (:data:`ITERATIVE_LINF`)."""
+    return group["kind"].isin(ITERATIVE_LINF) & (group["norm"] == "linf")
+
+
+def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str]) -> bool | None:
+    """Whether ``stronger`` (expected to be the stronger attack) leaves more correct samples
+    (``keys`` include ``n``, so both count the same samples)."""
+    pairs = stronger[[*keys, "correct"]].merge(weaker[[*keys, "correct"]], on=keys, suffixes=("", "_other"))
     if pairs.empty:
         return None
-    return bool((pairs["accuracy"] - pairs["accuracy_other"] > slack).any())
+    return bool((pairs["correct"] - pairs["correct_other"] > SLACK_SAMPLES).any())

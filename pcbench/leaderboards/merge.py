@@ -81,14 +81,17 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
 def check_one_evaluation_set(scores: pd.DataFrame) -> None:
     """Raise :class:`PcbenchError` when ``scores`` hold more than one evaluation set.
 
-    The message names, per set (data set, split, samples, data hash), its models and a
-    few of their cells, and what to do.
+    The data hash covers the evaluated images, labels and sample ids, so it tells sets
+    apart; an attack with a ``limit`` evaluates a subset of its set (smaller ``n``, same
+    data hash). The message names, per set (data set, split, samples, data hash), its models
+    and a few of their cells, and what to do.
     """
-    sets = scores.groupby(["dataset", "split", "dataset_hash", "n"], sort=False, dropna=False)
+    sets = scores.groupby(["dataset", "split", "dataset_hash"], sort=False, dropna=False)
     if sets.ngroups <= 1:
         return
     described = []
-    for (dataset, split, data_hash, n), rows in sets:
+    for (dataset, split, data_hash), rows in sets:
+        n = rows["n"].max()
         cells = [f"{model} {cell}" for model, cell in rows[["model", "cell"]].drop_duplicates().itertuples(index=False)]
         more = f" and {len(cells) - _LISTED} more" if len(cells) > _LISTED else ""
         described.append(f"{dataset}/{split}, {n} samples (data hash {data_hash}): {', '.join(cells[:_LISTED])}{more}")

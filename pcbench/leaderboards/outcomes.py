@@ -107,23 +107,24 @@ class ModelOutcomes:
 
     def robust_under(self, metric: str) -> tuple[np.ndarray, np.ndarray]:
         """Per sample and timestep: correct under every attack cell of a threat model
-        (:attr:`threat_models`), and present in all of them. Two ``[timesteps, samples]`` booleans."""
+        (:attr:`threat_models`) that attacked it, and attacked by at least one. Two
+        ``[timesteps, samples]`` booleans. Attacks with a ``limit`` attack a subset of the
+        samples; without one every attack cell holds every sample, and this is "correct
+        under all of them"."""
         mask = self.threat_models[metric]
-        present = self.present[:, mask].all(axis=1)
-        return self.correct[:, mask].all(axis=1) & present, present
+        present, correct = self.present[:, mask], self.correct[:, mask]
+        return (correct | ~present).all(axis=1) & present.any(axis=1), present.any(axis=1)
 
     def decisive_attack(self, metric: str, timestep: int) -> tuple[str | None, int]:
         """The attack of a threat model (:attr:`threat_models`) that alone breaks the most
-        samples at ``timestep``, and how many: samples present in every attack cell of the
-        threat model that exactly one attack misclassifies, i.e. how many samples the
-        best-known robust accuracy would gain without that attack. ``(None, 0)`` when no
-        sample is broken by one attack alone; ties go to the first cell. KeyError when
-        ``timestep`` is not stored.
+        samples at ``timestep``, and how many: samples that exactly one of the attack cells
+        that attacked them misclassifies, i.e. how many samples the best-known robust
+        accuracy would gain without that attack. ``(None, 0)`` when no sample is broken by
+        one attack alone; ties go to the first cell. KeyError when ``timestep`` is not stored.
         """
         mask = self.threat_models[metric]
         t = self.index(timestep)
-        present = self.present[t, mask].all(axis=0)
-        broken = ~self.correct[t, mask] & present
+        broken = ~self.correct[t, mask] & self.present[t, mask]
         alone = (broken & (broken.sum(axis=0) == 1)).sum(axis=1)
         best = int(np.argmax(alone))
         if alone[best] == 0:

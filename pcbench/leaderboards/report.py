@@ -148,6 +148,10 @@ def _masking_section(board: Leaderboard) -> list[str]:
         else:
             status = "not checked (the suite has no cells it compares)"
         lines.append(f"- `{flag.removeprefix('flag_')}` — {status}. When it fires: {advice}")
+    if "autoattack_warnings" in board.models.columns:
+        for model, warned in board.models.set_index("model")["autoattack_warnings"].items():
+            said = "; ".join(f"“{message}”" for message in warned.split(" | ")) if warned else "no warning"
+            lines.append(f"- AutoAttack's own checks on `{model}`: {said}.")
     return ["## Gradient-masking checks", "\n".join(lines)]
 
 

@@ -4,6 +4,9 @@ Columns
 -------
 ``model``, ``variant``, ``base``
     The model, ``feedforward`` or ``pc``, and a PC variant's feedforward base.
+``autoattack_warnings``
+    Only when AutoAttack cells are stored: the distinct warnings of AutoAttack's own checks
+    (e.g. that the model looks like a dynamic defense) over the model's cells, ``" | "``-joined.
 ``last_timestep``, ``best_timestep``
     The model's last stored timestep, and the timestep with the best value of the sort
     metric (highest accuracy; lowest ``mce``, ``relative_mce``,
@@ -145,7 +148,8 @@ def summary_table(
     models: pd.DataFrame,
     selection: Selection,
 ) -> pd.DataFrame:
-    """The summary (module docstring). ``models`` has columns model, variant, base."""
+    """The summary (module docstring). ``models`` has columns model, variant, base (and
+    autoattack_warnings where AutoAttack cells are stored)."""
     values = metrics.set_index(["model", "timestep", "metric"])["value"].unstack("metric")
     flag_table = flags.set_index(["model", "timestep"])
     names = summary_metrics(metrics, selection.sort)

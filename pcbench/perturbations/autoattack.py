@@ -26,7 +26,8 @@ intra-op thread (:func:`one_thread`).
 
 AutoAttack's checks (dynamic or randomised defense, zero gradients, Square stronger than the
 gradient attacks, ...) log warnings for every sample; they are collected and each distinct
-message is issued once per cell as a Python warning.
+message is issued once per cell as an :class:`AutoAttackWarning`, which the runner stores in
+the cell's ``attack_warnings`` column.
 """
 
 from __future__ import annotations
@@ -58,6 +59,10 @@ _APPLIED = {
 _LOGGER = "auto-attack"  # the logger AutoAttack's checks write to
 
 
+class AutoAttackWarning(UserWarning):
+    """A warning of AutoAttack's own checks (e.g. "it seems to be a dynamic defense"), once per cell."""
+
+
 def autoattack_images(
     model: TimestepModel,
     images: torch.Tensor,
@@ -82,7 +87,7 @@ def autoattack_images(
         for x, y, seed in zip(images, labels, seeds, strict=True):
             adversarial.append(_attack_one(attack, config, x[None], y[None], seed, device))
     for message in dict.fromkeys(messages):
-        warnings.warn(f"AutoAttack ({config.label}): {message}", UserWarning, stacklevel=2)
+        warnings.warn(message, AutoAttackWarning, stacklevel=2)
     return torch.cat(adversarial)
 
 

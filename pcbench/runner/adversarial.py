@@ -13,14 +13,25 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
 from pcbench.data import ImageSet
 from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.attacks import attack_images, unrolled_to
+from pcbench.perturbations.autoattack import AutoAttackWarning
 from pcbench.runner.evaluate import predict
 from pcbench.suite import AttackConfig
+
+
+def attacked_samples(data: ImageSet, config: AttackConfig, seed: int) -> ImageSet:
+    """The samples an attack is evaluated on: its ``limit``-sample seeded, stratified subset
+    of ``data`` (all of ``data`` without a limit or when it has fewer samples)."""
+    if config.limit is None or config.limit >= len(data):
+        return data
+    return data.subset(config.limit, seed)
 
 
 def attacked_predictions(
@@ -33,9 +44,32 @@ def attacked_predictions(
     seed: int,
     batch_size: int,
     device: torch.device,
-) -> np.ndarray:
+) -> tuple[np.ndarray, list[str]]:
     """Predicted classes ``int16 [T + 1, N]`` under the attack (rows outside ``timesteps``
-    are -1 for ``each``)."""
+    are -1 for ``each``), and the distinct warnings of AutoAttack's checks (empty for
+    foolbox kinds); other warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", AutoAttackWarning)
+        predictions = _predictions(model, config, epsilon, data, timesteps, seed, batch_size, device)
+    messages = []
+    for warning in caught:
+        if issubclass(warning.category, AutoAttackWarning):
+            messages.append(str(warning.message))
+        else:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    return predictions, list(dict.fromkeys(messages))
+
+
+def _predictions(
+    model: TimestepModel,
+    config: AttackConfig,
+    epsilon: float,
+    data: ImageSet,
+    timesteps: tuple[int, ...],
+    seed: int,
+    batch_size: int,
+    device: torch.device,
+) -> np.ndarray:
     images, labels = data.tensor(), torch.from_numpy(data.labels)
 
     def attack(target: int | str) -> torch.Tensor:

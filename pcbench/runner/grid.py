@@ -31,9 +31,14 @@ class Perturbation:
             return f"{self.attack.label}@{self.epsilon:g}"
         return "clean"
 
+    def samples(self, available: int) -> int:
+        """How many of ``available`` evaluation samples the cell evaluates (an attack's ``limit``)."""
+        limit = self.attack.limit if self.attack is not None else None
+        return available if limit is None else min(limit, available)
+
     def forward_passes(self, samples: int, unroll: int) -> int:
         """Image-timestep forward passes of evaluating this cell (``unroll`` = T + 1)."""
-        return samples * unroll
+        return self.samples(samples) * unroll
 
     def gradient_passes(self, samples: int, unroll: int) -> int:
         """Image-timestep forward+backward passes of the attack (0 for other cells): ``steps``
@@ -42,7 +47,7 @@ class Perturbation:
         if self.attack is None:
             return 0
         attacked = {"first": 1, "each": unroll * (unroll + 1) // 2}.get(self.attack.attack_timestep, unroll)
-        return samples * self.attack.steps * attacked
+        return self.samples(samples) * self.attack.steps * attacked
 
     def cost(self, samples: int, unroll: int) -> int:
         """Relative cost of the cell in forward-pass units (a forward+backward pass counts 3):

@@ -11,10 +11,11 @@ model, checkpoint or suite entry re-runs exactly the cells it affects, and a kil
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,7 @@ from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSour
 from pcbench.perturbations.corruption_sources import open_corruptions
 from pcbench.registry.registry import get_model_spec, spec_hash
 from pcbench.registry.spec import ModelSpec, callable_path
-from pcbench.runner.adversarial import attacked_predictions
+from pcbench.runner.adversarial import attacked_predictions, attacked_samples
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
@@ -137,6 +138,9 @@ def run_suite(
     replace: bool = False,
     wait: bool = True,
     modules: Mapping[str, nn.Module] | None = None,
+    cells: Collection[str] | None = None,
+    coordinated: bool = False,
+    on_cell: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
 
@@ -162,6 +166,13 @@ def run_suite(
     another process holds it, ``wait`` waits for it (saying so once on stderr); without,
     PcbenchError names the holder. A cell is skipped only when both of its files are whole and
     carry the key it would be computed with now (:func:`pcbench.store.stored_key`).
+
+    For executors (:mod:`pcbench.executors`): ``cells`` restricts the run to those
+    perturbation labels (the others are neither evaluated nor counted), ``coordinated``
+    marks the run as one task of a run whose coordinator holds the lock and has already
+    checked the evaluation set and cleaned the directory (tasks write disjoint cells, each
+    committed atomically, so they run side by side), and ``on_cell(stem)`` is called before
+    each cell is evaluated.
     """
     if batch_size < 1:
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
@@ -169,7 +180,8 @@ def run_suite(
     data = load_suite_data(suite)
     root = results_dir / suite.name
     evaluated_on = evaluation_set(suite, data)
-    check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
+    if not coordinated:
+        check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
     modules = modules or {}
     entries = [
         _module_entry(name, modules[name], suite, data, torch_device)
@@ -179,12 +191,12 @@ def run_suite(
     ]
     summary = RunSummary(run_id=new_run_id(), results=root)
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
-    perturbations = expand_perturbations(suite)
+    perturbations = [p for p in expand_perturbations(suite) if cells is None or p.label in cells]
     costs = {
         (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1) for entry in entries for p in perturbations
     }
     with (
-        results_lock(root, wait=wait),
+        contextlib.nullcontext() if coordinated else results_lock(root, wait=wait),
         open_corruptions(suite, data, workers) as corruptions,
         tqdm(
             total=sum(costs.values()),
@@ -195,9 +207,10 @@ def run_suite(
             bar_format=_BAR_FORMAT,
         ) as bar,
     ):
-        # checked again under the lock: a run that held it before may have written another set
-        drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
-        remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
+        if not coordinated:
+            # checked again under the lock: a run that held it before may have written another set
+            drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
+            remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
         for perturbation in perturbations:
             todo = []
             for entry in entries:
@@ -213,15 +226,19 @@ def run_suite(
             images, corrupted = _perturbed_inputs(perturbation, data, corruptions)
             for entry, key, stem in todo:
                 bar.set_postfix_str(f"{entry.name} {perturbation.label}")
+                if on_cell is not None:
+                    on_cell(stem)
                 started = time.perf_counter()
                 model = entry.built()
+                cell_data, attack_warnings = data, None
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
-                    predictions = attacked_predictions(
+                    cell_data = attacked_samples(data, perturbation.attack, suite.seed)
+                    predictions, attack_warnings = attacked_predictions(
                         model,
                         perturbation.attack,
                         perturbation.epsilon,
-                        data,
+                        cell_data,
                         entry.timesteps,
                         seed=suite.seed,
                         batch_size=batch_size,
@@ -234,10 +251,11 @@ def run_suite(
                     entry,
                     perturbation,
                     predictions,
-                    data,
+                    cell_data,
                     key,
-                    {**context, "wall_time_s": wall},
+                    {**context, "subset_hash": hash_arrays(cell_data.ids), "wall_time_s": wall},
                     corrupted,
+                    attack_warnings,
                 )
                 try:
                     commit_cell(root, stem, key, scores, per_sample)
@@ -253,6 +271,24 @@ def run_suite(
                 summary.evaluated.append(stem)
                 bar.update(costs[entry.name, perturbation.label])
     return summary
+
+
+def pending_cells(suite: Suite, *, results_dir: Path, resume: bool = True) -> dict[str, list[str]]:
+    """Model -> the perturbation labels (in grid order) whose cells a run of ``suite`` would
+    evaluate now: not stored, or stored with another key (all of them without ``resume``).
+    Builds no model. PcbenchError where :func:`run_suite` would refuse the suite.
+    """
+    data = load_suite_data(suite)
+    root = results_dir / suite.name
+    entries = [_entry(name, suite, data, torch.device("cpu"), False) for name in suite.models]
+    pending: dict[str, list[str]] = {entry.name: [] for entry in entries}
+    with open_corruptions(suite, data, 1) as corruptions:
+        for perturbation in expand_perturbations(suite):
+            for entry in entries:
+                key = _cell_key(entry, perturbation, suite, data, corruptions)
+                if not resume or stored_key(root, cell_stem(entry.name, perturbation.label)) != key:
+                    pending[entry.name].append(perturbation.label)
+    return pending
 
 
 #: Progress in cells would make the ETA wrong (an attack cell costs far more than a clean
@@ -401,7 +437,6 @@ def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device
         "dataset": data.name,
         "split": data.split,
         "dataset_hash": data.content_hash,
-        "subset_hash": hash_arrays(data.ids),
         "limit": suite.dataset.limit,
         "seed": suite.seed,
         "device": str(device),
@@ -418,11 +453,13 @@ def _tables(
     key: str,
     context: dict[str, Any],
     corrupted: CorruptedCell | None,
+    attack_warnings: list[str] | None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cell's score rows (one per evaluated timestep) and per-sample predictions.
 
     Corruption rows record their source and how many images / pixels were non-finite
-    before the uint8 cast (and were repaired, see :mod:`pcbench.perturbations.corruptions`).
+    before the uint8 cast (and were repaired, see :mod:`pcbench.perturbations.corruptions`);
+    attack rows the distinct warnings of AutoAttack's checks as a JSON list.
     """
     model_timesteps = np.asarray(entry.timesteps)
     kept = predictions[model_timesteps]
@@ -449,6 +486,7 @@ def _tables(
             "gradient_mode": attack.gradient_mode if attack else None,
             "attack_timestep": attack.attack_timestep if attack else None,
             "attack_params": json.dumps(attack.params(), sort_keys=True) if attack else None,
+            "attack_warnings": None if attack_warnings is None else json.dumps(attack_warnings),
             "corruption_source": corrupted.source if corrupted else None,
             "nonfinite_images": pd.array(
                 [corrupted.nonfinite.images if corrupted else None] * len(kept), dtype="Int64"

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 
-_PACKAGES = ("pcbench", "torch", "torchvision", "foolbox", "imagecorruptions-imaug", "numpy")
+_PACKAGES = ("pcbench", "torch", "torchvision", "foolbox", "imagecorruptions-imaug", "numpy", "pyautoattack")
 
 
 @cache

@@ -46,6 +46,7 @@ SCORES_SCHEMA = pa.schema(
         _optional("gradient_mode", pa.string()),
         _optional("attack_timestep", pa.string()),
         _optional("attack_params", pa.string()),
+        _optional("attack_warnings", pa.string()),
         _optional("corruption_source", pa.string()),
         _optional("nonfinite_images", pa.int64()),
         _optional("nonfinite_pixels", pa.int64()),
@@ -67,6 +68,7 @@ SCORES_SCHEMA = pa.schema(
         _required("foolbox_version", pa.string()),
         _required("imagecorruptions_version", pa.string()),
         _required("numpy_version", pa.string()),
+        _optional("pyautoattack_version", pa.string()),
         _required("wall_time_s", pa.float64()),
         _required("created_at", pa.string()),
     ]

@@ -65,7 +65,7 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
 _SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset", "corruptions", "attacks")
 _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
 _CORRUPTION_KEYS = ("names", "severities", "source", "root")
-_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep")
+_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit")
 _FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
 #: kind -> the keys it takes besides the common ones.
 _KIND_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
@@ -160,6 +160,12 @@ class AttackConfig:
     optional overrides of the standard version's settings (``n_restarts``, ``n_queries``,
     ``n_target_classes``; ``None`` keeps them). Their ``steps`` is derived: the most
     gradient passes a sample can cost (Square's queries count a third), for the ETA.
+
+    ``limit`` attacks only a seeded, class-stratified subset of that many samples of the
+    evaluation set (:meth:`pcbench.data.ImageSet.subset` with the suite's seed; the whole set
+    when it is smaller): for attacks too costly to run on every sample. Its rows have
+    ``n = limit``, and a best-known robust accuracy counts each sample as robust when no
+    attack tried *on it* broke it.
     """
 
     kind: str
@@ -176,16 +182,24 @@ class AttackConfig:
     n_restarts: int | None = None
     n_queries: int | None = None
     n_target_classes: int | None = None
+    limit: int | None = None
 
     @property
     def label(self) -> str:
         """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``,
-        ``autoattack-linf``, ``square-l2-sum``."""
+        ``autoattack-linf``, ``square-l2-sum``, ``square-linf-q1000-n40``: overridden
+        AutoAttack settings add ``-r<n_restarts>``, ``-q<n_queries>``, ``-c<n_target_classes>``
+        and an attack ``limit`` adds ``-n<limit>``, so entries that differ only there never share a label."""
         label = self.kind
         if self.version not in (None, "standard"):
             label += f"-{self.version}"
         if self.norm is not None:
             label += f"-{self.norm.lower()}"
+        for prefix, value in (("r", self.n_restarts), ("q", self.n_queries), ("c", self.n_target_classes)):
+            if value is not None:
+                label += f"-{prefix}{value}"
+        if self.limit is not None:
+            label += f"-n{self.limit}"
         if self.target_offset is not None:
             label += f"-t{self.target_offset}"
         if self.gradient_mode == "detached":
@@ -201,6 +215,8 @@ class AttackConfig:
         del params["epsilons"]
         for name in _AUTOATTACK_FIELDS:
             del params[name]
+        if self.limit is None:
+            del params["limit"]  # absent, not null: cell keys of attacks without a limit stay as they were
         if self.kind in AUTOATTACK_KINDS:
             params["autoattack"] = {
                 "version": self.version or "custom",
@@ -495,7 +511,13 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
         attack_timestep=_require_choice(
             src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
         ),
+        limit=_attack_limit(src, key, table),
     )
+
+
+def _attack_limit(src: str, key: str, table: Mapping[str, Any]) -> int | None:
+    """An attack's optional ``limit``: a positive number of samples."""
+    return None if "limit" not in table else _require_int(src, f"{key}.limit", table["limit"], minimum=1)
 
 
 def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -> AttackConfig:
@@ -519,6 +541,7 @@ def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -
         attack_timestep=_require_choice(
             src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
         ),
+        limit=_attack_limit(src, key, table),
         norm=norm,
         version=version,
         sub_attacks=sub_attacks,
