@@ -399,7 +399,9 @@ def test_masking_checks_read_apgd_as_iterative_and_compare_only_cells_of_equal_n
             "n": n,
             "correct": correct,
             "accuracy": correct / n,
-            "attack_params": json.dumps({"kind": kind, **({} if kind == "fgsm" else {"autoattack": {"attacks": [kind]}})}),
+            "attack_params": json.dumps(
+                {"kind": kind, **({} if kind == "fgsm" else {"autoattack": {"attacks": [kind]}})}
+            ),
         }
 
     fgsm = row("fgsm", "fgsm", 100, 20)
