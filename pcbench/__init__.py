@@ -43,6 +43,8 @@ _EXPORTS = {
             "register_file",
             "reproduce",
             "run",
+            "run_task",
+            "status",
             "train_feedback",
             "unregister",
             "wrap_pc",
@@ -50,6 +52,7 @@ _EXPORTS = {
         )
     },
     "PcbenchError": "pcbench.errors",
+    **{name: "pcbench.executors.options" for name in ("ExecutorOptions", "RayOptions", "SlurmOptions")},
     **{name: "pcbench.registry" for name in ("get_model_spec", "list_model_specs", "register", "register_model")},
     **{name: "pcbench.registry.spec" for name in ("ModelSpec", "PCConfig", "PCLayer")},
 }

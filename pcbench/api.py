@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pcbench.errors import PcbenchError
+from pcbench.executors.options import EXECUTORS, ExecutorOptions
 from pcbench.registry import get_model_spec, list_model_specs
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCLayer
 
@@ -32,6 +33,8 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
     from torch import nn
 
     from pcbench.array_cache import CacheUsage, Cleared
+    from pcbench.executors.status import RunStatus
+    from pcbench.executors.units import WorkUnit
     from pcbench.leaderboards.board import Leaderboard
     from pcbench.leaderboards.merge import Results
     from pcbench.leaderboards.reproduce import Reproduction
@@ -213,40 +216,122 @@ def run(
     workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
+    executor: str | ExecutorOptions = "local",
     **overrides: Any,
 ) -> RunSummary:
     """What ``pcbench run SUITE`` does: evaluate every cell not yet stored, then (unless
     ``leaderboards`` is None) write the whole report there. ``overrides`` go to
     :func:`load_suite`.
 
+    ``executor`` says where the cells are evaluated: ``"local"`` (this process), or an
+    :class:`~pcbench.executors.ExecutorOptions` for local worker processes per device,
+    SLURM or Ray (:mod:`pcbench.executors`); the cells and their numbers are the same.
+    With ``detach`` the tasks are submitted and no report is written (``summary.job_id``).
+
     Example::
 
         summary = run("quick", limit=50, results="results-50", progress=False)
         len(summary.evaluated), summary.results
+        run("quick", limit=50, executor=ExecutorOptions("ray", cells_per_task=4), progress=False)
     """
     from pcbench.runner import run_suite
 
+    options = ExecutorOptions(executor) if isinstance(executor, str) else executor
+    if options.executor not in EXECUTORS:
+        raise PcbenchError(f"--executor {options.executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
     loaded = load_suite(suite, **overrides)
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:
         check_output_dir("leaderboards", Path(leaderboards))
-    summary = run_suite(
-        loaded,
-        results_dir=Path(results),
-        device=device,
-        batch_size=batch_size,
-        resume=resume,
-        progress=progress,
-        checkpointing=checkpointing,
-        workers=workers,
-        replace=replace,
-        wait=wait,
-    )
+    if options.distributed:
+        from pcbench.executors.coordinator import run_distributed
+
+        if loaded.path is None:
+            raise PcbenchError(
+                f"--executor {options.executor}: suite {loaded.name!r} has no TOML file to send to tasks"
+            )
+        summary = run_distributed(
+            loaded,
+            run_task,
+            results_dir=Path(results),
+            options=options,
+            device=device,
+            batch_size=batch_size,
+            resume=resume,
+            progress=progress,
+            checkpointing=checkpointing,
+            replace=replace,
+            wait=wait,
+        )
+        if options.detach:
+            return summary
+    else:
+        summary = run_suite(
+            loaded,
+            results_dir=Path(results),
+            device=device,
+            batch_size=batch_size,
+            resume=resume,
+            progress=progress,
+            checkpointing=checkpointing,
+            workers=workers,
+            replace=replace,
+            wait=wait,
+        )
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])
         summary.report = write_report(board, leaderboards)
         summary.warnings = board.results.warnings
     return summary
+
+
+def run_task(unit: WorkUnit) -> None:
+    """The body of one task of a distributed run (what SLURM, Ray or a device worker runs):
+    set the submitter's ``PCBENCH_*`` environment and torch's threads, then evaluate the
+    unit's cells of its model into the shared results directory, recording the task's
+    state and output under the run's jobs folder (:mod:`pcbench.executors.jobs`).
+
+    Example (what a task does with the units :func:`run` planned)::
+
+        run_task(unit)
+    """
+    import os
+
+    import torch
+
+    from pcbench.executors.jobs import task_record
+    from pcbench.runner import run_suite
+
+    os.environ.update(dict(unit.environment))
+    if unit.threads is not None:
+        torch.set_num_threads(unit.threads)
+    with task_record(unit) as at_cell:
+        run_suite(
+            unit.suite,
+            results_dir=Path(unit.results),
+            device=unit.device,
+            batch_size=unit.batch_size,
+            progress=False,
+            checkpointing=unit.checkpointing,
+            workers=unit.workers,
+            cells={unit.model: unit.cells},
+            coordinated=True,
+            on_cell=at_cell,
+        )
+
+
+def status(suite: str | Path | Suite, *, results: str | Path = "results", **overrides: Any) -> RunStatus:
+    """What ``pcbench status SUITE`` shows: per model, how many cells are done, running,
+    queued (submitted, not started), failed or missing, and each failed task of the latest
+    distributed run with the cell it died in and its log. Reads files only.
+
+    Example::
+
+        print(status("quick", limit=50, results="results-50").format())
+    """
+    from pcbench.executors.status import run_status
+
+    return run_status(load_suite(suite, **overrides), Path(results))
 
 
 def check_output_dir(option: str, path: Path) -> None:

@@ -8,11 +8,12 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from pcbench.errors import PcbenchError
+from pcbench.executors.options import DEFAULT_CELLS_PER_TASK, ExecutorOptions, RayOptions, SlurmOptions
 
 if TYPE_CHECKING:
     from pcbench.leaderboards.board import Leaderboard
@@ -91,6 +92,33 @@ def cli() -> None:
     is_flag=True,
     help="Fail at once, naming the holder, when another run holds <results>/<suite>/.lock (default: wait for it).",
 )
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "slurm", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where the cells are evaluated (never part of a cell key): this machine, a SLURM job array, Ray tasks.",
+)
+@click.option(
+    "--cells-per-task",
+    type=click.IntRange(min=1),
+    default=DEFAULT_CELLS_PER_TASK,
+    show_default=True,
+    help="Cells per task of a distributed run (tasks are grouped by model).",
+)
+@click.option("--devices", help="Local worker processes, one per device: all, or e.g. cuda:0,cuda:1 (or cpu,cpu).")
+@click.option("--detach", is_flag=True, help="Submit the tasks and return with the job id (--executor slurm).")
+@click.option("--slurm-partition", help="sbatch --partition.")
+@click.option("--slurm-gpus-per-task", type=click.IntRange(min=0), help="sbatch --gpus-per-task.")
+@click.option("--slurm-cpus-per-task", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--slurm-mem", help="sbatch --mem, e.g. 16G.")
+@click.option("--slurm-time", type=click.IntRange(min=1), default=60, show_default=True, help="Minutes per task.")
+@click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--slurm-opt", multiple=True, help="Any other #SBATCH option as key=value (repeatable).")
+@click.option("--ray-address", help="HOST:PORT of a running Ray cluster (default: start a local one).")
+@click.option("--ray-num-cpus", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="CPUs per task.")
+@click.option("--ray-num-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True, help="GPUs per task.")
+@click.option("--ray-cluster-cpus", type=click.IntRange(min=1), help="CPUs of the local cluster (default: all).")
 def run(
     suite: str,
     models: tuple[str, ...],
@@ -108,6 +136,7 @@ def run(
     workers: int | None,
     replace: bool,
     no_wait: bool,
+    **placement: Any,
 ) -> None:
     """Evaluate SUITE (a built-in suite name or a TOML path) and print its leaderboard.
 
@@ -136,7 +165,13 @@ def run(
         workers=workers,
         replace=replace,
         wait=not no_wait,
+        executor=_executor_options(**placement),
     )
+    if summary.job_id is not None and placement["detach"]:
+        click.echo(
+            f"submitted job {summary.job_id}: follow it with pcbench status {suite} --results {results}", err=True
+        )
+        return
     click.echo(
         f"{len(summary.evaluated)} cells evaluated, {len(summary.skipped)} already stored ({summary.results})", err=True
     )
@@ -144,6 +179,58 @@ def run(
     click.echo(format_leaderboard(leaderboard_table(api.load_results(loaded, results).scores)))
     written = [path for path in summary.report if path.suffix != ".png"]
     click.echo(f"leaderboard written to {', '.join(map(str, written))}", err=True)
+
+
+def _executor_options(
+    executor: str,
+    cells_per_task: int,
+    devices: str | None,
+    detach: bool,
+    slurm_opt: tuple[str, ...],
+    **settings: Any,
+) -> ExecutorOptions:
+    """``pcbench run``'s placement options as :class:`ExecutorOptions`."""
+    extra = []
+    for option in slurm_opt:
+        key, sep, value = option.partition("=")
+        if not sep or not key.strip():
+            raise PcbenchError(f"--slurm-opt {option!r} is not allowed; allowed: key=value, e.g. --slurm-opt qos=high")
+        extra.append((key.strip().removeprefix("--"), value))
+    return ExecutorOptions(
+        executor=executor,
+        cells_per_task=cells_per_task,
+        devices=tuple(part.strip() for part in devices.split(",")) if devices else (),
+        detach=detach,
+        slurm=SlurmOptions(
+            partition=settings["slurm_partition"],
+            gpus_per_task=settings["slurm_gpus_per_task"],
+            cpus_per_task=settings["slurm_cpus_per_task"],
+            mem=settings["slurm_mem"],
+            time_min=settings["slurm_time"],
+            array_parallelism=settings["slurm_array_parallelism"],
+            extra=tuple(extra),
+        ),
+        ray=RayOptions(
+            address=settings["ray_address"],
+            num_cpus=settings["ray_num_cpus"],
+            num_gpus=settings["ray_num_gpus"],
+            cluster_cpus=settings["ray_cluster_cpus"],
+        ),
+    )
+
+
+@cli.command("status")
+@click.argument("suite")
+@click.option("--results", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), help="The --limit the run used.")
+@click.option("--seed", type=click.IntRange(min=0), help="The --seed the run used.")
+@click.option("--models", "-m", multiple=True, help="Only these models (default: the suite's).")
+def status(suite: str, results: Path, limit: int | None, seed: int | None, models: tuple[str, ...]) -> None:
+    """Show how many cells of SUITE are done, running, queued, failed or missing in --results,
+    and each failed task of the latest distributed run with the cell it died in and its log."""
+    from pcbench import api
+
+    click.echo(api.status(suite, results=results, limit=limit, seed=seed, models=models or None).format())
 
 
 def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:
@@ -569,7 +656,7 @@ def main() -> None:
         cli.main(standalone_mode=False)
     except PcbenchError as exc:
         click.echo(f"error: {_one_line(str(exc))}", err=True)
-        sys.exit(2)
+        sys.exit(exc.exit_status)
     except click.exceptions.Abort:
         click.echo("interrupted: finished cells are saved; run the same command to resume", err=True)
         sys.exit(130)

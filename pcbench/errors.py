@@ -7,9 +7,19 @@ class PcbenchError(Exception):
     """A user-facing error: bad input, a missing file, an invalid configuration.
 
     The message is a single line that names the file, field or value at fault and what
-    is allowed. The CLI prints it as ``error: <message>`` and exits with status 2,
-    never a traceback.
+    is allowed. The CLI prints it as ``error: <message>`` and exits with
+    :attr:`exit_status` (2), never a traceback.
     """
+
+    exit_status = 2
+
+
+class TasksFailed(PcbenchError):
+    """Tasks of a distributed run failed (each named with the cell it died in and its log);
+    the cells they committed are kept and a rerun resubmits only the missing ones. Exit status 1:
+    the input was fine, the run was not."""
+
+    exit_status = 1
 
 
 class InvalidValue(PcbenchError):

@@ -70,7 +70,8 @@ class _Entry:
 class RunSummary:
     """What a run did: cells evaluated and skipped, and where the results are; ``report``
     and ``warnings`` are the files and provenance warnings of the report written afterwards
-    (:func:`pcbench.api.run`), empty when none was."""
+    (:func:`pcbench.api.run`), empty when none was; ``job_id``: the executor's id of a
+    distributed run's tasks (:mod:`pcbench.executors`)."""
 
     run_id: str
     results: Path
@@ -78,6 +79,7 @@ class RunSummary:
     skipped: list[str] = field(default_factory=list)
     report: list[Path] = field(default_factory=list)
     warnings: tuple[str, ...] = ()
+    job_id: str | None = None
 
 
 def resolve_device(name: str) -> torch.device:
@@ -138,7 +140,7 @@ def run_suite(
     replace: bool = False,
     wait: bool = True,
     modules: Mapping[str, nn.Module] | None = None,
-    cells: Collection[str] | None = None,
+    cells: Mapping[str, Collection[str]] | None = None,
     coordinated: bool = False,
     on_cell: Callable[[str], None] | None = None,
 ) -> RunSummary:
@@ -167,8 +169,9 @@ def run_suite(
     PcbenchError names the holder. A cell is skipped only when both of its files are whole and
     carry the key it would be computed with now (:func:`pcbench.store.stored_key`).
 
-    For executors (:mod:`pcbench.executors`): ``cells`` restricts the run to those
-    perturbation labels (the others are neither evaluated nor counted), ``coordinated``
+    For executors (:mod:`pcbench.executors`): ``cells`` (model -> perturbation labels)
+    restricts the run to those cells (the others are neither evaluated nor counted, and
+    models it does not name are not even looked up), ``coordinated``
     marks the run as one task of a run whose coordinator holds the lock and has already
     checked the evaluation set and cleaned the directory (tasks write disjoint cells, each
     committed atomically, so they run side by side), and ``on_cell(stem)`` is called before
@@ -188,12 +191,22 @@ def run_suite(
         if name in modules
         else _entry(name, suite, data, torch_device, checkpointing)
         for name in suite.models
+        if cells is None or name in cells
     ]
     summary = RunSummary(run_id=new_run_id(), results=root)
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
-    perturbations = [p for p in expand_perturbations(suite) if cells is None or p.label in cells]
+    perturbations = expand_perturbations(suite)
+    wanted = {
+        (entry.name, p.label)
+        for entry in entries
+        for p in perturbations
+        if cells is None or p.label in cells[entry.name]
+    }
     costs = {
-        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1) for entry in entries for p in perturbations
+        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
+        for entry in entries
+        for p in perturbations
+        if (entry.name, p.label) in wanted
     }
     with (
         contextlib.nullcontext() if coordinated else results_lock(root, wait=wait),
@@ -214,6 +227,8 @@ def run_suite(
         for perturbation in perturbations:
             todo = []
             for entry in entries:
+                if (entry.name, perturbation.label) not in wanted:
+                    continue
                 key = _cell_key(entry, perturbation, suite, data, corruptions)
                 stem = cell_stem(entry.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
@@ -273,22 +288,20 @@ def run_suite(
     return summary
 
 
-def pending_cells(suite: Suite, *, results_dir: Path, resume: bool = True) -> dict[str, list[str]]:
-    """Model -> the perturbation labels (in grid order) whose cells a run of ``suite`` would
-    evaluate now: not stored, or stored with another key (all of them without ``resume``).
-    Builds no model. PcbenchError where :func:`run_suite` would refuse the suite.
+def cell_keys(suite: Suite) -> dict[str, dict[str, str]]:
+    """Model -> perturbation label -> the key its cell is computed with now, in grid order.
+
+    Builds no model; PcbenchError where :func:`run_suite` would refuse the suite or a model.
+    A cell is done when :func:`pcbench.store.stored_key` returns its key.
     """
     data = load_suite_data(suite)
-    root = results_dir / suite.name
     entries = [_entry(name, suite, data, torch.device("cpu"), False) for name in suite.models]
-    pending: dict[str, list[str]] = {entry.name: [] for entry in entries}
+    keys: dict[str, dict[str, str]] = {entry.name: {} for entry in entries}
     with open_corruptions(suite, data, 1) as corruptions:
         for perturbation in expand_perturbations(suite):
             for entry in entries:
-                key = _cell_key(entry, perturbation, suite, data, corruptions)
-                if not resume or stored_key(root, cell_stem(entry.name, perturbation.label)) != key:
-                    pending[entry.name].append(perturbation.label)
-    return pending
+                keys[entry.name][perturbation.label] = _cell_key(entry, perturbation, suite, data, corruptions)
+    return keys
 
 
 #: Progress in cells would make the ETA wrong (an attack cell costs far more than a clean

@@ -1,0 +1,83 @@
+"""``--executor local --devices D1,D2,...``: one worker process per device on this machine.
+
+Each worker (started with ``spawn``, so no CUDA state is inherited) claims one device and
+runs tasks from the plan until none is left. ``--devices all`` means every CUDA device;
+``cpu`` may be listed more than once (CPU workers of one intra-op thread each).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+
+from pcbench.errors import PcbenchError
+from pcbench.executors.options import ExecutorOptions
+from pcbench.executors.units import Submission, WorkUnit
+
+_claimed: dict[str, str] = {}
+
+
+def resolve_devices(devices: tuple[str, ...]) -> tuple[str, ...]:
+    """The worker devices of ``--devices``: ``all`` → every CUDA device; each entry is
+    ``cpu`` or ``cuda:<index>`` of a device this machine has."""
+    import torch
+
+    count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if devices == ("all",):
+        if count == 0:
+            raise PcbenchError("--devices all: this machine has no CUDA device; allowed: cpu[,cpu...] or cuda:<i>,...")
+        return tuple(f"cuda:{index}" for index in range(count))
+    for device in devices:
+        index = device.removeprefix("cuda:")
+        if device != "cpu" and not (device.startswith("cuda:") and index.isdigit() and int(index) < count):
+            raise PcbenchError(
+                f"--devices: {device!r} is not a device of this machine; allowed: all, cpu or "
+                + (f"cuda:0..cuda:{count - 1}" if count else "cpu only (no CUDA device here)")
+            )
+    return devices
+
+
+def check(options: ExecutorOptions) -> None:
+    """Refuse devices this machine does not have (before anything is submitted)."""
+    resolve_devices(options.devices)
+    if options.detach:
+        raise PcbenchError("--detach needs --executor slurm (local workers end with this process)")
+
+
+def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: ExecutorOptions) -> Submission:
+    """Start one worker per device and queue every unit."""
+    devices = resolve_devices(options.devices)
+    context = multiprocessing.get_context("spawn")
+    queue = context.Manager().Queue()
+    for device in devices:
+        queue.put(device)
+    pool = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_claim, initargs=(queue,))
+    futures: list[Future[None]] = [pool.submit(_on_claimed_device, task, unit) for unit in units]
+
+    def done() -> bool:
+        finished = all(future.done() for future in futures)
+        if finished:
+            pool.shutdown()
+        return finished
+
+    def errors() -> dict[int, str]:
+        return {
+            unit.index: f"{type(future.exception()).__name__}: {future.exception()}"
+            for unit, future in zip(units, futures, strict=True)
+            if future.exception() is not None
+        }
+
+    return Submission(f"local:{','.join(devices)}", done, errors)
+
+
+def _claim(queue: object) -> None:
+    """Worker initialiser: take one device for the worker's lifetime."""
+    _claimed["device"] = queue.get()  # type: ignore[attr-defined]
+
+
+def _on_claimed_device(task: Callable[[WorkUnit], None], unit: WorkUnit) -> None:
+    import dataclasses
+
+    device = _claimed["device"]
+    task(dataclasses.replace(unit, device=device, threads=1 if device == "cpu" else unit.threads))

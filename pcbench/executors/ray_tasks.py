@@ -1,0 +1,87 @@
+"""``--executor ray``: one Ray task per work unit (``pip install 'pcbench[ray]'``).
+
+Without ``--ray-address`` a local Ray cluster is started in this process (``cluster_cpus``
+CPUs, default all) and stops when the run ends; with one, the tasks go to that running
+cluster, whose workers must see the same results directory and registry. Each task asks
+for ``num_cpus`` CPUs (torch uses that many threads) and ``num_gpus`` GPUs, and is never
+retried by Ray: a rerun of ``pcbench run`` resubmits what is missing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import socket
+from collections.abc import Callable
+
+from pcbench.errors import PcbenchError
+from pcbench.executors.options import ExecutorOptions
+from pcbench.executors.units import Submission, WorkUnit
+
+#: Seconds to wait for a TCP connection to ``--ray-address`` before calling it unreachable.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check(options: ExecutorOptions) -> None:
+    """Refuse a missing extra or an unreachable address before anything is submitted."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise PcbenchError(
+            "--executor ray needs Ray, which is not installed; install the extra: pip install 'pcbench[ray]'"
+        ) from None
+    if options.detach:
+        raise PcbenchError("--detach needs --executor slurm (Ray ends a driver's tasks with the driver)")
+    address = options.ray.address
+    if address is not None and address != "auto":
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            raise PcbenchError(f"--ray-address {address!r} is not allowed; allowed: HOST:PORT of a Ray head, or auto")
+        try:
+            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        except OSError as error:
+            raise PcbenchError(
+                f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
+                "start one (ray start --head) or leave --ray-address out to start a local one"
+            ) from None
+
+
+def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: ExecutorOptions) -> Submission:
+    """Connect to (or start) the cluster and submit one task per unit."""
+    import ray
+
+    settings = options.ray
+    if settings.address is None:
+        ray.init(num_cpus=settings.cluster_cpus, include_dashboard=False, log_to_driver=False)
+    else:
+        ray.init(address=settings.address, log_to_driver=False)
+    remote = ray.remote(num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0)(task)
+    threads = max(1, math.floor(settings.num_cpus))
+    refs = [
+        remote.remote(dataclasses.replace(unit, threads=threads, device="cuda" if settings.num_gpus else unit.device))
+        for unit in units
+    ]
+    failures: dict[int, str] = {}
+    finished: set[int] = set()
+
+    def done() -> bool:
+        waiting = [ref for index, ref in enumerate(refs) if index not in finished]
+        ready, _ = ray.wait(waiting, num_returns=len(waiting), timeout=0)
+        for ref in ready:
+            index = refs.index(ref)
+            finished.add(index)
+            try:
+                ray.get(ref)
+            except Exception as error:  # a task's exception or a crashed worker, reported per task
+                failures[index] = _first_line(error)
+        if len(finished) == len(refs):
+            ray.shutdown()
+            return True
+        return False
+
+    return Submission(f"ray:{ray.get_runtime_context().get_job_id()}", done, lambda: dict(failures))
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[-1] if text else ''}"

@@ -1,0 +1,184 @@
+"""Executors: the same cells, keys and numbers from a local run, local worker processes, a
+real local Ray cluster and the project's own single-node SLURM cluster; resume after a
+killed task; one-line errors for what cannot run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import pcbench
+from pcbench.errors import PcbenchError, TasksFailed
+from pcbench.executors import ExecutorOptions, RayOptions
+from pcbench.executors.units import plan_units
+from pcbench.store import read_predictions, read_scores
+
+REPO = Path(__file__).resolve().parents[1]
+SLURM_SCRIPT = REPO / "tests" / "cluster" / "slurm_local.sh"
+SUITE = """\
+name = "small"
+models = ["digits-cnn", "digits-pcnn"]
+timesteps = 2
+seed = 0
+[dataset]
+name = "digits"
+limit = 24
+[corruptions]
+names = ["gaussian_noise", "fog"]
+severities = [2]
+[[attacks]]
+kind = "fgsm"
+epsilons = [0.1]
+"""
+CELLS = 4  # per model: clean, gaussian_noise/2, fog/2, fgsm@0.1
+#: Columns that say who computed a row and when, not what: they differ between any two runs.
+PROVENANCE = ["run_id", "created_at", "wall_time_s", "device"]
+
+
+@pytest.fixture(scope="module")
+def suite_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("suite") / "small.toml"
+    path.write_text(SUITE)
+    return path
+
+
+@pytest.fixture(scope="module")
+def local_results(suite_file: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    results = tmp_path_factory.mktemp("local")
+    pcbench.run(suite_file, results=results, leaderboards=results / "lb", device="cpu", progress=False, workers=1)
+    return results
+
+
+def same_results(expected: Path, actual: Path) -> None:
+    """Stored scores and predictions equal cell for cell (keys and numbers)."""
+    scores = [read_scores(root / "small").drop(columns=PROVENANCE) for root in (expected, actual)]
+    pd.testing.assert_frame_equal(scores[0], scores[1])
+    predictions = [read_predictions(root / "small") for root in (expected, actual)]
+    pd.testing.assert_frame_equal(predictions[0], predictions[1])
+    for name in ("small.csv", "small-timesteps.csv", "small-summary.csv"):
+        assert (expected / "lb" / name).read_bytes() == (actual / "lb" / name).read_bytes(), name
+
+
+def distributed(suite_file: Path, results: Path, options: ExecutorOptions) -> pcbench.api.RunSummary:
+    return pcbench.run(
+        suite_file, results=results, leaderboards=results / "lb", device="cpu", progress=False, executor=options
+    )
+
+
+def test_units_group_by_model_in_grid_order():
+    assert plan_units({"a": ["clean", "fog/1", "fog/2"], "b": ["clean"]}, 2) == [
+        ("a", ("clean", "fog/1")),
+        ("a", ("fog/2",)),
+        ("b", ("clean",)),
+    ]
+    with pytest.raises(PcbenchError, match="--cells-per-task 0"):
+        plan_units({"a": ["clean"]}, 0)
+
+
+def test_local_worker_processes_give_the_local_results_and_resume_after_a_killed_task(
+    suite_file, local_results, tmp_path, monkeypatch
+):
+    options = ExecutorOptions("local", cells_per_task=2, devices=("cpu", "cpu"))
+    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")  # each worker dies in its second commit
+    with pytest.raises(TasksFailed, match=r"task\(s\) failed .* rerun the same command"):
+        distributed(suite_file, tmp_path, options)
+    status = pcbench.status(suite_file, results=tmp_path)
+    assert sum(counts["done"] for counts in status.counts.values()) >= 1
+    assert status.failed, status.format()
+    left = sum(CELLS - counts["done"] for counts in status.counts.values())
+    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
+    summary = distributed(suite_file, tmp_path, options)
+    assert len(summary.evaluated) == left  # only what the killed tasks left
+    same_results(local_results, tmp_path)
+    after = pcbench.status(suite_file, results=tmp_path)
+    assert all(counts["done"] == CELLS for counts in after.counts.values()), after.format()
+
+
+def test_ray_cluster_gives_the_local_results_and_resumes_after_a_killed_task(
+    suite_file, local_results, tmp_path, monkeypatch
+):
+    """A real local Ray cluster of 2 CPUs, started by pcbench through ``ray.init``."""
+    pytest.importorskip("ray")
+    options = ExecutorOptions("ray", cells_per_task=3, ray=RayOptions(cluster_cpus=2))
+    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")
+    with pytest.raises(TasksFailed):
+        distributed(suite_file, tmp_path, options)
+    before = pcbench.status(suite_file, results=tmp_path)
+    left = sum(CELLS - counts["done"] for counts in before.counts.values())
+    assert 0 < left < 10, before.format()
+    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
+    summary = distributed(suite_file, tmp_path, options)
+    assert len(summary.evaluated) == left
+    same_results(local_results, tmp_path)
+
+
+@pytest.fixture(scope="module")
+def slurm_cluster():
+    """The project's own single-node SLURM cluster (tests/cluster/slurm_local.sh)."""
+    pytest.importorskip("submitit")
+    up = subprocess.run(["bash", SLURM_SCRIPT, "up"], capture_output=True, text=True, timeout=600)
+    if up.returncode == 3:
+        pytest.skip(f"no SLURM here: {up.stderr.strip().splitlines()[-1]}")
+    assert up.returncode == 0, up.stderr[-2000:]
+    conf = next(line.split("=", 1)[1] for line in up.stdout.splitlines() if line.startswith("export SLURM_CONF="))
+    os.environ["SLURM_CONF"] = conf.strip().strip("'\"")
+    yield
+    subprocess.run(["bash", SLURM_SCRIPT, "down"], capture_output=True, timeout=300)
+
+
+def test_slurm_job_array_gives_the_local_results_and_resumes_after_a_killed_task(
+    suite_file, local_results, slurm_cluster, tmp_path, monkeypatch
+):
+    options = ExecutorOptions("slurm", cells_per_task=3)
+    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")
+    with pytest.raises(TasksFailed, match="log "):
+        distributed(suite_file, tmp_path, options)
+    before = pcbench.status(suite_file, results=tmp_path)
+    left = sum(CELLS - counts["done"] for counts in before.counts.values())
+    assert 0 < left < 10, before.format()
+    assert any((tmp_path / "small" / ".jobs").rglob("*.out")), "submitit's logs go under .jobs"
+    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
+    summary = distributed(suite_file, tmp_path, options)
+    assert len(summary.evaluated) == left
+    same_results(local_results, tmp_path)
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(path): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["--executor", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: no Ray cluster answers"),
+        (["--executor", "ray", "--ray-address", "nonsense"], "--ray-address 'nonsense' is not allowed"),
+        (["--executor", "slurm", "--slurm-opt", "qos"], "--slurm-opt 'qos' is not allowed"),
+        (["--devices", "cuda:7"], "'cuda:7' is not a device of this machine"),
+        (["--executor", "ray", "--detach"], "--detach needs --executor slurm"),
+    ],
+)
+def test_what_cannot_run_is_one_line_and_touches_nothing(run_main, suite_file, local_results, args, expected):
+    before = snapshot(local_results)
+    status, err = run_main(["run", str(suite_file), "--results", str(local_results), *args])
+    assert status == 2 and err.count("\n") == 1 and expected in err, err
+    assert snapshot(local_results) == before
+
+
+def test_missing_sbatch_and_missing_extras_are_one_line(run_main, suite_file, local_results, monkeypatch):
+    before = snapshot(local_results)
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no sbatch there
+    status, err = run_main(["run", str(suite_file), "--results", str(local_results), "--executor", "slurm"])
+    assert status == 2 and "sbatch is not on PATH" in err, err
+    for module, extra in (("ray", "pcbench[ray]"), ("submitit", "pcbench[slurm]")):
+        monkeypatch.setitem(sys.modules, module, None)  # as if the extra were not installed
+        kind = "ray" if module == "ray" else "slurm"
+        status, err = run_main(["run", str(suite_file), "--results", str(local_results), "--executor", kind])
+        assert status == 2 and f"pip install '{extra}'" in err and err.count("\n") == 1, err
+    assert snapshot(local_results) == before
+    assert shutil.which("sbatch") is None
