@@ -109,6 +109,7 @@ def tables(
                 "batch_size": 10,
                 "corruption_source": "generated:test" if columns["corruption"] else None,
                 "attack_params": json.dumps(params) if columns["attack"] else None,
+                "attack_warnings": "[]" if columns["attack"] else None,
                 "python_version": "3.11",
                 "torch_version": "2",
                 "gradient_mode": "full" if columns["attack"] else None,
@@ -123,6 +124,7 @@ def tables(
                 "foolbox_version": "0",
                 "imagecorruptions_version": "0",
                 "numpy_version": "0",
+                "pyautoattack_version": "0",
             }
         )
         for sample in range(SAMPLES):

@@ -182,3 +182,23 @@ def test_missing_sbatch_and_missing_extras_are_one_line(run_main, suite_file, lo
         assert status == 2 and f"pip install '{extra}'" in err and err.count("\n") == 1, err
     assert snapshot(local_results) == before
     assert shutil.which("sbatch") is None
+
+
+def test_slurm_detach_returns_the_job_id_and_status_follows_the_tasks(
+    suite_file, local_results, slurm_cluster, tmp_path
+):
+    import time
+
+    summary = distributed(suite_file, tmp_path, ExecutorOptions("slurm", cells_per_task=4, detach=True))
+    assert summary.job_id and summary.job_id.isdigit() and not summary.evaluated
+    manifest = next((tmp_path / "small" / ".jobs").glob("*/manifest.json")).read_text()
+    assert f'"job_id": "{summary.job_id}"' in manifest
+    for _ in range(600):  # the tasks run on their own; wait for them through status alone
+        counts = pcbench.status(suite_file, results=tmp_path).counts
+        if all(model["done"] == CELLS for model in counts.values()) or any(m["failed"] for m in counts.values()):
+            break
+        time.sleep(0.5)
+    assert all(model["done"] == CELLS for model in counts.values()), counts
+    again = distributed(suite_file, tmp_path, ExecutorOptions("slurm"))
+    assert again.evaluated == [] and again.job_id is None
+    same_results(local_results, tmp_path)

@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pcbench.data", "pcbench.models"),
     ("pcbench.training", "pcbench.perturbations"),
     ("pcbench.runner", "pcbench.leaderboards"),
+    ("pcbench.executors",),
     ("pcbench.api",),
     ("pcbench.cli", "pcbench.__main__"),
 ]

@@ -60,11 +60,16 @@ def check_quick(suite) -> None:
     assert (suite.dataset.name, suite.dataset.split, suite.dataset.root) == ("digits", "test", None)
     assert len(suite.corruptions.names) == 19
     assert suite.corruptions.severities == (1, 2, 3, 4, 5)
-    fgsm, pgd, transfer = suite.attacks
+    fgsm, pgd, transfer, apgd, square = suite.attacks
     assert (fgsm.kind, fgsm.steps, fgsm.rel_stepsize, fgsm.random_start) == ("fgsm", 1, None, False)
     assert fgsm.epsilons == (0.02, 0.05, 0.1) and pgd.epsilons == (0.02, 0.05, 0.1, 0.5)
     assert (pgd.kind, pgd.steps, pgd.rel_stepsize, pgd.random_start) == ("pgd-linf", 10, 0.25, True)
     assert (transfer.label, transfer.epsilons) == ("pgd-linf-first", (0.05, 0.1))
+    assert [(a.label, a.epsilons, a.limit) for a in (apgd, square)] == [
+        ("apgd-ce-linf-n20", (0.1,), 20),
+        ("square-linf-q200-n20", (0.1,), 20),
+    ]
+    assert square.sub_attack_settings()["square"]["n_queries"] == 200
     assert suite.path == QUICK_FILE
 
 
