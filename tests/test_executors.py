@@ -4,6 +4,7 @@ killed task; one-line errors for what cannot run."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -100,21 +101,62 @@ def test_local_worker_processes_give_the_local_results_and_resume_after_a_killed
     assert all(counts["done"] == CELLS for counts in after.counts.values()), after.format()
 
 
-def test_ray_cluster_gives_the_local_results_and_resumes_after_a_killed_task(
-    suite_file, local_results, tmp_path, monkeypatch
-):
-    """A real local Ray cluster of 2 CPUs, started by pcbench through ``ray.init``."""
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+RAY_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    """A real Ray cluster on 127.0.0.1, started with ``ray start --head`` with token
+    authentication (Ray reads the mode when it is imported, so the drivers of this test are
+    ``pcbench`` processes given the cluster's mode and token); its address."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("ray is not installed")
+    ray = Path(sys.executable).parent / "ray"
+    port = free_port()
+    subprocess.run(
+        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+         "--include-dashboard=false", "--disable-usage-stats"],
+        check=True, capture_output=True, timeout=180, env={**os.environ, **RAY_AUTH},
+    )  # fmt: skip
+    yield f"127.0.0.1:{port}"
+    subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=180)
+
+
+def pcbench_cli(args: list[str], **environment: str) -> subprocess.CompletedProcess:
+    command = [str(Path(sys.executable).parent / "pcbench"), *args]
+    env = {**os.environ, **RAY_AUTH, **environment}
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+
+
+def test_local_ray_cluster_started_by_pcbench_gives_the_local_results(suite_file, local_results, tmp_path):
+    """Without --ray-address pcbench starts a local Ray cluster (``ray.init``) for the run."""
     pytest.importorskip("ray")
-    options = ExecutorOptions("ray", cells_per_task=3, ray=RayOptions(cluster_cpus=2))
-    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")
-    with pytest.raises(TasksFailed):
-        distributed(suite_file, tmp_path, options)
+    distributed(suite_file, tmp_path, ExecutorOptions("ray", cells_per_task=4, ray=RayOptions(cluster_cpus=2)))
+    same_results(local_results, tmp_path)
+
+
+def test_ray_cluster_gives_the_local_results_and_resumes_after_a_killed_task(
+    suite_file, local_results, ray_cluster, tmp_path
+):
+    """A running cluster, reached through ``pcbench run --executor ray --ray-address``."""
+    args = ["run", str(suite_file), "--results", str(tmp_path), "--leaderboards", str(tmp_path / "lb"),
+            "--device", "cpu", "--executor", "ray", "--ray-address", ray_cluster, "--cells-per-task", "3"]  # fmt: skip
+    killed = pcbench_cli(args, PCBENCH_TEST_FAIL_AFTER="1")
+    assert killed.returncode == 1 and "task(s) failed" in killed.stderr and " log " in killed.stderr, killed.stderr
     before = pcbench.status(suite_file, results=tmp_path)
     left = sum(CELLS - counts["done"] for counts in before.counts.values())
-    assert 0 < left < 10, before.format()
-    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
-    summary = distributed(suite_file, tmp_path, options)
-    assert len(summary.evaluated) == left
+    assert 0 < left < 2 * CELLS, before.format()
+    rerun = pcbench_cli(args)
+    assert rerun.returncode == 0, rerun.stderr
+    assert f"{left} cells evaluated, {2 * CELLS - left} already stored" in rerun.stderr
     same_results(local_results, tmp_path)
 
 

@@ -2,7 +2,8 @@
 
 Without ``--ray-address`` a local Ray cluster is started in this process (``cluster_cpus``
 CPUs, default all) and stops when the run ends; with one, the tasks go to that running
-cluster, whose workers must see the same results directory and registry. Each task asks
+cluster, whose workers must see the same results directory and registry (with Ray's token
+authentication, this process needs the cluster's ``RAY_AUTH_MODE`` and ``RAY_AUTH_TOKEN``). Each task asks
 for ``num_cpus`` CPUs (torch uses that many threads) and ``num_gpus`` GPUs, and is never
 retried by Ray: a rerun of ``pcbench run`` resubmits what is missing.
 """
@@ -51,10 +52,18 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     import ray
 
     settings = options.ray
-    if settings.address is None:
-        ray.init(num_cpus=settings.cluster_cpus, include_dashboard=False, log_to_driver=False)
-    else:
-        ray.init(address=settings.address, log_to_driver=False)
+    try:
+        if settings.address is None:
+            ray.init(num_cpus=settings.cluster_cpus, include_dashboard=False, log_to_driver=False)
+        else:
+            ray.init(address=settings.address, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as error:
+        raise PcbenchError(
+            f"--ray-address {settings.address}: could not join the Ray cluster there ({_first_line(error)}); a "
+            "cluster with token authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN in this environment"
+            if settings.address is not None
+            else f"--executor ray: could not start a local Ray cluster ({_first_line(error)})"
+        ) from None
     remote = ray.remote(num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0)(task)
     threads = max(1, math.floor(settings.num_cpus))
     refs = [
