@@ -239,6 +239,11 @@ def run(
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
     if options.executor not in EXECUTORS:
         raise PcbenchError(f"--executor {options.executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
+    if options.devices and options.executor != "local":
+        raise PcbenchError(
+            f"--devices is for --executor local; with --executor {options.executor} ask for GPUs per task "
+            "(--slurm-gpus-per-task, --ray-num-gpus)"
+        )
     loaded = load_suite(suite, **overrides)
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:

@@ -203,6 +203,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
         (["--executor", "slurm", "--slurm-opt", "qos"], "--slurm-opt 'qos' is not allowed"),
         (["--devices", "cuda:7"], "'cuda:7' is not a device of this machine"),
         (["--executor", "ray", "--detach"], "--detach needs --executor slurm"),
+        (["--executor", "ray", "--devices", "cpu,cpu"], "--devices is for --executor local"),
     ],
 )
 def test_what_cannot_run_is_one_line_and_touches_nothing(run_main, suite_file, local_results, args, expected):
