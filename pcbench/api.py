@@ -268,7 +268,7 @@ def run(
             replace=replace,
             wait=wait,
         )
-        if options.detach:
+        if options.detach and summary.job_id is not None:
             return summary
     else:
         summary = run_suite(
@@ -319,6 +319,7 @@ def run_task(unit: WorkUnit) -> None:
             progress=False,
             checkpointing=unit.checkpointing,
             workers=unit.workers,
+            resume=unit.resume,
             cells={unit.model: unit.cells},
             coordinated=True,
             on_cell=at_cell,

@@ -114,7 +114,9 @@ def cli() -> None:
 @click.option("--slurm-mem", help="sbatch --mem, e.g. 16G.")
 @click.option("--slurm-time", type=click.IntRange(min=1), default=60, show_default=True, help="Minutes per task.")
 @click.option("--slurm-array-parallelism", type=click.IntRange(min=1), default=256, show_default=True)
-@click.option("--slurm-opt", multiple=True, help="Any other #SBATCH option as key=value (repeatable).")
+@click.option(
+    "--slurm-opt", multiple=True, help="Any other #SBATCH option: key=value, or key alone for a flag (repeatable)."
+)
 @click.option("--ray-address", help="HOST:PORT of a running Ray cluster (default: start a local one).")
 @click.option("--ray-num-cpus", type=click.FloatRange(min=0.01), default=1.0, show_default=True, help="CPUs per task.")
 @click.option("--ray-num-gpus", type=click.FloatRange(min=0), default=0.0, show_default=True, help="GPUs per task.")
@@ -190,12 +192,15 @@ def _executor_options(
     **settings: Any,
 ) -> ExecutorOptions:
     """``pcbench run``'s placement options as :class:`ExecutorOptions`."""
-    extra = []
+    extra: list[tuple[str, str | bool]] = []
     for option in slurm_opt:
         key, sep, value = option.partition("=")
-        if not sep or not key.strip():
-            raise PcbenchError(f"--slurm-opt {option!r} is not allowed; allowed: key=value, e.g. --slurm-opt qos=high")
-        extra.append((key.strip().removeprefix("--"), value))
+        key = key.strip().removeprefix("--")
+        if not key or (sep and not value):
+            raise PcbenchError(
+                f"--slurm-opt {option!r} is not allowed; allowed: key=value (e.g. qos=high) or a flag's key (e.g. hold)"
+            )
+        extra.append((key, value if sep else True))
     return ExecutorOptions(
         executor=executor,
         cells_per_task=cells_per_task,
@@ -225,12 +230,24 @@ def _executor_options(
 @click.option("--limit", type=click.IntRange(min=1), help="The --limit the run used.")
 @click.option("--seed", type=click.IntRange(min=0), help="The --seed the run used.")
 @click.option("--models", "-m", multiple=True, help="Only these models (default: the suite's).")
-def status(suite: str, results: Path, limit: int | None, seed: int | None, models: tuple[str, ...]) -> None:
+@click.option("--root", type=click.Path(path_type=Path), help="The --root the run used.")
+@click.option("--corruptions-root", type=click.Path(path_type=Path), help="The --corruptions-root the run used.")
+def status(
+    suite: str,
+    results: Path,
+    limit: int | None,
+    seed: int | None,
+    models: tuple[str, ...],
+    root: Path | None,
+    corruptions_root: Path | None,
+) -> None:
     """Show how many cells of SUITE are done, running, queued, failed or missing in --results,
-    and each failed task of the latest distributed run with the cell it died in and its log."""
+    and each failed task of the latest distributed run with the cell it died in and its log.
+    Give it the --limit, --seed, --models and roots the run was given."""
     from pcbench import api
 
-    click.echo(api.status(suite, results=results, limit=limit, seed=seed, models=models or None).format())
+    overrides = {"limit": limit, "seed": seed, "models": models or None, "root": root}
+    click.echo(api.status(suite, results=results, corruptions_root=corruptions_root, **overrides).format())
 
 
 def _leaderboard_options(command: Callable[..., None]) -> Callable[..., None]:

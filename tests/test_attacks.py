@@ -165,6 +165,7 @@ def test_masking_checks_read_only_the_cells_that_were_white_box_at_each_timestep
             "epsilon": epsilon,
             "timestep": timestep,
             "n": 100,
+            "subset_hash": "all",
             "correct": round(accuracy * 100),
             "accuracy": accuracy,
             "attack_params": json.dumps(params),

@@ -381,7 +381,7 @@ def json_list(text: str) -> object:
     return json.loads(text)
 
 
-def test_masking_checks_read_apgd_as_iterative_and_compare_only_cells_of_equal_n():
+def test_masking_checks_read_apgd_as_iterative_and_compare_only_cells_of_the_same_samples():
     import json
 
     import pandas as pd
@@ -397,6 +397,7 @@ def test_masking_checks_read_apgd_as_iterative_and_compare_only_cells_of_equal_n
             "attack": attack,
             "epsilon": 0.1,
             "n": n,
+            "subset_hash": f"first-{n}",  # the seeded subsets of one directory: one per size
             "correct": correct,
             "accuracy": correct / n,
             "attack_params": json.dumps(

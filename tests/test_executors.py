@@ -16,7 +16,7 @@ import pytest
 
 import pcbench
 from pcbench.errors import PcbenchError, TasksFailed
-from pcbench.executors import ExecutorOptions, RayOptions
+from pcbench.executors import ExecutorOptions, RayOptions, SlurmOptions
 from pcbench.executors.units import plan_units
 from pcbench.store import read_predictions, read_scores
 
@@ -200,7 +200,7 @@ def snapshot(root: Path) -> dict[str, bytes]:
     [
         (["--executor", "ray", "--ray-address", "127.0.0.1:1"], "--ray-address 127.0.0.1:1: no Ray cluster answers"),
         (["--executor", "ray", "--ray-address", "nonsense"], "--ray-address 'nonsense' is not allowed"),
-        (["--executor", "slurm", "--slurm-opt", "qos"], "--slurm-opt 'qos' is not allowed"),
+        (["--executor", "slurm", "--slurm-opt", "qos="], "--slurm-opt 'qos=' is not allowed"),
         (["--devices", "cuda:7"], "'cuda:7' is not a device of this machine"),
         (["--executor", "ray", "--detach"], "--detach needs --executor slurm"),
         (["--executor", "ray", "--devices", "cpu,cpu"], "--devices is for --executor local"),
@@ -227,21 +227,47 @@ def test_missing_sbatch_and_missing_extras_are_one_line(run_main, suite_file, lo
     assert shutil.which("sbatch") is None
 
 
-def test_slurm_detach_returns_the_job_id_and_status_follows_the_tasks(
+def test_slurm_detach_returns_the_job_id_refuses_a_second_run_and_status_follows_the_tasks(
     suite_file, local_results, slurm_cluster, tmp_path
 ):
     import time
 
-    summary = distributed(suite_file, tmp_path, ExecutorOptions("slurm", cells_per_task=4, detach=True))
+    held = ExecutorOptions("slurm", cells_per_task=4, detach=True, slurm=SlurmOptions(extra=(("hold", True),)))
+    summary = distributed(suite_file, tmp_path, held)  # sbatch --hold: queued until released
     assert summary.job_id and summary.job_id.isdigit() and not summary.evaluated
     manifest = next((tmp_path / "small" / ".jobs").glob("*/manifest.json")).read_text()
     assert f'"job_id": "{summary.job_id}"' in manifest
+    counts = pcbench.status(suite_file, results=tmp_path).counts
+    assert all(model["queued"] == CELLS for model in counts.values()), counts
+    with pytest.raises(PcbenchError, match=rf"job {summary.job_id}\) still has 0 running and 2 queued task"):
+        distributed(suite_file, tmp_path, ExecutorOptions("slurm"))  # would write beside the held tasks
+    subprocess.run(["scontrol", "release", summary.job_id], check=True, capture_output=True)
     for _ in range(600):  # the tasks run on their own; wait for them through status alone
         counts = pcbench.status(suite_file, results=tmp_path).counts
         if all(model["done"] == CELLS for model in counts.values()) or any(m["failed"] for m in counts.values()):
             break
         time.sleep(0.5)
     assert all(model["done"] == CELLS for model in counts.values()), counts
+    for _ in range(600):  # until SLURM no longer lists the array (its tasks exit after their last commit)
+        if not slurm_job_active(summary.job_id):
+            break
+        time.sleep(0.5)
     again = distributed(suite_file, tmp_path, ExecutorOptions("slurm"))
     assert again.evaluated == [] and again.job_id is None
+    same_results(local_results, tmp_path)
+
+
+def slurm_job_active(job_id: str) -> bool:
+    from pcbench.executors.slurm import job_active
+
+    return job_active(job_id)
+
+
+def test_no_resume_recomputes_every_cell_in_a_distributed_run(suite_file, local_results, tmp_path):
+    options = ExecutorOptions("local", cells_per_task=4, devices=("cpu", "cpu"))
+    distributed(suite_file, tmp_path, options)
+    summary = pcbench.run(
+        suite_file, results=tmp_path, leaderboards=None, device="cpu", progress=False, executor=options, resume=False
+    )
+    assert len(summary.evaluated) == 2 * CELLS and not summary.skipped
     same_results(local_results, tmp_path)

@@ -15,9 +15,18 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from pcbench.errors import TasksFailed
+from pcbench.errors import PcbenchError, TasksFailed
 from pcbench.executors import local, ray_tasks, slurm
-from pcbench.executors.jobs import jobs_root, task_states, write_manifest
+from pcbench.executors.jobs import (
+    TaskState,
+    jobs_root,
+    latest_run,
+    mark_failed,
+    read_manifest,
+    remove_run,
+    task_states,
+    write_manifest,
+)
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit, plan_units
 from pcbench.runner.run import RunSummary, cell_keys, evaluation_set, load_suite_data
@@ -61,7 +70,9 @@ def run_distributed(
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)
     keys = cell_keys(suite)
     summary = RunSummary(run_id=new_run_id(), results=root)
+    jobs = jobs_root(results_dir, suite.name)
     with results_lock(root, wait=wait):
+        check_no_active_tasks(jobs)  # before anything is dropped or cleaned under their feet
         drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
         remove_stale_temp_files(root)
         planned = {}
@@ -75,7 +86,7 @@ def run_distributed(
         pending = {
             model: [label for label in cells if cell_stem(model, label) in planned] for model, cells in keys.items()
         }
-        run_dir = jobs_root(results_dir, suite.name) / summary.run_id
+        run_dir = jobs / summary.run_id
         units = [
             WorkUnit(
                 run_id=summary.run_id,
@@ -88,6 +99,7 @@ def run_distributed(
                 device=device,
                 batch_size=batch_size,
                 checkpointing=checkpointing,
+                resume=resume,
                 environment=tuple((name, os.environ[name]) for name in FORWARDED_ENVIRONMENT if name in os.environ),
             )
             for index, (model, cells) in enumerate(plan_units(pending, options.cells_per_task))
@@ -95,18 +107,61 @@ def run_distributed(
         if not units:
             return summary
         write_manifest(run_dir, options.executor, units)
-        submission = backend.submit(units, task, options)
+        try:
+            submission = backend.submit(units, task, options)
+        except BaseException:
+            remove_run(run_dir, jobs)  # nothing was submitted: no run to show in pcbench status
+            raise
         write_manifest(run_dir, options.executor, units, job_id=submission.job_id)
         summary.job_id = submission.job_id
         if options.detach:
             return summary
-        _follow(submission, root, planned, progress, suite.name)
+        try:
+            _follow(submission, root, planned, progress, suite.name)
+        except KeyboardInterrupt:
+            submission.cancel()  # no task may go on writing once the lock is released
+            raise
     summary.evaluated = [stem for stem, key in planned.items() if stored_key(root, stem) == key]
-    failed = [state for state in task_states(run_dir) if state.state == "failed"]
     errors = submission.errors()
+    record_failures(units, errors)
+    failed = [state for state in task_states(run_dir) if state.state in ("failed", "running")]
     if failed or errors:
         raise TasksFailed(_failure_message(units, failed, errors, len(summary.evaluated), len(planned)))
+    absent = [stem for stem in planned if stem not in summary.evaluated]
+    if absent:
+        raise TasksFailed(
+            f"every task ended without an error, but {len(absent)} of {len(planned)} planned cell(s) are not in "
+            f"{root} with the key they were planned with (e.g. {absent[0]}): do the workers see this results "
+            "directory, the same PCBENCH_HOME and the same pcbench version?"
+        )
     return summary
+
+
+def check_no_active_tasks(jobs: Path) -> None:
+    """Refuse to start while a task of the latest run of this results directory may still be
+    writing (a detached SLURM array, or tasks left by an interrupted coordinator)."""
+    run_dir = latest_run(jobs)
+    if run_dir is None:
+        return
+    manifest = read_manifest(run_dir)
+    states = {state.index: state.state for state in task_states(run_dir)}
+    running = [index for index, state in states.items() if state == "running"]
+    unstarted = [task["index"] for task in manifest["tasks"] if task["index"] not in states]
+    if unstarted and not (manifest["executor"] == "slurm" and slurm.job_active(manifest["job_id"])):
+        unstarted = []  # never started and no longer queued anywhere: nothing will write
+    if running or unstarted:
+        raise PcbenchError(
+            f"run {manifest['run_id']} ({manifest['executor']}, job {manifest['job_id']}) still has "
+            f"{len(running)} running and {len(unstarted)} queued task(s) writing into this results directory; "
+            "wait for them (pcbench status SUITE) or cancel the job (e.g. scancel JOB), then rerun"
+        )
+
+
+def record_failures(units: list[WorkUnit], errors: dict[int, str]) -> None:
+    """Mark the tasks the executor reports as failed that could not say so themselves
+    (killed, out of memory, never started): their state files then say ``failed``."""
+    for index, error in errors.items():
+        mark_failed(units[index], error)
 
 
 def _follow(submission: Submission, root: Path, planned: dict[str, str], progress: bool, name: str) -> None:
@@ -121,19 +176,18 @@ def _follow(submission: Submission, root: Path, planned: dict[str, str], progres
             time.sleep(POLL_SECONDS)
 
 
-def _failure_message(units: list[WorkUnit], failed: list, errors: dict[int, str], done: int, planned: int) -> str:
+def _failure_message(
+    units: list[WorkUnit], failed: list[TaskState], errors: dict[int, str], done: int, planned: int
+) -> str:
     """One line: how many tasks failed, and for each its model, the cell it died in, why, and its log."""
     described = {}
     for state in failed:
-        described[state.index] = (
-            f"task {state.index} ({state.model}) died in cell {state.cell}: {state.error}; log {state.log}"
-        )
+        error = errors.get(state.index, state.error) or "ended without a word (killed on another host?)"
+        where = f"died in cell {state.cell}" if state.cell else "died before its first cell"
+        described[state.index] = f"task {state.index} ({state.model}) {where}: {error}; log {state.log}"
     for index, error in errors.items():
         unit = units[index]
-        described.setdefault(
-            index,
-            f"task {index} ({unit.model}) failed before recording a cell: {error}; log {unit.jobs}/task-{index}.log",
-        )
+        described.setdefault(index, f"task {index} ({unit.model}) never started: {error}")
     return (
         f"{len(described)} of {len(units)} task(s) failed ({done} of {planned} planned cells committed): "
         + " | ".join(described[index] for index in sorted(described))

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from pcbench.executors.units import WorkUnit
-from pcbench.files import atomic_write
+from pcbench.files import atomic_write, remove_inside
 
 JOBS = ".jobs"
 
@@ -108,6 +108,26 @@ def _output_to(log: Path) -> Iterator[None]:
             os.dup2(saved[1], 2)
             os.close(saved[0])
             os.close(saved[1])
+
+
+def mark_failed(unit: WorkUnit, error: str) -> None:
+    """Record a task as failed with the executor's ``error``, unless it recorded that itself
+    (a task killed or never started cannot); the cell it was on, if any, is kept."""
+    path = Path(unit.jobs) / f"task-{unit.index}.json"
+    state: dict[str, Any] = json.loads(path.read_text()) if path.is_file() else {
+        "index": unit.index, "model": unit.model, "host": None, "pid": None, "cell": None, "log": str(log_path(unit)),
+    }  # fmt: skip
+    if state.get("state") == "failed":
+        return
+    state.update(state="failed", error=error, ended_at=_now())
+    _write_json(path, state)
+
+
+def remove_run(run_dir: Path, jobs: Path) -> None:
+    """Delete a run's folder (its files, then its folders, deepest first), inside ``jobs`` only."""
+    for path in sorted(run_dir.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        remove_inside(path, jobs)
+    remove_inside(run_dir, jobs)
 
 
 @dataclass(frozen=True)

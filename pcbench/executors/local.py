@@ -49,7 +49,8 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     """Start one worker per device and queue every unit."""
     devices = resolve_devices(options.devices)
     context = multiprocessing.get_context("spawn")
-    queue = context.Manager().Queue()
+    manager = context.Manager()
+    queue = manager.Queue()
     for device in devices:
         queue.put(device)
     pool = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_claim, initargs=(queue,))
@@ -59,7 +60,14 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
         finished = all(future.done() for future in futures)
         if finished:
             pool.shutdown()
+            manager.shutdown()
         return finished
+
+    def cancel() -> None:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for process in list(getattr(pool, "_processes", {}).values()):  # running tasks: stop them now
+            process.terminate()
+        manager.shutdown()
 
     def errors() -> dict[int, str]:
         return {
@@ -68,7 +76,7 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
             if future.exception() is not None
         }
 
-    return Submission(f"local:{','.join(devices)}", done, errors)
+    return Submission(f"local:{','.join(devices)}", done, errors, cancel)
 
 
 def _claim(queue: object) -> None:

@@ -13,7 +13,8 @@ DEFAULT_CELLS_PER_TASK = 8
 @dataclass(frozen=True)
 class SlurmOptions:
     """``--slurm-*`` options: sbatch settings of the run's job array; ``extra`` holds any other
-    ``#SBATCH`` option as (key, value) pairs (``--slurm-opt key=value``)."""
+    ``#SBATCH`` option as (key, value) pairs (``--slurm-opt key=value``; value True for a flag
+    such as ``hold``)."""
 
     partition: str | None = None
     gpus_per_task: int | None = None
@@ -21,7 +22,7 @@ class SlurmOptions:
     mem: str | None = None
     time_min: int = 60
     array_parallelism: int = 256
-    extra: tuple[tuple[str, str], ...] = ()
+    extra: tuple[tuple[str, str | bool], ...] = ()
 
 
 @dataclass(frozen=True)

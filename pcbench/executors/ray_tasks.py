@@ -88,7 +88,12 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
             return True
         return False
 
-    return Submission(f"ray:{ray.get_runtime_context().get_job_id()}", done, lambda: dict(failures))
+    def cancel() -> None:
+        for ref in refs:
+            ray.cancel(ref, force=True)
+        ray.shutdown()
+
+    return Submission(f"ray:{ray.get_runtime_context().get_job_id()}", done, lambda: dict(failures), cancel)
 
 
 def _first_line(error: BaseException) -> str:

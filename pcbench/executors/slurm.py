@@ -12,7 +12,9 @@ follows the tasks, and a rerun resubmits only the missing cells.
 from __future__ import annotations
 
 import dataclasses
+import re
 import shutil
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -78,8 +80,27 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
         for unit, job in zip(units, jobs, strict=True):
             error = job.exception()
             if error is not None:
-                lines = str(error).strip().splitlines()
-                failures[unit.index] = f"{type(error).__name__}: {lines[-1] if lines else ''} (slurm job {job.job_id})"
+                failures[unit.index] = f"{_reason(error)} (slurm job {job.job_id}, its log {job.paths.stdout})"
         return failures
 
-    return Submission(jobs[0].job_id.split("_")[0], done, errors)
+    def cancel() -> None:
+        for job in jobs:
+            job.cancel(check=False)
+
+    return Submission(jobs[0].job_id.split("_")[0], done, errors, cancel)
+
+
+def job_active(job_id: str | None) -> bool:
+    """Whether SLURM still lists a task of job (array) ``job_id`` as queued or running."""
+    if job_id is None or shutil.which("squeue") is None:
+        return False
+    listed = subprocess.run(["squeue", "-h", "-j", job_id], capture_output=True, text=True, check=False)
+    return listed.returncode == 0 and bool(listed.stdout.strip())
+
+
+def _reason(error: BaseException) -> str:
+    """The line of a submitit error that says why: the task's own exception (the last
+    ``Name: message`` line of the traceback it carries), else the error's first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    raised = [line for line in lines if re.match(r"^[A-Za-z_][\w.]*(Error|Exception|Exit|Interrupt)\b.*", line)]
+    return raised[-1] if raised else f"{type(error).__name__}: {lines[0] if lines else ''}"

@@ -54,11 +54,19 @@ def run_status(suite: Suite, results_dir: Path) -> RunStatus:
             for label in task["cells"]:
                 assigned[cell_stem(task["model"], label)] = "missing" if state == "done" else state
     counts = {}
+    done = set()
     for model, cells in keys.items():
         counts[model] = dict.fromkeys(STATES, 0)
         for label, key in cells.items():
             stem = cell_stem(model, label)
-            counts[model]["done" if stored_key(root, stem) == key else assigned.get(stem, "missing")] += 1
+            if stored_key(root, stem) == key:
+                done.add(stem)
+            counts[model]["done" if stem in done else assigned.get(stem, "missing")] += 1
+    if manifest is not None:  # a failed task whose cells a later run completed is history, not news
+        cells_of = {
+            task["index"]: [cell_stem(task["model"], label) for label in task["cells"]] for task in manifest["tasks"]
+        }
+        failed = [task for task in failed if not set(cells_of[task.index]) <= done]
     return RunStatus(
         suite.name,
         counts,

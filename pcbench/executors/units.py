@@ -30,6 +30,7 @@ class WorkUnit:
     device: str = "auto"
     batch_size: int = 128
     checkpointing: bool = False
+    resume: bool = True
     threads: int | None = None
     workers: int = 1
     environment: tuple[tuple[str, str], ...] = ()
@@ -57,8 +58,10 @@ def plan_units(pending: Mapping[str, Sequence[str]], cells_per_task: int) -> lis
 @dataclass(frozen=True)
 class Submission:
     """Submitted tasks: the executor's ``job_id``; ``done()`` once every task has ended;
-    ``errors()``: task index -> what the executor says went wrong (after ``done()``)."""
+    ``errors()``: task index -> what the executor says went wrong (after ``done()``);
+    ``cancel()`` stops every task still queued or running."""
 
     job_id: str
     done: Callable[[], bool]
     errors: Callable[[], dict[int, str]]
+    cancel: Callable[[], None]

@@ -69,7 +69,7 @@ def build_leaderboard(results: Results, options: CompareOptions | None = None) -
     models = scores[["model", "variant", "base"]].drop_duplicates("model").reset_index(drop=True)
     warned = autoattack_warnings(scores)
     if warned is not None:
-        models["autoattack_warnings"] = models["model"].map(warned).fillna("")
+        models["autoattack_warnings"] = models["model"].map(warned)  # NA: the model has no AutoAttack cell
     summary = summary_table(metrics, flags, outcomes, models, selection)
     return Leaderboard(results, options, baseline, models, outcomes, timesteps, metrics, flags, selection, summary)
 

@@ -34,9 +34,9 @@ than a transferred FGSM or than the white-box attack on that timestep.
     mislead the white-box attacks.
 
 Comparisons count correct samples and allow a slack of one (random starts make equal-strength attacks differ
-by a sample or so), and compare only cells with the same ``n``: an attack with a ``limit``
-attacks a seeded subset, and cells with the same ``n`` in one results directory hold the
-same samples, so accuracies are never compared across different samples.
+by a sample or so), and compare only cells of the same samples (the same ``subset_hash``, the
+hash of the evaluated sample ids): an attack with a ``limit`` attacks a seeded subset, so its
+cells are compared only with cells of that subset.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
 def _iterative_weaker(group: pd.DataFrame) -> bool | None:
     fgsm = group[group["kind"] == "fgsm"]
     iterative = group[_iterative_linf(group)]
-    return _exceeds(iterative, fgsm, ["n", "epsilon", "gradient_mode", "attack_timestep"])
+    return _exceeds(iterative, fgsm, ["subset_hash", "epsilon", "gradient_mode", "attack_timestep"])
 
 
 def _not_monotonic(group: pd.DataFrame) -> bool | None:
@@ -143,13 +143,13 @@ def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame) -> bool | None
         return None
     through_unroll = whitebox[whitebox["attack_timestep"] != "first"]
     transfer = group[group["attack_timestep"] == "first"]
-    return _exceeds(through_unroll, transfer, ["n", "kind", "epsilon", "gradient_mode"])
+    return _exceeds(through_unroll, transfer, ["subset_hash", "kind", "epsilon", "gradient_mode"])
 
 
 def _gradient_free_beats(whitebox: pd.DataFrame) -> bool | None:
     """Whether Square leaves fewer correct samples than the best gradient-based attack at some
     (norm, ε); ``whitebox``: the cells attacking this timestep (one model)."""
-    keys = ["n", "norm", "epsilon"]
+    keys = ["subset_hash", "norm", "epsilon"]
     free = whitebox[whitebox["kind"] == GRADIENT_FREE].groupby(keys)["correct"].min()
     gradient = whitebox[~whitebox["runs_square"]].groupby(keys)["correct"].min()
     both = pd.concat({"free": free, "gradient": gradient}, axis=1).dropna()
@@ -163,7 +163,7 @@ def _iterative_linf(group: pd.DataFrame) -> pd.Series:
 
 def _exceeds(stronger: pd.DataFrame, weaker: pd.DataFrame, keys: list[str]) -> bool | None:
     """Whether ``stronger`` (expected to be the stronger attack) leaves more correct samples
-    (``keys`` include ``n``, so both count the same samples)."""
+    (``keys`` include ``subset_hash``, so both count the same samples)."""
     pairs = stronger[[*keys, "correct"]].merge(weaker[[*keys, "correct"]], on=keys, suffixes=("", "_other"))
     if pairs.empty:
         return None

@@ -150,6 +150,8 @@ def _masking_section(board: Leaderboard) -> list[str]:
         lines.append(f"- `{flag.removeprefix('flag_')}` — {status}. When it fires: {advice}")
     if "autoattack_warnings" in board.models.columns:
         for model, warned in board.models.set_index("model")["autoattack_warnings"].items():
+            if not isinstance(warned, str):
+                continue  # no AutoAttack cell of this model
             said = "; ".join(f"“{message}”" for message in warned.split(" | ")) if warned else "no warning"
             lines.append(f"- AutoAttack's own checks on `{model}`: {said}.")
     return ["## Gradient-masking checks", "\n".join(lines)]

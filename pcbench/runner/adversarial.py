@@ -56,7 +56,7 @@ def attacked_predictions(
         if issubclass(warning.category, AutoAttackWarning):
             messages.append(str(warning.message))
         else:
-            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+            warnings.warn(warning.message, stacklevel=2)  # others pass through, under the caller's filters
     return predictions, list(dict.fromkeys(messages))
 
 
