@@ -265,6 +265,7 @@ def run(
             resume=resume,
             progress=progress,
             checkpointing=checkpointing,
+            workers=workers,
             replace=replace,
             wait=wait,
         )

@@ -183,6 +183,23 @@ def run(
     click.echo(f"leaderboard written to {', '.join(map(str, written))}", err=True)
 
 
+#: Defaults of ``pcbench run``'s --slurm-* and --ray-* options (giving one for another executor is refused).
+_PLACEMENT_DEFAULTS = MappingProxyType(
+    {
+        "slurm_partition": None,
+        "slurm_gpus_per_task": None,
+        "slurm_cpus_per_task": 1,
+        "slurm_mem": None,
+        "slurm_time": 60,
+        "slurm_array_parallelism": 256,
+        "ray_address": None,
+        "ray_num_cpus": 1.0,
+        "ray_num_gpus": 0.0,
+        "ray_cluster_cpus": None,
+    }
+)
+
+
 def _executor_options(
     executor: str,
     cells_per_task: int,
@@ -201,6 +218,12 @@ def _executor_options(
                 f"--slurm-opt {option!r} is not allowed; allowed: key=value (e.g. qos=high) or a flag's key (e.g. hold)"
             )
         extra.append((key, value if sep else True))
+    given = [name for name, default in _PLACEMENT_DEFAULTS.items() if settings[name] != default]
+    given += ["slurm_opt"] if slurm_opt else []
+    for name in given:
+        if not name.startswith(executor + "_"):
+            option = "--" + name.replace("_", "-")
+            raise PcbenchError(f"{option} is for --executor {name.split('_')[0]}, not --executor {executor}")
     return ExecutorOptions(
         executor=executor,
         cells_per_task=cells_per_task,

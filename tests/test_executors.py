@@ -204,6 +204,8 @@ def snapshot(root: Path) -> dict[str, bytes]:
         (["--devices", "cuda:7"], "'cuda:7' is not a device of this machine"),
         (["--executor", "ray", "--detach"], "--detach needs --executor slurm"),
         (["--executor", "ray", "--devices", "cpu,cpu"], "--devices is for --executor local"),
+        (["--slurm-partition", "gpu"], "--slurm-partition is for --executor slurm, not --executor local"),
+        (["--executor", "slurm", "--ray-num-gpus", "1"], "--ray-num-gpus is for --executor ray, not --executor slurm"),
     ],
 )
 def test_what_cannot_run_is_one_line_and_touches_nothing(run_main, suite_file, local_results, args, expected):

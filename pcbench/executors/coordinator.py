@@ -37,7 +37,8 @@ from pcbench.suite import Suite
 
 #: Seconds between two looks at the committed cells while tasks run.
 POLL_SECONDS = 1.0
-#: Environment variables a task needs to see what the submitter sees.
+#: Environment variables a task needs to see what the submitter sees (the registry home, the
+#: weights folder, and the store's kill-point test hook, so tests can kill tasks).
 FORWARDED_ENVIRONMENT = ("PCBENCH_HOME", "PCBENCH_WEIGHTS", "PCBENCH_TEST_FAIL_AFTER")
 
 
@@ -52,6 +53,7 @@ def run_distributed(
     resume: bool = True,
     progress: bool = True,
     checkpointing: bool = False,
+    workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
 ) -> RunSummary:
@@ -100,6 +102,7 @@ def run_distributed(
                 batch_size=batch_size,
                 checkpointing=checkpointing,
                 resume=resume,
+                workers=workers or 1,
                 environment=tuple((name, os.environ[name]) for name in FORWARDED_ENVIRONMENT if name in os.environ),
             )
             for index, (model, cells) in enumerate(plan_units(pending, options.cells_per_task))
@@ -147,8 +150,10 @@ def check_no_active_tasks(jobs: Path) -> None:
     states = {state.index: state.state for state in task_states(run_dir)}
     running = [index for index, state in states.items() if state == "running"]
     unstarted = [task["index"] for task in manifest["tasks"] if task["index"] not in states]
-    if unstarted and not (manifest["executor"] == "slurm" and slurm.job_active(manifest["job_id"])):
-        unstarted = []  # never started and no longer queued anywhere: nothing will write
+    if manifest["executor"] != "slurm":
+        unstarted = []  # never started, and nothing will start them: their coordinator has ended
+    elif not slurm.job_active(manifest["job_id"]):
+        running, unstarted = [], []  # SLURM lists none: tasks still saying "running" died without a word
     if running or unstarted:
         raise PcbenchError(
             f"run {manifest['run_id']} ({manifest['executor']}, job {manifest['job_id']}) still has "

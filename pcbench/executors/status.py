@@ -3,9 +3,11 @@ failed or missing, from the stored cells and the latest distributed run's task f
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pcbench.executors import slurm
 from pcbench.executors.jobs import TaskState, jobs_root, latest_run, read_manifest, task_states
 from pcbench.runner.run import cell_keys
 from pcbench.store import cell_stem, stored_key
@@ -48,6 +50,8 @@ def run_status(suite: Suite, results_dir: Path) -> RunStatus:
     manifest = read_manifest(run_dir) if run_dir is not None else None
     if run_dir is not None and manifest is not None:
         states = {state.index: state for state in task_states(run_dir)}
+        if manifest["executor"] == "slurm" and not slurm.job_active(manifest["job_id"]):
+            states = {index: _ended(state) for index, state in states.items()}  # SLURM lists none of them
         failed = [state for state in states.values() if state.state == "failed"]
         for task in manifest["tasks"]:
             state = states[task["index"]].state if task["index"] in states else "queued"
@@ -74,4 +78,15 @@ def run_status(suite: Suite, results_dir: Path) -> RunStatus:
         executor=None if manifest is None else manifest["executor"],
         job_id=None if manifest is None else manifest["job_id"],
         failed=failed,
+    )
+
+
+def _ended(state: TaskState) -> TaskState:
+    """A task that still says ``running`` although its job is gone: it died without a word."""
+    if state.state != "running":
+        return state
+    return dataclasses.replace(
+        state,
+        state="failed",
+        error="its SLURM job ended without the task recording it (killed, out of memory or time?)",
     )

@@ -17,7 +17,8 @@ class WorkUnit:
     and the data from the suite, on the shared file system. ``environment`` holds the
     ``PCBENCH_*`` variables of the submitting process (registry home, weights), set in the
     task before anything is looked up; ``threads``: torch's intra-op threads (None: torch's
-    default); ``workers``: corruption-generating processes.
+    default); ``workers``: corruption-generating processes (``--workers``, default 1 per task;
+    a SLURM task uses its ``--slurm-cpus-per-task``).
     """
 
     run_id: str

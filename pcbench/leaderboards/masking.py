@@ -88,14 +88,15 @@ def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
 def autoattack_warnings(scores: pd.DataFrame) -> pd.Series | None:
     """Model -> the distinct warnings of AutoAttack's own checks (dynamic or randomised
     defense, zero gradients, ...) over its stored cells, joined by ``" | "`` (``""`` when
-    there were none); None when no AutoAttack cell is stored."""
+    there were none); NA for a model whose AutoAttack cells were all stored before warnings
+    were recorded; None when no AutoAttack cell is stored."""
     attacks = scores[scores["perturbation"] == "attack"]
     autoattack = attacks[attacks["attack_params"].map(lambda p: "autoattack" in json.loads(p))]
     if autoattack.empty:
         return None
-    messages = autoattack.drop_duplicates("cell_key")["attack_warnings"].map(lambda w: json.loads(w) if w else [])
-    by_model = messages.groupby(autoattack.drop_duplicates("cell_key")["model"], sort=False).sum()
-    return by_model.map(lambda found: " | ".join(dict.fromkeys(found)))
+    cells = autoattack.drop_duplicates("cell_key").dropna(subset=["attack_warnings"])
+    messages = cells["attack_warnings"].map(json.loads).groupby(cells["model"], sort=False).sum()
+    return messages.map(lambda found: " | ".join(dict.fromkeys(found)))
 
 
 def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
