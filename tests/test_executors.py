@@ -273,3 +273,31 @@ def test_no_resume_recomputes_every_cell_in_a_distributed_run(suite_file, local_
     )
     assert len(summary.evaluated) == 2 * CELLS and not summary.skipped
     same_results(local_results, tmp_path)
+
+
+def fake_run(results: Path, executor: str, job_id: str, host: str) -> None:
+    """A jobs folder of a run of ``small`` whose one task says it is running on ``host``."""
+    import json
+
+    run_dir = results / "small" / ".jobs" / "20261202T000000Z-feedface"
+    run_dir.mkdir(parents=True)
+    task = {"index": 0, "model": "digits-cnn", "cells": ["clean"], "log": str(run_dir / "task-0.log")}
+    manifest = {"run_id": run_dir.name, "executor": executor, "job_id": job_id, "tasks": [task]}
+    (run_dir / "manifest.json").write_text(json.dumps(manifest))
+    state = {"index": 0, "model": "digits-cnn", "state": "running", "host": host, "pid": 1, "cell": "x", "log": "l"}
+    (run_dir / "task-0.json").write_text(json.dumps(state))
+
+
+def test_a_task_running_elsewhere_blocks_a_new_run_until_its_job_is_gone(suite_file, tmp_path, monkeypatch):
+    from pcbench.executors.coordinator import check_no_active_tasks
+    from pcbench.executors.jobs import jobs_root
+
+    fake_run(tmp_path / "ray", "ray", "ray:01000000", "another-host")
+    with pytest.raises(PcbenchError, match="still has 1 running and 0 queued task"):
+        check_no_active_tasks(jobs_root(tmp_path / "ray", "small"))
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # no squeue: SLURM lists no job
+    fake_run(tmp_path / "slurm", "slurm", "424242", "another-host")
+    check_no_active_tasks(jobs_root(tmp_path / "slurm", "small"))  # its job is gone: nothing writes
+    status = pcbench.status(suite_file, results=tmp_path / "slurm")
+    assert status.counts["digits-cnn"]["failed"] == 1 and "SLURM job ended" in status.failed[0].error
