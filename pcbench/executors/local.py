@@ -7,6 +7,7 @@ runs tasks from the plan until none is left. ``--devices all`` means every CUDA 
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -85,7 +86,6 @@ def _claim(queue: object) -> None:
 
 
 def _on_claimed_device(task: Callable[[WorkUnit], None], unit: WorkUnit) -> None:
-    import dataclasses
-
+    """Run ``task`` on this worker's device (a CPU worker on one thread)."""
     device = _claimed["device"]
     task(dataclasses.replace(unit, device=device, threads=1 if device == "cpu" else unit.threads))
