@@ -119,19 +119,19 @@ def ray_cluster():
     ``pcbench`` processes given the cluster's mode and token); its address."""
     if importlib.util.find_spec("ray") is None:
         pytest.skip("ray is not installed")
-    ray = Path(sys.executable).parent / "ray"
+    ray = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]  # the ray command
     port = free_port()
     subprocess.run(
-        [ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
+        [*ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats"],
         check=True, capture_output=True, timeout=180, env={**os.environ, **RAY_AUTH},
     )  # fmt: skip
     yield f"127.0.0.1:{port}"
-    subprocess.run([ray, "stop", "--force"], capture_output=True, timeout=180)
+    subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=180)
 
 
 def pcbench_cli(args: list[str], **environment: str) -> subprocess.CompletedProcess:
-    command = [str(Path(sys.executable).parent / "pcbench"), *args]
+    command = [sys.executable, "-m", "pcbench", *args]
     env = {**os.environ, **RAY_AUTH, **environment}
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
