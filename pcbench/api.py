@@ -248,42 +248,25 @@ def run(
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:
         check_output_dir("leaderboards", Path(leaderboards))
+    settings = {
+        "results_dir": Path(results),
+        "device": device,
+        "batch_size": batch_size,
+        "resume": resume,
+        "progress": progress,
+        "checkpointing": checkpointing,
+        "workers": workers,
+        "replace": replace,
+        "wait": wait,
+    }
     if options.distributed:
         from pcbench.executors.coordinator import run_distributed
 
-        if loaded.path is None:
-            raise PcbenchError(
-                f"--executor {options.executor}: suite {loaded.name!r} has no TOML file to send to tasks"
-            )
-        summary = run_distributed(
-            loaded,
-            run_task,
-            results_dir=Path(results),
-            options=options,
-            device=device,
-            batch_size=batch_size,
-            resume=resume,
-            progress=progress,
-            checkpointing=checkpointing,
-            workers=workers,
-            replace=replace,
-            wait=wait,
-        )
+        summary = run_distributed(loaded, run_task, options=options, **settings)
         if options.detach and summary.job_id is not None:
             return summary
     else:
-        summary = run_suite(
-            loaded,
-            results_dir=Path(results),
-            device=device,
-            batch_size=batch_size,
-            resume=resume,
-            progress=progress,
-            checkpointing=checkpointing,
-            workers=workers,
-            replace=replace,
-            wait=wait,
-        )
+        summary = run_suite(loaded, **settings)
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])
         summary.report = write_report(board, leaderboards)
