@@ -46,7 +46,7 @@ def test_pc_minus_base_is_the_paired_difference_per_timestep() -> None:
     assert table["ci_low"].iloc[1] == 0.0 and abs(table["ci_high"].iloc[1] - 0.3) < 1e-9
     figure = PLOTS["pc-vs-base"](board)
     (ax,) = figure.axes
-    assert ax.get_title().startswith("pc − ff: clean") and f"({SAMPLES} samples)" in ax.get_title()
+    assert figure.subfigs[0].get_suptitle() == "pc − ff" and ax.get_title() == f"clean\n({SAMPLES} samples)"
     low, high = ax.get_ylim()
     assert high - low >= MIN_DELTA_SPAN  # one sample does not fill the panel
 

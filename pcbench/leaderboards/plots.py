@@ -20,9 +20,17 @@ have data for:
                                    (dashed) and at the chosen timestep
 
 A model stored at timestep 0 only (feedforward) is drawn as a dashed horizontal line in
-the plots over timesteps. Panels of one figure share their y-axis, and an accuracy axis
-spans at least :data:`MIN_ACCURACY_SPAN` (a difference's axis :data:`MIN_DELTA_SPAN`), so
-a change of a sample or two never fills a panel as if it were a collapse.
+the plots over timesteps. Panels of one figure share their y-axis, and every accuracy axis
+(and the relative error's) spans at least :data:`MIN_ACCURACY_SPAN` (a difference's axis
+:data:`MIN_DELTA_SPAN`), so a change of a sample or two never fills a panel as if it were a
+collapse.
+
+Layout: the legend of a figure is one figure legend below the panels, so it never covers a
+curve or a band; ``pc-vs-base.png`` names each variant − base pair once,
+above its row of panels, and titles each panel with the metric only; timestep and severity
+axes get integer ticks, and a panel with a single ε gets one tick, at that ε.
+``tests/test_plots_layout.py`` checks the rendered layout: no two texts (titles, axis and
+tick labels, legends) overlap, no legend covers a panel, the minimum spans hold.
 """
 
 from __future__ import annotations
@@ -35,6 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pcbench.files import atomic_write
 from pcbench.leaderboards.board import Leaderboard
@@ -48,6 +57,8 @@ DPI = 110
 #: Smallest y-range of an accuracy panel (fraction) and of a difference panel (points).
 MIN_ACCURACY_SPAN = 0.1
 MIN_DELTA_SPAN = 4.0
+#: Entries per row of a figure legend.
+LEGEND_COLUMNS = 3
 
 
 def plots_dir(leaderboards: Path, suite: str) -> Path:
@@ -94,7 +105,20 @@ def _over_timesteps(ax: Axes, board: Leaderboard, rows: dict[str, pd.DataFrame],
         if np.isfinite(low).any():
             ax.fill_between(x, low, high, color=colors[model], alpha=0.15, linewidth=0)
     ax.set(title=title, xlabel="timestep", ylabel=ylabel)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
+
+
+def _legend(figure: Figure, axes: list[Axes]) -> None:
+    """One legend for the whole figure, below the panels (constrained layout keeps it clear
+    of them and of every label), so that it never covers data; entries are the labelled
+    lines of every panel, each label once, in rows of at most :data:`LEGEND_COLUMNS`."""
+    entries: dict[str, object] = {}
+    for ax in axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            entries.setdefault(label, handle)
+    columns = min(len(entries), LEGEND_COLUMNS)
+    figure.legend(list(entries.values()), list(entries), loc="outside lower center", ncols=columns, fontsize="small")
 
 
 def _grid(count: int, columns: int = 3) -> tuple[Figure, list[Axes]]:
@@ -133,7 +157,7 @@ def clean_plot(board: Leaderboard) -> Figure | None:
     n = int(board.metrics.loc[board.metrics["metric"] == "clean_acc", "n"].max())
     _over_timesteps(ax, board, rows, f"{board.suite}: clean accuracy ({n} samples)", "accuracy")
     _widen([ax], MIN_ACCURACY_SPAN)
-    ax.legend(fontsize="small")
+    _legend(figure, [ax])
     return figure
 
 
@@ -157,7 +181,7 @@ def family_plot(board: Leaderboard) -> Figure | None:
     for ax, (title, rows) in zip(axes, families.items(), strict=True):
         _over_timesteps(ax, board, rows, title, "accuracy (pooled)")
     _widen(axes, MIN_ACCURACY_SPAN)
-    axes[0].legend(fontsize="small")
+    _legend(figure, axes)
     return figure
 
 
@@ -172,23 +196,26 @@ def attack_plot(board: Leaderboard) -> Figure | None:
         n = max(int(group["n"].max()) for group in rows.values())
         _over_timesteps(ax, board, rows, f"{short_name(name)} ({n} samples)", "accuracy")
     _widen(axes, MIN_ACCURACY_SPAN)
-    axes[0].legend(fontsize="small")
+    _legend(figure, axes)
     return figure
 
 
 def pc_vs_base_plot(board: Leaderboard) -> Figure | None:
-    """Per PC variant (one row of panels each): variant − base per timestep, paired band."""
+    """Per PC variant (one row of panels each, titled ``variant − base``): variant − base
+    per timestep with its paired band; every panel shares one y-axis."""
     table = pc_differences(board.outcomes, board.models, board.options.bootstrap)
     if table.empty:
         return None
     pairs = list(table[["model", "base"]].drop_duplicates().itertuples(index=False))
     metrics = list(pd.unique(table["metric"]))
-    figure = Figure(figsize=(3.6 * len(metrics), 3.0 * len(pairs)), layout="constrained")
-    grid = figure.subplots(len(pairs), len(metrics), squeeze=False, sharey=True)
+    figure = Figure(figsize=(3.6 * len(metrics), 3.3 * len(pairs)), layout="constrained")
     colors = _colors(board)
-    for row, (model, base) in enumerate(pairs):
+    axes: list[Axes] = []
+    for row, (model, base) in zip(figure.subfigures(len(pairs), 1, squeeze=False)[:, 0], pairs, strict=True):
+        row.suptitle(f"{model} − {base}")
         for column, metric in enumerate(metrics):
-            ax = grid[row][column]
+            ax = row.add_subplot(1, len(metrics), column + 1, sharey=axes[0] if axes else None)
+            axes.append(ax)
             rows = table[(table["model"] == model) & (table["metric"] == metric)]
             ax.axhline(0.0, color="grey", linewidth=0.8)
             if not rows.empty:
@@ -198,13 +225,12 @@ def pc_vs_base_plot(board: Leaderboard) -> Figure | None:
                     x, 100 * rows["ci_low"], 100 * rows["ci_high"], color=colors[model], alpha=0.2, linewidth=0
                 )
             ax.set(
-                title=f"{model} − {base}: {short_name(metric)}" + _evaluated(board, metric),
-                xlabel="timestep",
-                ylabel="Δ accuracy (points)",
+                title=short_name(metric) + _evaluated(board, metric), xlabel="timestep", ylabel="Δ accuracy (points)"
             )
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
             ax.yaxis.set_tick_params(labelleft=True)
             ax.grid(alpha=0.3)
-    _widen(list(grid.ravel()), MIN_DELTA_SPAN, bounds=None)
+    _widen(axes, MIN_DELTA_SPAN, bounds=None)
     return figure
 
 
@@ -246,8 +272,10 @@ def severity_plot(board: Leaderboard) -> Figure | None:
             label=f"{model} t={timestep}",
         )
     ax.set(title=f"{board.suite}: accuracy vs severity", xlabel="severity", ylabel="accuracy (all corruptions)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
+    _widen([ax], MIN_ACCURACY_SPAN)
+    _legend(figure, [ax])
     return figure
 
 
@@ -269,7 +297,7 @@ def heatmap_plot(board: Leaderboard) -> Figure | None:
     figure = Figure(figsize=(0.55 * len(names) + 3, 0.5 * len(models) + 2.2), layout="constrained")
     ax = figure.subplots()
     image = ax.imshow(grid, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right", fontsize="small")
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize="small")  # upright boxes never touch
     ax.set_yticks(range(len(models)), [f"{m} t={int(board.selection.chosen[m])}" for m in models], fontsize="small")
     for (row, column), value in np.ndenumerate(grid):
         if np.isfinite(value):
@@ -296,12 +324,16 @@ def relative_error_plot(board: Leaderboard) -> Figure | None:
     _over_timesteps(ax, board, rows, f"{board.suite}: relative corruption error", "error / error at timestep 0")
     ax.axhline(1.0, color="grey", linewidth=0.8)
     _widen([ax], MIN_ACCURACY_SPAN, bounds=None)
-    ax.legend(fontsize="small")
+    _legend(figure, [ax])
     return figure
 
 
 def epsilon_plot(board: Leaderboard) -> Figure | None:
-    """Adversarial accuracy vs ε per attack, at timestep 0 and the chosen timestep."""
+    """Adversarial accuracy vs ε per attack, at timestep 0 and the chosen timestep.
+
+    A panel whose attack was run at one ε only gets a single tick, at that ε, in the
+    middle of an axis from ε/2 to 3ε/2 (±0.5 for ε = 0); automatic ticks would read
+    0.0285 … 0.0315."""
     lines = _scores_at(board, "attack")
     if not lines:
         return None
@@ -309,9 +341,11 @@ def epsilon_plot(board: Leaderboard) -> Figure | None:
     colors = _colors(board)
     figure, axes = _grid(len(attacks))
     for ax, attack in zip(axes, attacks, strict=True):
+        epsilons = set()
         for model, timestep, rows, style in lines:
             rows = rows[rows["attack"] == attack].sort_values("epsilon")
             if not rows.empty:
+                epsilons.update(rows["epsilon"].astype(float))
                 ax.plot(
                     rows["epsilon"],
                     rows["correct"] / rows["n"],
@@ -319,9 +353,15 @@ def epsilon_plot(board: Leaderboard) -> Figure | None:
                     color=colors[model],
                     label=f"{model} t={timestep}",
                 )
+        if len(epsilons) == 1:
+            (epsilon,) = epsilons
+            ax.set_xticks([epsilon], [f"{epsilon:g}"])
+            half = epsilon / 2 if epsilon > 0 else 0.5
+            ax.set_xlim(epsilon - half, epsilon + half)
         ax.set(title=attack, xlabel="ε", ylabel="accuracy")
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize="small")
+    _widen(axes, MIN_ACCURACY_SPAN)
+    _legend(figure, axes)
     return figure
 
 
