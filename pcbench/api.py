@@ -190,17 +190,39 @@ def load_suite(name_or_path: str | Path | Suite, **overrides: Any) -> Suite:
     return suite.with_overrides(**overrides)
 
 
-def plan(suite: str | Path | Suite, *, estimate: bool = True, **overrides: Any) -> str:
-    """What ``pcbench run --dry-run`` prints: the cell grid, its forward and gradient passes,
-    and (with ``estimate``) a time estimate from timing each model on a dummy batch.
+def plan(
+    suite: str | Path | Suite,
+    *,
+    results: str | Path | None = "results",
+    resume: bool = True,
+    estimate: bool = True,
+    device: str = "auto",
+    batch_size: int = 128,
+    checkpointing: bool = False,
+    **overrides: Any,
+) -> str:
+    """What ``pcbench run --dry-run`` prints: the cells still to compute (those stored in
+    ``results`` under their current key are done, unless not ``resume``), their forward and
+    gradient passes, and (with ``estimate``) a time estimate from timing each model's real
+    batches on ``device`` (see :mod:`pcbench.runner.plan`).
 
     Example::
 
         print(plan("quick", limit=20))
     """
-    from pcbench.runner.plan import format_plan
+    from pcbench.runner.plan import format_plan, make_plan
 
-    return format_plan(load_suite(suite, **overrides), estimate=estimate)
+    return format_plan(
+        make_plan(
+            load_suite(suite, **overrides),
+            results_dir=None if results is None else Path(results),
+            resume=resume,
+            estimate=estimate,
+            device=device,
+            batch_size=batch_size,
+            checkpointing=checkpointing,
+        )
+    )
 
 
 def run(
@@ -476,70 +498,180 @@ def suite_name(suite: str | Path | Suite) -> str:
     return load_suite(suite).name if candidate.suffix == ".toml" or candidate.is_file() else str(suite)
 
 
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What :func:`evaluate` returns.
+
+    ``accuracy``: one row per cell (``clean``, ``gaussian_noise-s3``, ``pgd-linf@0.03``, ...),
+    one column per evaluated timestep; ``scores``: the long score rows (every column pcbench
+    stores); ``summary``: the leaderboard's summary rows of the model and its ``base`` (Δ and
+    paired p-values of every metric), ``None`` without a base; ``report``: the files written
+    under ``leaderboards``; ``evaluated`` / ``skipped``: the cells computed now / found stored.
+    """
+
+    name: str
+    base: str | None
+    results: Path
+    accuracy: pd.DataFrame
+    scores: pd.DataFrame
+    summary: pd.DataFrame | None
+    evaluated: tuple[str, ...]
+    skipped: tuple[str, ...]
+    report: tuple[Path, ...] = ()
+
+
 def evaluate(
     model: nn.Module | str,
     suite: str | Path | Suite,
     *,
     name: str | None = None,
+    base: str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    key: str | None = None,
     results: str | Path = "results",
+    leaderboards: str | Path | None = None,
     device: str = "auto",
     batch_size: int = 128,
+    resume: bool = True,
     progress: bool = False,
     workers: int | None = None,
     replace: bool = False,
     **overrides: Any,
-) -> pd.DataFrame:
-    """RobustBench's ``benchmark()`` for dynamic models: evaluate any ``nn.Module`` that maps
-    images in [0, 1] (``[B, 3, H, W]``) to logits ``[B, classes]`` or ``[T + 1, B, classes]``
-    on a suite, without registering it, and return its score rows.
+) -> Evaluation:
+    """RobustBench's ``benchmark()`` for dynamic models: evaluate your own ``nn.Module`` on a
+    suite without registering it.
 
-    The results are stored under ``name`` in ``<results>/<suite>/`` like any run (resumable;
-    the checkpoint hash is the hash of the module's state dict, so changed weights recompute).
+    The module maps images in [0, 1] (``[B, 3, H, W]``) to logits ``[B, classes]`` or ``[T + 1,
+    B, classes]``; with ``mean`` and ``std`` it gets normalised images instead (pcbench puts
+    the normalisation inside, so attacks still work in pixel space). It is never changed: its
+    devices, modes and ``requires_grad`` flags are restored afterwards.
+
+    The cells are stored under ``name`` in ``<results>/<suite>/`` like any run and keyed by
+    the module's whole identity (structure, settings such as a PC model's β, every parameter
+    and buffer: :mod:`pcbench.models.identity`), so a different module under a stored name is
+    computed afresh, never answered with the old numbers; ``key`` adds what pcbench cannot
+    see (e.g. ``key="v2"``); ``resume=False`` recomputes everything.
+
+    ``base`` names the feedforward model a dynamic module (T >= 1) is a variant of: a
+    registered model (evaluated too, if not yet stored) or a name evaluated before into
+    ``results``. Every table and plot then pairs the two (Δ, paired p-values,
+    ``pc-vs-base.png``); ``leaderboards`` writes the whole report there.
+
     A registered model can be passed by name instead of a module (then ``name`` is optional).
 
     Example::
 
-        scores = evaluate(my_cnn, "quick", name="my-cnn", limit=50)
-        scores.query("perturbation == 'clean'")[["timestep", "accuracy"]]
+        variant = pcbench.wrap_pc(net, ["layer1", "layer2"], mean=MEAN, std=STD, input_size=32)
+        result = pcbench.evaluate(variant, "quick", name="my-pc", base="my-ff", limit=50)
+        result.accuracy                      # cells x timesteps
+        result.summary                       # delta_clean_acc:last, p_clean_acc:last, ...
     """
     from pcbench.runner import run_suite
+    from pcbench.runner.entries import UserModule, borrowed
 
     loaded = load_suite(suite, **overrides)
     if isinstance(model, str):
-        name, modules = name or model, None
+        if any(value is not None for value in (base, mean, std, key)):
+            raise PcbenchError(
+                f"evaluate('{model}'): base, mean, std and key are for your own module; a registered "
+                "model's spec sets them"
+            )
+        name, modules = name or model, {}
     elif name is None:
-        raise PcbenchError("evaluate: name = None; an unregistered model needs a name to be stored under")
+        raise PcbenchError("evaluate: name = None; your own module needs a name to be stored under")
     else:
         if name in list_models():
             raise PcbenchError(f"evaluate: name = '{name}' is a registered model; choose another name")
-        modules = {name: model}
-    loaded = loaded.with_overrides(models=[name])
-    run_suite(
-        loaded,
-        results_dir=Path(results),
-        device=device,
-        batch_size=batch_size,
-        progress=progress,
-        workers=workers,
-        replace=replace,
-        modules=modules,
-    )
+        modules = {name: UserModule(model, base=base, mean=mean, std=std, key=key)}
+    models = [name] if base is None else _with_base(name, base, loaded, results)
+    loaded = loaded.with_overrides(models=models)
+    with borrowed([user.module for user in modules.values()]):
+        summary = run_suite(
+            loaded,
+            results_dir=Path(results),
+            device=device,
+            batch_size=batch_size,
+            resume=resume,
+            progress=progress,
+            workers=workers,
+            replace=replace,
+            modules=modules,
+        )
     scores = load_results(loaded, results).scores
-    return scores[scores["model"] == name].reset_index(drop=True)
+    scores = scores[scores["model"] == name].reset_index(drop=True)
+    accuracy = scores.pivot_table(index="cell", columns="timestep", values="accuracy", sort=False)
+    board, report = None, []
+    if base is not None or leaderboards is not None:
+        board = leaderboard(loaded, results=[results])
+        if leaderboards is not None:
+            report = write_report(board, leaderboards)
+    return Evaluation(
+        name=name,
+        base=base,
+        results=summary.results,
+        accuracy=accuracy.rename_axis(index="cell", columns="timestep"),
+        scores=scores,
+        summary=None if board is None or base is None else _pair_summary(board, name, base),
+        evaluated=tuple(summary.evaluated),
+        skipped=tuple(summary.skipped),
+        report=tuple(report),
+    )
 
 
-def register_file(path: str | Path, *, replace: bool = False) -> list[ModelSpec]:
+def _with_base(name: str, base: str, suite: Suite, results: str | Path) -> list[str]:
+    """The models a run of ``name`` with ``base`` evaluates: a registered base too (its stored
+    cells are skipped), a base evaluated before only when it is stored in ``results``."""
+    if base == name:
+        raise PcbenchError(f"evaluate: base = '{base}' is the model itself; name its feedforward base")
+    if base in list_models():
+        return [base, name]
+    from pcbench.store import read_scores
+
+    root = Path(results) / suite.name
+    try:
+        stored = set(read_scores(root)["model"])
+    except PcbenchError:  # nothing stored there (yet)
+        stored = set()
+    if base not in stored:
+        raise PcbenchError(
+            f"evaluate: base = '{base}' is neither a registered model nor stored in {root}; allowed: a registered "
+            "model, or a name you evaluated into these results first (evaluate(base_module, ..., name="
+            f"'{base}'))"
+        )
+    return [name]
+
+
+def _pair_summary(board: Leaderboard, name: str, base: str) -> pd.DataFrame:
+    """The summary rows of ``base`` and ``name`` (the variant's carry Δ and p columns)."""
+    rows = board.summary[board.summary["model"].isin([base, name])]
+    return rows.set_index("model").loc[[base, name]].reset_index()
+
+
+def register_file(path: str | Path, *, replace: bool = False, drop_weights: bool = False) -> list[ModelSpec]:
     """What ``pcbench register FILE`` does: validate every model of a TOML model file (built
     with its weights, one forward on a dummy input) and save them in the user registry.
+
+    With ``replace``, a PC variant whose file names no weights keeps the feedback weights of
+    the entry it replaces, saying so in one line on stderr, unless ``drop_weights``
+    (:func:`pcbench.registry.user_file.carried_weights`).
 
     Example::
 
         register_file("models.toml", replace=True)
     """
+    import sys
+
     from pcbench.models.build import validate_model
     from pcbench.registry.user_file import register_from_file
 
-    return register_from_file(Path(path), validate=validate_model, replace=replace)
+    return register_from_file(
+        Path(path),
+        validate=validate_model,
+        replace=replace,
+        drop_weights=drop_weights,
+        on_note=lambda note: print(f"note: {note}", file=sys.stderr),
+    )
 
 
 def unregister(name: str) -> None:

@@ -11,7 +11,6 @@ per-process costs (numba loading ``glass_blur``'s kernel) are paid once per work
 from __future__ import annotations
 
 import math
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -20,6 +19,7 @@ from types import TracebackType
 from typing import TypeVar
 
 from pcbench.errors import PcbenchError
+from pcbench.processes import mainless_context
 
 R = TypeVar("R")
 
@@ -78,7 +78,7 @@ class WorkerPool:
 
     def _started(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            context = multiprocessing.get_context("forkserver")
+            context = mainless_context("forkserver")  # workers never re-run the user's script
             context.set_forkserver_preload(_PRELOAD)
             self._executor = ProcessPoolExecutor(self.workers, mp_context=context)
         return self._executor

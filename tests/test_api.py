@@ -93,12 +93,14 @@ def test_checkpoint_hash_of_missing_weights_raises_and_never_trains(tmp_path, re
 def test_an_unregistered_module_is_evaluated_like_its_registered_twin(suite_file, tmp_path):
     network = pcbench.load_model("digits-cnn")  # a plain nn.Module from here on: images in [0, 1] -> logits
     module = nn.Sequential(network.normalize, network.backbone)
-    scores = pcbench.evaluate(module, suite_file, name="my-cnn", results=tmp_path / "results", workers=1)
+    result = pcbench.evaluate(module, suite_file, name="my-cnn", results=tmp_path / "results", workers=1)
+    scores = result.scores
     assert sorted(scores["cell"].unique()) == ["clean", "fgsm@0.05", "fog/1"]
     assert set(scores["variant"]) == {"feedforward"} and set(scores["n"]) == {20}
-    from pcbench.models.protocol import state_dict_hash
+    assert sorted(result.accuracy.index) == ["clean", "fgsm@0.05", "fog/1"] and list(result.accuracy.columns) == [0]
+    from pcbench.models.identity import parameters_hash
 
-    assert set(scores["checkpoint_hash"]) == {state_dict_hash(module)}
+    assert set(scores["checkpoint_hash"]) == {parameters_hash(module)}
     twin = CliRunner().invoke(
         cli,
         [
@@ -122,7 +124,8 @@ def test_an_unregistered_module_is_evaluated_like_its_registered_twin(suite_file
     registered = stored[stored.model == "digits-cnn"].set_index("cell")["correct"]
     assert mine.sort_index().tolist() == registered.sort_index().tolist()  # the same network, the same numbers
     again = pcbench.evaluate(module, suite_file, name="my-cnn", results=tmp_path / "results", workers=1)
-    assert again["run_id"].tolist() == scores["run_id"].tolist()  # stored cells are resumed, not recomputed
+    assert again.scores["run_id"].tolist() == scores["run_id"].tolist()  # stored cells are resumed, not recomputed
+    assert again.evaluated == () and len(again.skipped) == 3
     with pytest.raises(pcbench.PcbenchError, match="needs a name"):
         pcbench.evaluate(module, suite_file, results=tmp_path / "results")
 

@@ -8,13 +8,13 @@ runs tasks from the plan until none is left. ``--devices all`` means every CUDA 
 from __future__ import annotations
 
 import dataclasses
-import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
 
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit
+from pcbench.processes import mainless_context
 
 _claimed: dict[str, str] = {}
 
@@ -49,7 +49,7 @@ def check(options: ExecutorOptions) -> None:
 def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: ExecutorOptions) -> Submission:
     """Start one worker per device and queue every unit."""
     devices = resolve_devices(options.devices)
-    context = multiprocessing.get_context("spawn")
+    context = mainless_context("spawn")  # workers never re-run the user's script
     manager = context.Manager()
     queue = manager.Queue()
     for device in devices:

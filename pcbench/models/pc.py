@@ -142,6 +142,20 @@ class PCModel(TimestepModel):
             raise PcbenchError(f"gradient_mode = {mode!r}; allowed: {', '.join(GRADIENT_MODES)}")
         self._gradient_mode = mode
 
+    def pcbench_identity(self) -> dict[str, object]:
+        """The PC configuration that determines the outputs besides the modules and their
+        weights (:mod:`pcbench.models.identity`); not ``activation_checkpointing``, which
+        leaves every value unchanged."""
+        return {
+            "pcoders": self.module_paths,
+            "betas": [float(value) for value in self.betas],
+            "lambdas": [float(value) for value in self.lambdas],
+            "alphas": [float(value) for value in self.alphas],
+            "timesteps": self.timesteps,
+            "gradient_scaling": self.gradient_scaling,
+            "gradient_mode": self.gradient_mode,
+        }
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         image = self.normalize(x)
         count = len(self.module_paths)

@@ -9,11 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
-
-from pcbench.hashing import hash_arrays
 
 
 class Normalize(nn.Module):
@@ -83,29 +80,31 @@ class ModuleTimestepModel(TimestepModel):
         return logits.unsqueeze(0) if self.timesteps == 0 and logits.dim() == 2 else logits
 
 
-def as_timestep_model(module: nn.Module, probe: torch.Tensor) -> TimestepModel:
-    """Wrap ``module`` after one forward on ``probe`` (``[B, 3, H, W]`` in [0, 1]) that tells
-    its output layout; a ``TimestepModel`` passes through with its own T.
+def as_timestep_model(module: nn.Module, probes: Sequence[torch.Tensor]) -> TimestepModel:
+    """Wrap ``module`` after forwards on ``probes`` (batches ``[B, 3, H, W]`` in [0, 1] of two
+    different sizes) that tell its output layout; a ``TimestepModel`` passes through with its
+    own T.
 
-    Raises ValueError for any other output shape.
+    The batch axis is the one whose length follows the probe's batch size, so a batch-first
+    ``[B, T + 1, classes]`` output can never pass as ``[T + 1, B, classes]``. Raises
+    ValueError for any other output layout, naming it.
     """
     if isinstance(module, TimestepModel):
         return module
+    sizes = [len(probe) for probe in probes]
     with torch.no_grad():
-        logits = module(probe)
-    if not isinstance(logits, torch.Tensor) or logits.dim() not in (2, 3) or logits.shape[-2] != len(probe):
-        shape = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
-        raise ValueError(
-            f"the model maps a batch of {len(probe)} images to {shape}; expected logits "
-            f"[{len(probe)}, classes] or [T + 1, {len(probe)}, classes]"
-        )
-    return ModuleTimestepModel(module, 0 if logits.dim() == 2 else logits.shape[0] - 1)
-
-
-def state_dict_hash(module: nn.Module) -> str:
-    """Hash of a module's state dict: every entry's name, dtype, shape and bytes, in key order."""
-    arrays = []
-    for key, tensor in sorted(module.state_dict().items()):
-        arrays.append(np.frombuffer(f"{key}:{tensor.dtype}:{tuple(tensor.shape)}".encode(), dtype=np.uint8))
-        arrays.append(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
-    return hash_arrays(*arrays)
+        outputs = [module(probe) for probe in probes]
+    shapes = [tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__ for out in outputs]
+    expected = " and ".join(f"[{size}, classes] or [T + 1, {size}, classes]" for size in sizes)
+    found = ", ".join(f"{size} images to {shape}" for size, shape in zip(sizes, shapes, strict=True))
+    if not all(isinstance(out, torch.Tensor) and out.dim() in (2, 3) for out in outputs):
+        raise ValueError(f"the model maps {found}; expected logits {expected}")
+    if len({out.dim() for out in outputs}) != 1:
+        raise ValueError(f"the model maps {found}: inconsistent layouts; expected logits {expected}")
+    batch_axes = {axis for axis in range(outputs[0].dim()) if [out.shape[axis] for out in outputs] == sizes}
+    batch_axis = 0 if outputs[0].dim() == 2 else 1
+    others = {out.shape[:batch_axis] + out.shape[batch_axis + 1 :] for out in outputs}  # T + 1 and classes
+    if batch_axes != {batch_axis} or len(others) != 1:
+        hint = " (batch first: transpose to [T + 1, B, classes])" if batch_axes == {0} else ""
+        raise ValueError(f"the model maps {found}{hint}; expected logits {expected}")
+    return ModuleTimestepModel(module, 0 if outputs[0].dim() == 2 else outputs[0].shape[0] - 1)

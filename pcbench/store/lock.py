@@ -82,6 +82,7 @@ def _acquire(lock: FileLock, root: Path, wait: bool) -> None:
             lock.acquire(timeout=0)
         except Timeout:
             holder = describe_holder(root)
+            _refuse_own_lock(root, holder)
             if not wait:
                 raise PcbenchError(
                     f"{root} is in use by another pcbench run, {holder}: wait until it ends, "
@@ -91,6 +92,38 @@ def _acquire(lock: FileLock, root: Path, wait: bool) -> None:
             lock.acquire()
     except OSError as error:
         raise PcbenchError(f"cannot lock {root / LOCK_FILE}: {error.strerror or error}") from error
+
+
+def _refuse_own_lock(root: Path, holder: str) -> None:
+    """Raise when the lock is held by this process or one of its ancestors on this host:
+    waiting would never end (typically a worker process that re-ran a script calling pcbench
+    without an ``if __name__ == "__main__":`` guard)."""
+    try:
+        record = json.loads((root / HOLDER_FILE).read_text(encoding="utf-8"))
+        pid, host = int(record["pid"]), str(record["host"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    if host != socket.gethostname() or pid not in _this_process_and_ancestors():
+        return
+    who = "this process" if pid == os.getpid() else "a parent of this process"
+    raise PcbenchError(
+        f"{root} is locked by {who} ({holder}): waiting for it would never end; a script that calls "
+        'pcbench must run it under if __name__ == "__main__": (its worker processes must not run it again), '
+        "and one run may not start another on the same results directory"
+    )
+
+
+def _this_process_and_ancestors() -> set[int]:
+    """This process's pid and its ancestors' (all of them where ``/proc`` tells, else the parent)."""
+    pids, pid = {os.getpid(), os.getppid()}, os.getppid()
+    while pid > 1:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+        except OSError:
+            break
+        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state is the parent pid
+        pids.add(pid)
+    return pids
 
 
 def _write_holder(root: Path) -> None:

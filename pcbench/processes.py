@@ -1,0 +1,77 @@
+"""Worker processes that never re-run the user's script.
+
+``spawn`` and ``forkserver`` children normally re-execute the parent's ``__main__`` file (as
+``__mp_main__``) before they run their task, so that functions defined in a script can be
+unpickled there. pcbench's workers only ever run pcbench's own module-level functions, and a
+script that calls ``pcbench.run`` without an ``if __name__ == "__main__":`` guard would have
+every worker run the whole script again: each re-run would evaluate the suite anew and wait
+forever for the results lock its own parent holds.
+
+:func:`mainless_context` gives a multiprocessing context whose processes are started with
+the parent's ``__main__`` hidden: the child receives no main module to re-import, so the
+user's script body runs exactly once, in the parent, guard or not. Decision: hide the main
+module rather than ask every user for the guard; the one thing lost is unpickling objects
+defined in a script, which pcbench's workers never receive (models defined only in a script
+are refused before a distributed run, :func:`pcbench.executors.coordinator.check_models`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.context
+import sys
+import types
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+#: Start methods :func:`mainless_context` supports (``fork`` does not re-import ``__main__``).
+START_METHODS = ("spawn", "forkserver")
+
+
+@contextmanager
+def _main_hidden() -> Iterator[None]:
+    """``sys.modules["__main__"]`` replaced by an empty module for the ``with`` block, so that
+    :func:`multiprocessing.spawn.get_preparation_data` names no main module to re-import."""
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        sys.modules["__main__"] = main
+
+
+class _MainlessSpawnProcess(multiprocessing.context.SpawnProcess):
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 (multiprocessing's name)
+        with _main_hidden():
+            return multiprocessing.context.SpawnProcess._Popen(process_obj)
+
+
+class _MainlessForkServerProcess(multiprocessing.context.ForkServerProcess):
+    @staticmethod
+    def _Popen(process_obj):  # noqa: N802 (multiprocessing's name)
+        with _main_hidden():
+            return multiprocessing.context.ForkServerProcess._Popen(process_obj)
+
+
+class _MainlessSpawnContext(multiprocessing.context.SpawnContext):
+    Process = _MainlessSpawnProcess
+
+
+class _MainlessForkServerContext(multiprocessing.context.ForkServerContext):
+    Process = _MainlessForkServerProcess
+
+
+def mainless_context(method: str) -> multiprocessing.context.BaseContext:
+    """A ``spawn`` or ``forkserver`` context whose processes (pool workers, managers) do not
+    re-import the parent's ``__main__``; pass it as ``mp_context`` or use its ``Manager()``.
+
+    Example::
+
+        pool = ProcessPoolExecutor(2, mp_context=mainless_context("forkserver"))
+    """
+    if method == "spawn":
+        return _MainlessSpawnContext()
+    if method == "forkserver":
+        return _MainlessForkServerContext()
+    raise ValueError(f"start method {method!r}; allowed: {', '.join(START_METHODS)}")
