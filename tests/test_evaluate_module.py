@@ -234,3 +234,15 @@ def test_a_lock_held_by_this_process_is_an_error_not_a_wait(suite_file, tmp_path
     results = tmp_path / "results"
     with results_lock(results / "mine"), pytest.raises(pcbench.PcbenchError, match="locked by this process"):
         pcbench.evaluate(backbone(), suite_file, name="m", results=results, mean=MEAN, std=STD, workers=1)
+
+
+def test_a_distributed_run_refuses_a_model_defined_only_in_the_script(suite_file, tmp_path, registry_snapshot):
+    def script_cnn(num_classes: int = 10) -> nn.Module:
+        return digits_cnn(num_classes)
+
+    script_cnn.__module__ = "__main__"  # as if defined in the user's script: worker processes cannot import it
+    pcbench.register("script-cnn", num_classes=10, dataset="digits", input_size=32, mean=MEAN, std=STD)(script_cnn)
+    options = pcbench.ExecutorOptions("local", devices=("cpu", "cpu"))
+    with pytest.raises(pcbench.PcbenchError, match=r"script_cnn is defined in this script or notebook \(__main__\)"):
+        pcbench.run(suite_file, models=["script-cnn"], results=tmp_path / "r", leaderboards=None, executor=options)
+    assert not (tmp_path / "r").exists()

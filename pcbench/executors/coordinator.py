@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tqdm import tqdm
@@ -29,6 +29,7 @@ from pcbench.executors.jobs import (
 )
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit, plan_units
+from pcbench.registry import get_model_spec
 from pcbench.runner.run import RunSummary, cell_keys, evaluation_set, load_suite_data
 from pcbench.store import cell_stem, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import check_evaluation_set, drop_cells
@@ -67,6 +68,7 @@ def run_distributed(
     """
     backend = {"local": local, "slurm": slurm, "ray": ray_tasks}[options.executor]
     backend.check(options)
+    check_importable(suite.models, options.executor)
     root = Path(results_dir) / suite.name
     evaluated_on = evaluation_set(suite, load_suite_data(suite))
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)
@@ -138,6 +140,21 @@ def run_distributed(
             "directory, the same PCBENCH_HOME and the same pcbench version?"
         )
     return summary
+
+
+def check_importable(models: Sequence[str], executor: str) -> None:
+    """Refuse a model whose architecture or predictors are defined in the running script or
+    notebook (``__main__``): tasks run in other processes, which never re-run the user's script
+    (:mod:`pcbench.processes`), so they could not build it."""
+    for name in models:
+        spec = get_model_spec(name)
+        for part in (spec.arch, spec.pc.predictors if spec.pc else None):
+            if callable(part) and getattr(part, "__module__", None) == "__main__":
+                raise PcbenchError(
+                    f"model '{name}': {part.__qualname__} is defined in this script or notebook (__main__), which "
+                    f"tasks of --executor {executor} cannot import; allowed: a model registered from a model file "
+                    "(pcbench register) or defined in an importable module"
+                )
 
 
 def check_no_active_tasks(jobs: Path) -> None:
