@@ -30,6 +30,7 @@ _EXPORTS = {
             "clear_cache",
             "describe_suites",
             "evaluate",
+            "Evaluation",
             "feedback_settings",
             "leaderboard",
             "list_models",
