@@ -19,7 +19,15 @@ import pcbench
 
 #: Bottom to top; a module belongs to the first layer one of whose prefixes it starts with.
 LAYERS: list[tuple[str, ...]] = [
-    ("pcbench.errors", "pcbench.hashing", "pcbench.paths", "pcbench.files", "pcbench.parallel", "pcbench.array_cache"),
+    (
+        "pcbench.errors",
+        "pcbench.hashing",
+        "pcbench.paths",
+        "pcbench.files",
+        "pcbench.processes",
+        "pcbench.parallel",
+        "pcbench.array_cache",
+    ),
     ("pcbench.suite", "pcbench.registry", "pcbench.store"),
     ("pcbench.data", "pcbench.models"),
     ("pcbench.training", "pcbench.perturbations"),
