@@ -76,9 +76,14 @@ def _cell_columns(label: str) -> dict:
 
 
 def tables(
-    outcomes: Outcomes, dataset: str = "synthetic", key_suffix: str = "", checkpoint_suffix: str = ""
+    outcomes: Outcomes,
+    dataset: str = "synthetic",
+    key_suffix: str = "",
+    checkpoint_suffix: str = "",
+    samples: int = SAMPLES,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Scores and predictions (store layout) of ``outcomes``; labels are sample_id % 3."""
+    """Scores and predictions (store layout) of ``outcomes`` over sample ids 0..samples-1;
+    labels are sample_id % 3."""
     scores, predictions = [], []
     for (model, label, t), correct in outcomes.items():
         columns = _cell_columns(label)
@@ -90,9 +95,9 @@ def tables(
                 "base": "ff" if model == "pc" else None,
                 **columns,
                 "timestep": t,
-                "n": SAMPLES,
+                "n": samples,
                 "correct": len(correct),
-                "accuracy": len(correct) / SAMPLES,
+                "accuracy": len(correct) / samples,
                 "cell": label,
                 "cell_key": f"key-{model}-{label}{key_suffix}",
                 "model_spec_hash": f"spec-{model}",
@@ -127,7 +132,7 @@ def tables(
                 "pyautoattack_version": "0",
             }
         )
-        for sample in range(SAMPLES):
+        for sample in range(samples):
             truth = sample % 3
             predictions.append(
                 {

@@ -11,6 +11,11 @@ Columns
 ``n``
     Predictions behind the value: Σ n of the pooled cells for accuracies, the number of
     samples for the best-known robust accuracies and for the bootstrapped aggregates.
+``note``
+    Only when some row has one: why a value is missing or covers less than its definition
+    (a ratio metric's unresolved denominators, below), or why a row has no interval.
+    Every interval contains its value; where one cannot (no value, a bootstrap interval
+    that is not finite or excludes the value) both bounds are empty and ``note`` says why.
 
 Metrics (a metric appears only for models with the cells it needs)
 -------------------------------------------------------------------
@@ -26,10 +31,15 @@ Metrics (a metric appears only for models with the cells it needs)
     corruption c averaged over severities: CE_c = E_c / E_c(baseline), mCE = mean of CE_c
     over the 15 common corruptions; relative CE_c = (E_c − E_clean) / (E_c(baseline) −
     E_clean(baseline)), relative mCE = its mean. Needs all 15 common corruptions at the
-    baseline's severities. Lower is better; 1 = as good as the baseline.
+    baseline's severities. Lower is better; 1 = as good as the baseline. A corruption whose
+    denominator (E_c(baseline), resp. E_c(baseline) − E_clean(baseline)) is below one
+    sample (1/n) or has a 95 % bootstrap interval containing 0 is left out of the mean,
+    and ``note`` names it; with none left the value is empty
+    (:mod:`pcbench.leaderboards.aggregates`).
 ``relative_corruption_error``
     Predify's headline: per corruption Σ over severities of the error, averaged over the
-    stored corruptions, divided by the same at timestep 0 (below 1 = the dynamics helped).
+    stored corruptions, divided by the same at timestep 0 (below 1 = the dynamics helped);
+    empty, with a ``note``, when the timestep-0 error is unresolved in the same sense.
 ``best_known_<norm>@<ε>_acc``
     Best-known robust accuracy of a threat model (norm ``linf`` or ``l2`` and budget ε):
     the per-sample worst case over every attack cell of that norm and ε at that timestep
@@ -58,9 +68,14 @@ from pcbench.errors import PcbenchError
 from pcbench.leaderboards import aggregates
 from pcbench.leaderboards.compare import accuracy_columns
 from pcbench.leaderboards.outcomes import CORRUPTION_GROUPS, ModelOutcomes
-from pcbench.leaderboards.stats import Bootstrap, wilson_interval
+from pcbench.leaderboards.stats import Bootstrap, checked_interval, wilson_interval
 
 COLUMNS = ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
+#: Column after :data:`COLUMNS`, present when a row has one: why a value or an interval is
+#: missing, or which corruptions a ratio metric leaves out.
+NOTE = "note"
+NO_VALUE = "no value: no sample behind it"
+NO_INTERVAL = "no interval: the computed 95 % interval is not finite or excludes the value"
 LOWER_IS_BETTER = frozenset({"mce", "relative_mce", "relative_corruption_error"})
 LEADING = ("clean_acc", "corruption_acc", *CORRUPTION_GROUPS, "mce", "relative_mce", "relative_corruption_error")
 
@@ -79,23 +94,45 @@ def resolve_baseline(requested: str | None, scores: pd.DataFrame) -> str | None:
 def metrics_table(
     scores: pd.DataFrame, outcomes: dict[str, ModelOutcomes], baseline: str | None, bootstrap: Bootstrap
 ) -> pd.DataFrame:
-    """The long leaderboard (columns :data:`COLUMNS`, documented above).
+    """The long leaderboard (columns :data:`COLUMNS`, and :data:`NOTE` when a row has a
+    note; documented above).
 
     ``baseline`` is a model name, :data:`aggregates.ALEXNET` or None (no mCE rows).
     Rows are ordered by model (first appearance in ``scores``), metric, timestep.
     """
     frames = [_accuracy_rows(scores), _best_known_rows(outcomes), _aggregate_rows(outcomes, baseline, bootstrap)]
-    table = pd.concat([frame for frame in frames if not frame.empty], ignore_index=True)
+    table = _checked(pd.concat([frame for frame in frames if not frame.empty], ignore_index=True))
     models = {model: rank for rank, model in enumerate(pd.unique(scores["model"]))}
     threat_models = [name for outcome in outcomes.values() for name in outcome.threat_models]
     names = [*LEADING, *accuracy_columns(scores), *threat_models]
     metrics = {name: rank for rank, name in enumerate(dict.fromkeys(names))}
     ranks = {"model": table["model"].map(models), "metric": table["metric"].map(metrics), "timestep": table["timestep"]}
-    return table.iloc[np.lexsort([ranks["timestep"], ranks["metric"], ranks["model"]])][COLUMNS].reset_index(drop=True)
+    columns = COLUMNS + ([NOTE] if (table[NOTE] != "").any() else [])
+    return table.iloc[np.lexsort([ranks["timestep"], ranks["metric"], ranks["model"]])][columns].reset_index(drop=True)
+
+
+def _checked(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` whose every interval contains its value or is absent (both bounds NaN)
+    with the reason in :data:`NOTE` (:func:`~pcbench.leaderboards.stats.checked_interval`);
+    a value already explained as undefined keeps its note."""
+    low, high, kept = checked_interval(table["value"], table["ci_low"], table["ci_high"])
+    note = table[NOTE].fillna("").to_numpy(dtype=object)
+    missing = table["value"].isna().to_numpy()
+    reason = np.where(missing, NO_VALUE, NO_INTERVAL)
+    unexplained = ~kept & ~(missing & (note != ""))
+    note = np.where(unexplained, np.where(note == "", reason, note + "; " + reason), note)
+    return table.assign(ci_low=low, ci_high=high, **{NOTE: note})
 
 
 def _rows(
-    model: str, metric: str, timesteps: np.ndarray, value: np.ndarray, low: np.ndarray, high: np.ndarray, n: np.ndarray
+    model: str,
+    metric: str,
+    timesteps: np.ndarray,
+    value: np.ndarray,
+    low: np.ndarray,
+    high: np.ndarray,
+    n: np.ndarray,
+    note: str = "",
 ) -> pd.DataFrame:
     """A block of long rows for one (model, metric)."""
     return pd.DataFrame(
@@ -107,6 +144,7 @@ def _rows(
             "ci_low": low,
             "ci_high": high,
             "n": np.asarray(n, dtype=int),
+            NOTE: note,
         }
     )
 
@@ -122,8 +160,8 @@ def _accuracy_rows(scores: pd.DataFrame) -> pd.DataFrame:
             .reset_index()
         )
         low, high = wilson_interval(sums["correct"], sums["n"])
-        frames.append(sums.assign(metric=name, value=sums["correct"] / sums["n"], ci_low=low, ci_high=high))
-    return pd.concat(frames, ignore_index=True)[COLUMNS]
+        frames.append(sums.assign(metric=name, value=sums["correct"] / sums["n"], ci_low=low, ci_high=high, note=""))
+    return pd.concat(frames, ignore_index=True)[[*COLUMNS, NOTE]]
 
 
 def _best_known_rows(outcomes: dict[str, ModelOutcomes]) -> pd.DataFrame:
@@ -139,31 +177,30 @@ def _best_known_rows(outcomes: dict[str, ModelOutcomes]) -> pd.DataFrame:
 
 
 def _aggregate_rows(outcomes: dict[str, ModelOutcomes], baseline: str | None, bootstrap: Bootstrap) -> pd.DataFrame:
-    """Bootstrapped aggregates of every model: point values and percentile intervals."""
+    """Bootstrapped aggregates of every model: point values, percentile intervals, notes."""
     if not outcomes:
-        return pd.DataFrame(columns=COLUMNS)
+        return pd.DataFrame(columns=[*COLUMNS, NOTE])
     samples = len(next(iter(outcomes.values())).sample_ids)
-    point = {model: o.accuracy() for model, o in outcomes.items()}
-    replicates = {
-        model: np.concatenate([o.accuracy(weights) for weights in bootstrap.weights(samples)], axis=-1)
+    accuracy = {
+        model: aggregates.Estimate(
+            o.accuracy(), np.concatenate([o.accuracy(weights) for weights in bootstrap.weights(samples)], axis=-1)
+        )
         for model, o in outcomes.items()
     }
-    point_values = _aggregates(outcomes, point, baseline)
-    replicate_values = _aggregates(outcomes, replicates, baseline)
     frames = []
-    for (model, metric), value in point_values.items():
+    for (model, metric), aggregate in _aggregates(outcomes, accuracy, baseline).items():
         outcome = outcomes[model]
-        low, high = Bootstrap.interval(replicate_values[model, metric])
+        low, high = Bootstrap.interval(aggregate.replicates)
         corrupted = (outcome.cells["perturbation"] == "corruption").to_numpy()
         n = outcome.present[:, corrupted].any(axis=1).sum(axis=-1)
-        frames.append(_rows(model, metric, outcome.timesteps, value[:, 0], low, high, n))
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=COLUMNS)
+        frames.append(_rows(model, metric, outcome.timesteps, aggregate.value, low, high, n, aggregate.note))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=[*COLUMNS, NOTE])
 
 
 def _aggregates(
-    outcomes: dict[str, ModelOutcomes], accuracy: dict[str, np.ndarray], baseline: str | None
-) -> dict[tuple[str, str], np.ndarray]:
-    """(model, metric) -> ``[timesteps, K]`` for every aggregate a model has."""
+    outcomes: dict[str, ModelOutcomes], accuracy: dict[str, aggregates.Estimate], baseline: str | None
+) -> dict[tuple[str, str], aggregates.Aggregate]:
+    """(model, metric) -> the aggregate, for every aggregate a model has."""
     if baseline is None:
         reference = None
     elif baseline == aggregates.ALEXNET:

@@ -14,6 +14,7 @@ import pandas as pd
 
 from pcbench.files import atomic_write
 from pcbench.leaderboards.board import Leaderboard, csv_paths
+from pcbench.leaderboards.metrics import NOTE
 from pcbench.leaderboards.summary import AT, summary_metrics
 from pcbench.leaderboards.view import format_value, short_name, summary_view
 
@@ -56,6 +57,7 @@ def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
                 "## Summary",
                 markdown_table(summary_view(board)),
                 _legend(board),
+                *_notes(board),
                 *_warnings(board),
                 *_masking_section(board),
                 *_pc_sections(board),
@@ -119,6 +121,21 @@ MASKING_ADVICE = {
     'best-known robust accuracy (which includes Square), and try `gradient_mode = "full"`, '
     '`attack_timestep = "sum"` or `"each"` and AutoAttack before reading any white-box number.',
 }
+
+
+def _notes(board: Leaderboard) -> list[str]:
+    """The long table's notes (a ratio metric over fewer corruptions or undefined, an interval
+    left out), one line per metric and note, naming the models and timesteps."""
+    if NOTE not in board.metrics.columns:
+        return []
+    noted = board.metrics[board.metrics[NOTE] != ""]
+    lines = []
+    for (metric, note), group in noted.groupby(["metric", NOTE], sort=False):
+        where = "; ".join(
+            f"{model} t={', '.join(map(str, rows['timestep']))}" for model, rows in group.groupby("model", sort=False)
+        )
+        lines.append(f"- `{metric}` — {where}: {note}")
+    return ["## Notes on missing values and intervals", "\n".join(lines)]
 
 
 def _warnings(board: Leaderboard) -> list[str]:

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from pcbench.errors import PcbenchError
-from pcbench.leaderboards.metrics import COLUMNS
+from pcbench.leaderboards.metrics import COLUMNS, NOTE
 from pcbench.leaderboards.outcomes import BEST_KNOWN
 
 FLOAT_FORMAT = "%.6g"
@@ -112,7 +112,8 @@ class Reproduction:
 
 
 def read_reference(path: Path) -> pd.DataFrame:
-    """The reference long leaderboard at ``path`` (columns :data:`~pcbench.leaderboards.metrics.COLUMNS`).
+    """The reference long leaderboard at ``path`` (columns :data:`~pcbench.leaderboards.metrics.COLUMNS`,
+    and the optional ``note``, which is not compared).
 
     PcbenchError, one line naming the file and the expected columns, when it is missing,
     not a CSV, has other columns, non-numeric values, no rows or a (model, metric,
@@ -125,7 +126,7 @@ def read_reference(path: Path) -> pd.DataFrame:
         frame = pd.read_csv(path)
     except ValueError as exc:  # ParserError, EmptyDataError, UnicodeDecodeError
         raise _bad_reference(path, f"not readable as CSV ({' '.join(str(exc).split())})") from exc
-    if set(frame.columns) != set(COLUMNS):
+    if set(frame.columns) - {NOTE} != set(COLUMNS):
         raise _bad_reference(path, f"its columns are {', '.join(map(str, frame.columns))}")
     if frame.empty:
         raise _bad_reference(path, "it has no rows")

@@ -1,4 +1,5 @@
-"""Uncertainty and significance: Wilson intervals, exact McNemar tests, a seeded bootstrap."""
+"""Uncertainty and significance: Wilson intervals, exact McNemar tests, a seeded bootstrap,
+and the checks that a ratio's denominator is resolved and an interval contains its value."""
 
 from __future__ import annotations
 
@@ -77,3 +78,37 @@ class Bootstrap:
             warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices give NaN
             low, high = np.nanpercentile(replicates, [tail, 100 - tail], axis=-1)
         return low, high
+
+
+def resolved(point: float, replicates: np.ndarray, resolution: float, confidence: float = CONFIDENCE) -> bool:
+    """Whether the data resolve a denominator away from 0, so that dividing by it means something.
+
+    ``point`` is the denominator on all samples, ``replicates`` its bootstrap replicates
+    (``[K]``), ``resolution`` the smallest change the data can show (one sample: 1/n). The
+    denominator is resolved when ``|point| ≥ resolution`` and its percentile interval
+    (:meth:`Bootstrap.interval`) lies strictly on one side of 0; a NaN interval is not.
+    """
+    low, high = Bootstrap.interval(np.asarray(replicates, dtype=float), confidence)
+    return bool(abs(point) >= resolution and (low > 0 or high < 0))
+
+
+#: Relative slack of :func:`checked_interval`: bootstrap bounds are computed in float32,
+#: whose rounding can put a bound a few 1e-7 on the wrong side of a float64 value.
+ROUNDING = 1e-5
+
+
+def checked_interval(value: np.ndarray, low: np.ndarray, high: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Bounds that contain their value, or none: ``(low, high, kept)`` element-wise.
+
+    A bound that misses ``value`` by rounding only (less than :data:`ROUNDING` relative) is
+    moved onto it. Where a bound is NaN or infinite, or the interval excludes the value
+    (a percentile interval can, for a skewed ratio), or the value is NaN, both bounds
+    become NaN and ``kept`` is False, so that no interval is half-missing or wrong.
+    """
+    value, low, high = (np.asarray(a, dtype=float) for a in (value, low, high))
+    slack = ROUNDING * np.maximum(1.0, np.abs(value))
+    with np.errstate(invalid="ignore"):
+        low = np.where((low > value) & (low - value <= slack), value, low)
+        high = np.where((high < value) & (value - high <= slack), value, high)
+        kept = np.isfinite(value) & np.isfinite(low) & np.isfinite(high) & (low <= value) & (value <= high)
+    return np.where(kept, low, np.nan), np.where(kept, high, np.nan), kept

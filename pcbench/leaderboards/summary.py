@@ -13,7 +13,8 @@ Columns
     ``relative_corruption_error``; ties go to the earliest timestep; the last timestep
     when the model has no value of the sort metric).
 ``<metric>:t0``, ``<metric>:last``, ``<metric>:best``
-    The metric (as in ``<suite>.csv``) at timestep 0, the last and the best timestep, for
+    The metric (as in ``<suite>.csv``, whose ``note`` says when a ratio metric leaves
+    corruptions out or is undefined) at timestep 0, the last and the best timestep, for
     ``clean_acc``, ``corruption_acc``, ``mean_corruption_acc_15``, ``mean_corruption_acc_19``,
     ``relative_corruption_error``, ``mce``, ``relative_mce``, each ``<attack>@<ε>_acc``, each
     ``best_known_<norm>@<ε>_acc`` and the sort metric, where the leaderboard has them.
