@@ -4,13 +4,16 @@ and the decisive attack of a threat model."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import textwrap
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 from pyautoattack import AutoAttack
+from pyautoattack.autopgd_base import APGDAttack
 from torch import nn
 
 from pcbench.data.digits import load_digits_split
@@ -26,6 +29,7 @@ from pcbench.runner.adversarial import attacked_predictions
 from pcbench.suite import AttackConfig, load_suite, parse_suite
 
 CPU = torch.device("cpu")
+REPO = Path(__file__).resolve().parents[1]
 
 
 def attack(**table: object) -> AttackConfig:
@@ -88,6 +92,93 @@ def test_recorded_settings_are_what_autoattack_runs_for_the_version(version):
             attribute = attributes.get(key, key)
             assert getattr(getattr(official, owners[name]), attribute) == value, (name, key)
             assert getattr(getattr(mine, owners[name]), attribute) == value, (name, key)
+
+
+#: Each AutoAttack kind's own keys, exactly (the common ones first); the override values tried.
+KIND_KEYS = {
+    "autoattack": ("norm", "version", "attacks", "n_iter", "n_restarts", "n_queries", "n_target_classes"),
+    "apgd-ce": ("norm", "n_iter", "n_restarts"),
+    "apgd-dlr": ("norm", "n_iter", "n_restarts"),
+    "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes"),
+    "fab-t": ("norm", "n_iter", "n_target_classes"),
+    "square": ("norm", "n_restarts", "n_queries"),
+}
+COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit")
+OVERRIDES = {"n_iter": 7, "n_restarts": 2, "n_queries": 30, "n_target_classes": 3}
+OWNERS = {
+    "apgd-ce": "apgd",
+    "apgd-dlr": "apgd",
+    "apgd-t": "apgd_targeted",
+    "fab": "fab",
+    "fab-t": "fab",
+    "square": "square",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(KIND_KEYS))
+def test_every_override_a_kind_takes_is_set_on_autoattacks_objects(kind):
+    overrides = {name: value for name, value in OVERRIDES.items() if name in KIND_KEYS[kind]}
+    config = attack(kind=kind, epsilons=[0.1], **overrides)
+    built = configured_autoattack(build_model("digits-cnn"), config, 0.1, 0, CPU)
+    apply_settings(built, config)
+    for sub_attack in config.sub_attacks:
+        owner = getattr(built, OWNERS[sub_attack])
+        for name, value in overrides.items():
+            if hasattr(owner, name) and (sub_attack, name) != ("fab-t", "n_restarts"):  # AutoAttack forces 1
+                assert getattr(owner, name) == value, (sub_attack, name)
+                assert config.sub_attack_settings()[sub_attack][name] == value
+    if "n_iter" in overrides:
+        # APGD's step-size checkpoints are those of an APGD built with 7 iterations, not 100's
+        reference = APGDAttack(nn.Identity(), n_iter=7, eps=0.1)
+        for apgd in (built.apgd, built.apgd_targeted):
+            for name in ("n_iter", "n_iter_orig", "n_iter_2", "n_iter_min", "size_decr"):
+                assert getattr(apgd, name) == getattr(reference, name), name
+        assert (built.apgd.n_iter_2, APGDAttack(nn.Identity(), eps=0.1).n_iter_2) == (1, 22)
+
+
+class Counting(nn.Module):
+    """:class:`Unroll` counting its forward passes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unroll, self.calls = Unroll(), 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.unroll(x)
+
+
+@pytest.mark.parametrize("kind", ["apgd-ce", "apgd-t"])
+def test_n_iter_sets_how_many_gradient_steps_apgd_takes(kind):
+    _, x, y = tiny_batch()
+    counter = Counting()  # the same logits as tiny_batch's model (Unroll is seeded)
+    model = ModuleTimestepModel(counter, timesteps=2).eval()
+
+    def forwards(n_iter: int) -> int:
+        targets = {"n_target_classes": 1} if kind == "apgd-t" else {}
+        config = attack(kind=kind, epsilons=[1e-6], n_iter=n_iter, **targets)
+        counter.calls = 0
+        attack_images(
+            model, x[:1], y[:1], np.arange(1), config, 1e-6, 2, num_classes=5, seed=0, batch_size=1, device=CPU
+        )
+        return counter.calls
+
+    # ε = 1e-6 breaks nothing, so APGD runs every iteration: one gradient pass each, the rest
+    # (AutoAttack's checks, APGD's start) is the same for both
+    assert forwards(20) - forwards(10) == 10
+
+
+def test_unknown_and_other_kinds_keys_list_only_the_kinds_own_keys():
+    for kind, own in KIND_KEYS.items():
+        allowed = ", ".join((*COMMON_KEYS, *own))
+        with pytest.raises(PcbenchError) as unknown:
+            attack(kind=kind, epsilons=[0.1], iterations=5)
+        assert str(unknown.value) == f"<suite>: unknown key 'attacks[0].iterations'; kind {kind!r} takes: {allowed}"
+        with pytest.raises(PcbenchError) as foreign:
+            attack(kind=kind, epsilons=[0.1], steps=5)  # a foolbox key
+        assert str(foreign.value) == (
+            f"<suite>: attacks[0].steps = 5 is not allowed for kind {kind!r}; its keys: {allowed}"
+        )
 
 
 # --- determinism --------------------------------------------------------------------
@@ -333,6 +424,41 @@ def test_overridden_settings_and_limits_give_distinct_labels():
     assert labels == ["square-linf-q100", "square-linf-q1000", "square-linf-q1000-n40", "apgd-t-linf-r2-c3"]
     assert suite.attacks[2].params()["limit"] == 40
     assert "limit" not in suite.attacks[1].params()  # absent without a limit: older cell keys are unchanged
+    ensemble = attack(kind="autoattack", epsilons=[0.1], n_iter=10, n_restarts=2, n_queries=30, n_target_classes=3)
+    assert ensemble.label == "autoattack-linf-i10-r2-q30-c3"
+    assert attack(kind="fab-t", epsilons=[0.1], n_iter=10).label == "fab-t-linf-i10"
+
+
+def test_attacks_without_overrides_keep_the_labels_of_the_committed_example():
+    committed = (REPO / "leaderboards" / "quick.csv").read_text()
+    labels = [config.label for config in load_suite("quick").attacks]
+    assert "apgd-ce-linf-n20" in labels and "square-linf-q200-n20" in labels
+    for label in labels:
+        assert f"{label}@" in committed, label
+
+
+def test_a_suite_with_apgd_n_iter_runs_it_under_its_own_label_and_key(tmp_path):
+    from pcbench.store import read_scores
+
+    suite = parse_suite(
+        {
+            "name": "iterations",
+            "models": ["digits-cnn"],
+            "dataset": {"name": "digits", "limit": 8},
+            "clean": False,
+            "attacks": [
+                {"kind": "apgd-ce", "epsilons": [0.1]},
+                {"kind": "apgd-ce", "epsilons": [0.1], "n_iter": 5},
+            ],
+        }
+    )
+    run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
+    scores = read_scores(tmp_path / "iterations").set_index("cell")
+    assert sorted(scores.index) == ["apgd-ce-linf-i5@0.1", "apgd-ce-linf@0.1"]
+    assert scores.loc["apgd-ce-linf-i5@0.1", "cell_key"] != scores.loc["apgd-ce-linf@0.1", "cell_key"]
+    for cell, n_iter in (("apgd-ce-linf-i5@0.1", 5), ("apgd-ce-linf@0.1", 100)):
+        params = json.loads(scores.loc[cell, "attack_params"])
+        assert params["autoattack"]["settings"]["apgd-ce"]["n_iter"] == n_iter and params["steps"] == n_iter
 
 
 def test_a_limited_attack_runs_on_its_subset_and_stores_checks_and_versions(tmp_path):

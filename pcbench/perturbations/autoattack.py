@@ -24,6 +24,11 @@ image is bitwise the same whatever the batch size, the other samples and ``--lim
 price is throughput: batch-1 passes instead of batched ones. On the CPU they run on one
 intra-op thread (:func:`one_thread`).
 
+Overridden settings (``n_iter``, ``n_restarts``, ``n_queries``, ``n_target_classes``: see
+:class:`pcbench.suite.AttackConfig`) are set on AutoAttack's sub-attack objects like the
+standard version's; APGD derives its step-size checkpoints from ``n_iter`` in its
+constructor, so an overridden ``n_iter`` rebuilds AutoAttack's two APGD objects with it.
+
 AutoAttack's checks (dynamic or randomised defense, zero gradients, Square stronger than the
 gradient attacks, ...) log warnings for every sample; they are collected and each distinct
 message is issued once per cell as an :class:`AutoAttackWarning`, which the runner stores in
@@ -40,6 +45,7 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 import torch.nn.functional as F
 from pyautoattack import AutoAttack, checks
+from pyautoattack.autopgd_base import APGDAttack, APGDAttack_targeted
 from pyautoattack.square import SquareAttack
 from torch import nn
 
@@ -49,11 +55,11 @@ from pcbench.suite import AttackConfig
 #: Settings pcbench applies per sub-attack before each sample (the others are AutoAttack's
 #: constructor values); FAB-T's single restart is set by AutoAttack itself.
 _APPLIED = {
-    "apgd-ce": ("apgd", ("n_restarts",)),
-    "apgd-dlr": ("apgd", ("n_restarts",)),
-    "apgd-t": ("apgd_targeted", ("n_restarts", "n_target_classes")),
-    "fab": ("fab", ("n_restarts",)),
-    "fab-t": ("fab", ("n_target_classes",)),
+    "apgd-ce": ("apgd", ("n_iter", "n_restarts")),
+    "apgd-dlr": ("apgd", ("n_iter", "n_restarts")),
+    "apgd-t": ("apgd_targeted", ("n_iter", "n_restarts", "n_target_classes")),
+    "fab": ("fab", ("n_iter", "n_restarts")),
+    "fab-t": ("fab", ("n_iter", "n_target_classes")),
     "square": ("square", ("n_restarts", "n_queries")),
 }
 _LOGGER = "auto-attack"  # the logger AutoAttack's checks write to
@@ -106,9 +112,33 @@ def configured_autoattack(
         version="custom",
     )
     attack.verbose = False
+    if config.n_iter is not None:
+        attack.apgd = _with_iterations(attack.apgd, config.n_iter)
+        attack.apgd_targeted = _with_iterations(attack.apgd_targeted, config.n_iter)
     if target == "sum":
         _sum_over_timesteps(attack, model, config, epsilon, device)
     return attack
+
+
+def _with_iterations(apgd: APGDAttack, n_iter: int) -> APGDAttack:
+    """``apgd`` built anew with ``n_iter`` iterations and its other settings: APGD computes its
+    step-size checkpoints (``n_iter_2``, ``n_iter_min``, ``size_decr``) from ``n_iter`` in its
+    constructor, so setting the attribute alone would keep those of 100 iterations."""
+    settings = {
+        "n_iter": n_iter,
+        "norm": apgd.norm,
+        "n_restarts": apgd.n_restarts,
+        "eps": apgd.eps,
+        "seed": apgd.seed,
+        "eot_iter": apgd.eot_iter,
+        "rho": apgd.thr_decr,
+        "verbose": False,
+        "device": apgd.device,
+        "logger": apgd.logger,
+    }
+    if isinstance(apgd, APGDAttack_targeted):
+        return APGDAttack_targeted(apgd.model, n_target_classes=apgd.n_target_classes, **settings)
+    return APGDAttack(apgd.model, loss=apgd.loss, **settings)
 
 
 def apply_settings(attack: AutoAttack, config: AttackConfig) -> None:

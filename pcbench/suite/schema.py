@@ -67,28 +67,28 @@ _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
 _CORRUPTION_KEYS = ("names", "severities", "source", "root")
 _COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit")
 _FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
-#: kind -> the keys it takes besides the common ones.
+#: AutoAttack settings a suite may override (``None`` in :class:`AttackConfig` keeps the
+#: standard version's), with the label prefix that records each: ``-i100``, ``-r5``, ...
+AUTOATTACK_OVERRIDES: Mapping[str, str] = MappingProxyType(
+    {"n_iter": "i", "n_restarts": "r", "n_queries": "q", "n_target_classes": "c"}
+)
+#: kind -> the keys it takes besides the common ones: each single attack the overrides its
+#: AutoAttack object reads (FAB-T runs one restart whatever is set: AutoAttack forces it);
+#: the ensemble every override, applied to each of its sub-attacks that has the setting.
 _KIND_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         **{kind: _FOOLBOX_KEYS for kind in FOOLBOX_KINDS},
-        "autoattack": ("norm", "version", "attacks"),
-        "apgd-ce": ("norm", "n_restarts"),
-        "apgd-dlr": ("norm", "n_restarts"),
-        "apgd-t": ("norm", "n_restarts", "n_target_classes"),
-        "fab-t": ("norm", "n_target_classes"),
+        "autoattack": ("norm", "version", "attacks", *AUTOATTACK_OVERRIDES),
+        "apgd-ce": ("norm", "n_iter", "n_restarts"),
+        "apgd-dlr": ("norm", "n_iter", "n_restarts"),
+        "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes"),
+        "fab-t": ("norm", "n_iter", "n_target_classes"),
         "square": ("norm", "n_restarts", "n_queries"),
     }
 )
-_ATTACK_KEYS = (
-    *_COMMON_ATTACK_KEYS,
-    *_FOOLBOX_KEYS,
-    "norm",
-    "version",
-    "attacks",
-    "n_restarts",
-    "n_queries",
-    "n_target_classes",
-)
+#: Every key some attack kind takes: a key outside it is "unknown", one inside it but not
+#: the kind's "not allowed for" that kind; both errors list the kind's keys only.
+_ANY_ATTACK_KEY = frozenset(_COMMON_ATTACK_KEYS).union(*_KIND_KEYS.values())
 #: Each sub-attack's settings as AutoAttack's standard version runs it (pyautoattack 0.2.0, L∞
 #: and L2); pcbench applies them, so the recorded ``attack_params`` are what ran. The plus
 #: version differs only in :data:`_PLUS_RESTARTS`.
@@ -110,7 +110,9 @@ _SUB_ATTACK_SETTINGS: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     }
 )
 _PLUS_RESTARTS = MappingProxyType({"apgd-ce": 5, "apgd-dlr": 5, "fab": 5})
-_AUTOATTACK_FIELDS = ("norm", "version", "sub_attacks", "n_restarts", "n_queries", "n_target_classes")
+#: Settings AutoAttack sets itself while it runs, which no override changes.
+_FORCED = frozenset({("fab-t", "n_restarts")})
+_AUTOATTACK_FIELDS = ("norm", "version", "sub_attacks", *AUTOATTACK_OVERRIDES)
 _NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
 
@@ -157,8 +159,9 @@ class AttackConfig:
 
     AutoAttack kinds (:data:`AUTOATTACK_KINDS`) also have a ``norm`` (``"Linf"`` or
     ``"L2"``), their ``sub_attacks`` in run order (``version`` for ``autoattack``) and
-    optional overrides of the standard version's settings (``n_restarts``, ``n_queries``,
-    ``n_target_classes``; ``None`` keeps them). Their ``steps`` is derived: the most
+    optional overrides of the standard version's settings (:data:`AUTOATTACK_OVERRIDES`:
+    ``n_iter``, ``n_restarts``, ``n_queries``, ``n_target_classes``; ``None`` keeps them),
+    applied to every sub-attack that has the setting. Their ``steps`` is derived: the most
     gradient passes a sample can cost (Square's queries count a third), for the ETA.
 
     ``limit`` attacks only a seeded, class-stratified subset of that many samples of the
@@ -183,19 +186,22 @@ class AttackConfig:
     n_queries: int | None = None
     n_target_classes: int | None = None
     limit: int | None = None
+    n_iter: int | None = None
 
     @property
     def label(self) -> str:
         """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``,
-        ``autoattack-linf``, ``square-l2-sum``, ``square-linf-q1000-n40``: overridden
-        AutoAttack settings add ``-r<n_restarts>``, ``-q<n_queries>``, ``-c<n_target_classes>``
-        and an attack ``limit`` adds ``-n<limit>``, so entries that differ only there never share a label."""
+        ``autoattack-linf``, ``square-l2-sum``, ``square-linf-q1000-n40``, ``apgd-ce-linf-i10``:
+        overridden AutoAttack settings add ``-i<n_iter>``, ``-r<n_restarts>``, ``-q<n_queries>``,
+        ``-c<n_target_classes>`` (:data:`AUTOATTACK_OVERRIDES`) and an attack ``limit`` adds
+        ``-n<limit>``, so entries that differ only there never share a label."""
         label = self.kind
         if self.version not in (None, "standard"):
             label += f"-{self.version}"
         if self.norm is not None:
             label += f"-{self.norm.lower()}"
-        for prefix, value in (("r", self.n_restarts), ("q", self.n_queries), ("c", self.n_target_classes)):
+        for name, prefix in AUTOATTACK_OVERRIDES.items():
+            value = getattr(self, name)
             if value is not None:
                 label += f"-{prefix}{value}"
         if self.limit is not None:
@@ -227,18 +233,18 @@ class AttackConfig:
         return params
 
     def sub_attack_settings(self) -> dict[str, dict[str, Any]]:
-        """AutoAttack sub-attack -> the settings it runs with (empty for foolbox kinds)."""
+        """AutoAttack sub-attack -> the settings it runs with (empty for foolbox kinds): the
+        standard version's, the plus version's restarts, then each override the sub-attack has
+        (an ensemble's ``n_queries`` reaches Square only, its ``n_restarts`` not FAB-T)."""
         settings = {}
         for attack in self.sub_attacks:
             values = dict(_SUB_ATTACK_SETTINGS[attack])
             if self.version == "plus" and attack in _PLUS_RESTARTS:
                 values["n_restarts"] = _PLUS_RESTARTS[attack]
-            overrides = {
-                "n_restarts": self.n_restarts,
-                "n_queries": self.n_queries,
-                "n_target_classes": self.n_target_classes,
-            }
-            values.update({name: value for name, value in overrides.items() if value is not None})
+            for name in AUTOATTACK_OVERRIDES:
+                value = getattr(self, name)
+                if value is not None and name in values and (attack, name) not in _FORCED:
+                    values[name] = value
             settings[attack] = values
         return settings
 
@@ -476,15 +482,10 @@ def _parse_attacks(src: str, value: object) -> tuple[AttackConfig, ...]:
 
 def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
     """One ``[[attacks]]`` table, with the kind's defaults filled in."""
-    table = _table(src, key, value, _ATTACK_KEYS)
-    kind = _require_choice(src, f"{key}.kind", _required(src, table, key, "kind"), ATTACK_KINDS)
-    allowed = (*_COMMON_ATTACK_KEYS, *_KIND_KEYS[kind])
-    for name in table:
-        if name not in allowed:
-            raise PcbenchError(
-                f"{src}: {key}.{name} = {table[name]!r} is not allowed for kind {kind!r}; "
-                f"its keys: {', '.join(allowed)}"
-            )
+    if not isinstance(value, Mapping):
+        _fail(src, key, value, "a table")
+    kind = _require_choice(src, f"{key}.kind", _required(src, value, key, "kind"), ATTACK_KINDS)
+    table = _attack_table(src, key, value, kind)
     if kind in AUTOATTACK_KINDS:
         return _parse_autoattack(src, key, table, kind)
     default_steps, default_rel_stepsize, default_random_start = _ATTACK_DEFAULTS[kind]
@@ -515,6 +516,20 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
     )
 
 
+def _attack_table(src: str, key: str, table: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
+    """``table`` once each of its keys is one ``kind`` takes; the error lists that kind's keys only."""
+    allowed = (*_COMMON_ATTACK_KEYS, *_KIND_KEYS[kind])
+    for name in table:
+        if name in allowed:
+            continue
+        if name not in _ANY_ATTACK_KEY:
+            raise PcbenchError(f"{src}: unknown key '{key}.{name}'; kind {kind!r} takes: {', '.join(allowed)}")
+        raise PcbenchError(
+            f"{src}: {key}.{name} = {table[name]!r} is not allowed for kind {kind!r}; its keys: {', '.join(allowed)}"
+        )
+    return table
+
+
 def _attack_limit(src: str, key: str, table: Mapping[str, Any]) -> int | None:
     """An attack's optional ``limit``: a positive number of samples."""
     return None if "limit" not in table else _require_int(src, f"{key}.limit", table["limit"], minimum=1)
@@ -526,7 +541,7 @@ def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -
     version, sub_attacks = _autoattack_version(src, key, table, kind)
     overrides = {
         name: _require_int(src, f"{key}.{name}", table[name], minimum=1)
-        for name in ("n_restarts", "n_queries", "n_target_classes")
+        for name in AUTOATTACK_OVERRIDES
         if name in table
     }
     config = AttackConfig(
