@@ -450,17 +450,27 @@ def models_show(name: str) -> None:
     help="Replace user registry entries of the same names (working or "
     "broken); built-in and other models are never replaced.",
 )
-def register(file: Path, replace: bool) -> None:
+@click.option(
+    "--drop-weights",
+    is_flag=True,
+    help="With --replace: do not keep the feedback weights of a replaced PC variant whose entry in FILE names none.",
+)
+def register(file: Path, replace: bool, drop_weights: bool) -> None:
     """Register the models in FILE (TOML, [models.NAME] tables) in the user registry.
 
     Each model is built with its weights and run once on a dummy input before anything
     is saved; see the README for the format. A "module:function" arch found next to FILE
-    or in the current directory keeps working from any directory (python_path).
+    or in the current directory keeps working from any directory (python_path). A PC
+    variant replaced without weights in FILE keeps the feedback weights of its previous
+    entry (one note says so) unless --drop-weights; one without any is marked untrained.
     """
     from pcbench import api
+    from pcbench.registry.spec import untrained_message
 
-    for spec in api.register_file(file, replace=replace):
+    registered = api.register_file(file, replace=replace, drop_weights=drop_weights)
+    for spec in registered:
         click.echo(f"registered {spec.name} ({spec.variant})")
+    _warn([untrained_message(spec) for spec in registered if spec.untrained_feedback])
 
 
 @cli.command()

@@ -10,6 +10,10 @@ cells, and ``on_conflict="first"`` keeps the copy of the first directory (in the
 given) that holds the row. Predictions follow their scores: a row's per-sample
 predictions come from the directory whose score row was kept.
 
+Rows of a registered model stored under another spec than the registry's now are left out,
+with a warning; a PC variant without feedback weights is named untrained
+(:mod:`pcbench.leaderboards.registered`).
+
 Rows of different evaluation sets (data set, split or evaluated samples: the rows'
 ``dataset_hash``) are never compared: merging them is a :class:`PcbenchError` naming the
 models and cells of each set. Rows from different package versions or devices are merged,
@@ -26,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from pcbench.errors import PcbenchError
+from pcbench.leaderboards.registered import check_against_registry
 from pcbench.store import read_predictions, read_scores
 
 ON_CONFLICT = ("error", "first")
@@ -50,7 +55,8 @@ class Results:
 def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "error") -> Results:
     """Read ``<directory>/<suite>/`` of every directory and merge them (see module docstring).
 
-    Raises PcbenchError for an unknown ``on_conflict``, for a directory without results or
+    Raises PcbenchError for an unknown ``on_conflict``, for results that are all stale, for a
+    directory without results or
     with an incomplete cell, i.e. one whose scores and predictions files are not both whole
     with the same cell key (from :func:`pcbench.store.read_scores` and
     :func:`~pcbench.store.read_predictions`, one line naming the cells), and, with
@@ -62,6 +68,9 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
     if not directories:
         raise PcbenchError("no --results directory given: name at least one")
     scores = merge_scores([read_scores(directory / suite) for directory in directories], directories, on_conflict)
+    scores, registry_warnings = check_against_registry(scores)
+    if scores.empty:
+        raise PcbenchError(f"no current results of suite '{suite}' are left: {'; '.join(registry_warnings)}")
     check_one_evaluation_set(scores)
     predictions = [
         read_predictions(directory / suite).merge(
@@ -74,7 +83,7 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
         directories=directories,
         scores=scores.drop(columns=_SOURCE),
         predictions=pd.concat(predictions, ignore_index=True),
-        warnings=provenance_warnings(scores),
+        warnings=(*registry_warnings, *provenance_warnings(scores)),
     )
 
 

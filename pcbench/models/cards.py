@@ -19,10 +19,12 @@ def format_model_table() -> tuple[str, list[str]]:
 
     One line per registered model: name, variant, base, parameters, timesteps, source. A
     model that cannot be built shows ``?`` parameters; broken entries are not in the table.
+    A PC variant without feedback weights shows variant ``pc (untrained)``
+    (:attr:`~pcbench.registry.spec.ModelSpec.untrained_feedback`).
     """
     from pcbench.models.build import parameter_counts
 
-    header = f"{'name':<24}{'variant':<13}{'base':<20}{'parameters':>14}{'T':>4}  source"
+    header = f"{'name':<24}{'variant':<16}{'base':<20}{'parameters':>14}{'T':>4}  source"
     lines = [header]
     warnings = [entry.message() for entry in broken_entries()]
     for spec in list_model_specs():
@@ -31,8 +33,9 @@ def format_model_table() -> tuple[str, list[str]]:
         except PcbenchError as exc:
             parameters = "?"
             warnings.append(f"cannot build '{spec.name}' to count its parameters: {exc}")
+        variant = f"{spec.variant} (untrained)" if spec.untrained_feedback else spec.variant
         lines.append(
-            f"{spec.name:<24}{spec.variant:<13}{spec.base or '-':<20}{parameters:>14}{spec.timesteps:>4}  {spec.source}"
+            f"{spec.name:<24}{variant:<16}{spec.base or '-':<20}{parameters:>14}{spec.timesteps:>4}  {spec.source}"
         )
     return "\n".join(lines), warnings
 
@@ -88,7 +91,7 @@ def _weights_rows(label: str, spec: ModelSpec) -> list[tuple[str, str]]:
 
     path = expected_weights_path(spec)
     if path is None:
-        return [(label, "none (seeded init)")]
+        return [(label, "none (seeded init: untrained feedback)" if spec.untrained_feedback else "none (seeded init)")]
     if not path.is_file():
         return [(label, f"{path} (not present)")]
     rows = [(label, str(path)), (f"{label} sha256", hash_file(path))]

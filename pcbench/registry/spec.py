@@ -259,6 +259,14 @@ class ModelSpec:
         elif self.base is None or self.pc is None:
             raise PcbenchError(f"model '{self.name}': a PC variant needs 'base' (a feedforward model) and 'pc'")
 
+    @property
+    def untrained_feedback(self) -> bool:
+        """A PC variant without a feedback weights file: its predictors keep their seeded
+        initialisation, so its feedback is random (unless a ``pc.predictors`` builder loads
+        weights itself, which pcbench cannot see). Named in ``pcbench models``, in a run's
+        output and in the report (:func:`untrained_message`)."""
+        return self.variant == "pc" and self.weights is None
+
     def to_record(self) -> dict[str, Any]:
         """JSON/TOML-able fields that determine the model's behaviour (hashed for provenance)."""
         return {
@@ -277,6 +285,15 @@ class ModelSpec:
             "pc": self.pc.to_record() if self.pc else None,
             "timesteps": self.timesteps,
         }
+
+
+def untrained_message(spec: ModelSpec) -> str:
+    """One line naming a PC variant without feedback weights as untrained (see
+    :attr:`ModelSpec.untrained_feedback`) and how to train it."""
+    return (
+        f"model '{spec.name}' is a PC variant without feedback weights: its predictors are untrained "
+        f"(seeded initialisation); train them with `pcbench train-feedback {spec.name}`"
+    )
 
 
 def callable_path(obj: str | Callable[..., Any] | None) -> str | None:

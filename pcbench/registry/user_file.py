@@ -40,7 +40,9 @@ to ``pcbench register`` may set ``python_path`` itself, relative to the file.
 
 **Registering a name twice** is refused unless ``replace`` (``pcbench register --replace``):
 then user entries of the same names, working or broken, give way. Models from other sources
-(built-in, entry points, Python) are never replaced.
+(built-in, entry points, Python) are never replaced. A replaced PC variant's feedback
+weights stay with the new entry when its file names none (:func:`carried_weights`; ``pcbench
+register --replace --drop-weights`` drops them).
 
 **Broken entries.** The user registry (``$PCBENCH_HOME/registry.toml``) is loaded entry by
 entry (:func:`load_user_entries`): an entry loads when its table parses, its base is
@@ -67,7 +69,7 @@ import site
 import sys
 import sysconfig
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -152,7 +154,14 @@ def load_user_entries() -> list[BrokenEntry]:
     return [broken[name] for name in tables if name in broken]  # in file order
 
 
-def register_from_file(path: Path, *, validate: Validator, replace: bool = False) -> list[ModelSpec]:
+def register_from_file(
+    path: Path,
+    *,
+    validate: Validator,
+    replace: bool = False,
+    drop_weights: bool = False,
+    on_note: Callable[[str], None] = lambda note: None,
+) -> list[ModelSpec]:
     """Validate the models in ``path`` and save them in the user registry.
 
     Each model is registered, then checked by ``validate`` (the caller's: building needs the
@@ -160,14 +169,62 @@ def register_from_file(path: Path, *, validate: Validator, replace: bool = False
     it with its weights and runs it once on a dummy input); only when every model passes is
     the registry file rewritten (atomically). A name already in
     the user registry is refused unless ``replace``. The directory a ``"module:function"``
-    imports from is saved as ``python_path`` (see the module docstring).
+    imports from is saved as ``python_path`` (see the module docstring). A PC variant
+    replacing one with feedback weights keeps them unless ``drop_weights``
+    (:func:`carried_weights`); each kept file is reported through ``on_note``, one line.
     """
+    if drop_weights and not replace:
+        raise PcbenchError("--drop-weights applies only with --replace (to the entries being replaced)")
     specs = [_spec_from_table(name, table, path, "user") for name, table in _model_tables(path).items()]
     try:
+        specs = [carried_weights(spec, specs, on_note) if replace and not drop_weights else spec for spec in specs]
         entries = [(spec, _saved_table(spec, (path.parent, Path.cwd()))) for spec in specs]
         return _register_and_save(entries, replace, validate)
     except PcbenchError as exc:  # building or saving a model: say which file it came from
         raise PcbenchError(f"{path}: {exc}") from None
+
+
+def carried_weights(spec: ModelSpec, others: Sequence[ModelSpec], on_note: Callable[[str], None]) -> ModelSpec:
+    """``spec`` with the feedback weights of the user entry it replaces, when it names none.
+
+    Decision: editing a PC variant's model file (β, λ, α, T, gradient scaling) and
+    registering it again with ``--replace`` must not silently drop the feedback weights
+    that ``pcbench train-feedback`` wrote into the entry: the predictors are trained on the
+    reconstruction objective, which none of those settings enter. So a PC variant whose file
+    names no ``weights`` keeps the replaced PC entry's weights (and ``weights_sha256``), and
+    ``on_note`` gets one line naming the file. Weights named in the file win; ``pcbench
+    register --replace --drop-weights`` registers the file as written. When the predictors
+    the weights were made for differ (another base or base spec, other PCoder modules or
+    predictor declarations), the weights do not fit: that is refused, naming them and both
+    ways out. ``others`` are the specs registered with ``spec``: its base may be among them.
+    """
+    old = _registered(spec.name)
+    if spec.variant != "pc" or spec.weights is not None or old is None or old.source != "user":
+        return spec
+    if old.variant != "pc" or old.weights is None:
+        return spec
+    new_base = next((other for other in others if other.name == spec.base), None) or _registered(spec.base or "")
+    if new_base is None:  # registering it fails with its own message
+        return spec
+    if _predictor_identity(old, get_model_spec(old.base or "")) != _predictor_identity(spec, new_base):
+        raise PcbenchError(
+            f"model '{spec.name}': the entry it replaces has feedback weights {old.weights}, made for other "
+            "predictors (the base, PCoder modules or predictor declarations differ); pass --drop-weights to "
+            "register it without weights (untrained predictors), or name weights in the file"
+        )
+    on_note(
+        f"model '{spec.name}': kept the feedback weights {old.weights} of the entry it replaces (the file names "
+        "none); pass --drop-weights to register it without them"
+    )
+    return dataclasses.replace(spec, weights=old.weights, weights_sha256=old.weights_sha256)
+
+
+def _predictor_identity(spec: ModelSpec, base: ModelSpec) -> tuple[Any, ...]:
+    """What feedback weights are made for: the base's spec, the PCoder modules and their
+    predictors (not β, λ, α, T or gradient scaling)."""
+    assert spec.pc is not None
+    layers = tuple((layer.module, layer.predictor) for layer in spec.pc.layers)
+    return base.to_record(), layers, callable_path(spec.pc.predictors)
 
 
 def save_user_spec(spec: ModelSpec, *, validate: Validator, replace: bool = False) -> ModelSpec:

@@ -40,6 +40,7 @@ from pcbench.registry.spec import ModelSpec, callable_path
 from pcbench.runner.adversarial import attacked_predictions, attacked_samples
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
+from pcbench.runner.notices import announce_run
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
@@ -224,6 +225,7 @@ def run_suite(
             # checked again under the lock: a run that held it before may have written another set
             drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
             remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
+        announce_run(root, {entry.name: entry.spec_hash for entry in entries}, wanted)
         for perturbation in perturbations:
             todo = []
             for entry in entries:

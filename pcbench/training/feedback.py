@@ -7,8 +7,13 @@ PCoder (:mod:`pcbench.training.hyperparameters`) with the cross-entropy summed o
 timesteps 0..T.
 
 Checkpoints go to ``$PCBENCH_HOME/train-feedback/<model>-<key>/`` after every epoch, where
-the key covers the model, its base's weights and every setting except the epoch counts; so
-rerunning the same command (or one with more epochs) resumes. The result is written to
+the key covers exactly what the stage-1 objective depends on (:func:`_run_dir`): the base
+(spec and weights), the PCoder modules and their predictors, and every setting except the
+epoch counts and ``alpha_max``. Not β, λ, α, T or gradient scaling: the timestep-0 pass has
+``r_n = ff_n``, so none of them enters Σ_n MSE(p_n, r_{n-1}); nor the variant's own weights,
+since training starts from the seeded initialisation. So rerunning the same command (or one
+with more epochs), also after editing β and registering the variant again, resumes. Stage
+2 uses all of them: its checkpoint's name adds their hash (:func:`_hyperparameter_key`). The result is written to
 ``out`` as ``{"state_dict", "training"}`` (:mod:`pcbench.models.checkpoints`). Pointing
 the registry at the result is the caller's (:func:`pcbench.api.train_feedback`): training
 writes no registry entry.
@@ -35,7 +40,7 @@ from pcbench.models.pc import PCModel
 from pcbench.models.presets import TrainingPreset
 from pcbench.paths import pcbench_home
 from pcbench.registry.registry import get_model_spec, spec_hash
-from pcbench.registry.spec import ModelSpec, PCLayer
+from pcbench.registry.spec import ModelSpec, PCLayer, callable_path
 from pcbench.registry.weight_files import PACKAGE_DIR, WEIGHTS_PREFIX, resolve_weights, weights_dir
 from pcbench.store.provenance import package_versions
 from pcbench.training.hyperparameters import ALPHA_MAX, LearnedHyperparameters
@@ -201,7 +206,7 @@ def train_feedback(
             settings,
             settings.schedule(settings.hyperparameter_epochs, device),
             f"{name} hyperparameters",
-            run_dir / f"hyperparameters-after-{settings.epochs}.pt",
+            run_dir / f"hyperparameters-{_hyperparameter_key(spec, settings)}-after-{settings.epochs}.pt",
         )
     state = {key: value.cpu() for key, value in model.predictors.state_dict().items()}
     save_feedback_weights(out, state, _record(spec, settings, data, losses, layers, device))
@@ -225,17 +230,41 @@ def _check_image_size(data: ImageSet, spec: ModelSpec) -> None:
 
 
 def _run_dir(spec: ModelSpec, settings: FeedbackSettings) -> Path:
-    assert spec.base is not None
+    """Stage 1's checkpoint directory, keyed by what its objective depends on (see the module
+    docstring): the base's spec hash and weights, each PCoder's module and declared
+    predictor, the predictors builder, and the settings but for the epoch counts and the
+    stage-2 ``alpha_max``."""
+    assert spec.base is not None and spec.pc is not None
+    base = get_model_spec(spec.base)
     resumable = dataclasses.asdict(settings)
-    del resumable["epochs"], resumable["hyperparameter_epochs"]
+    del resumable["epochs"], resumable["hyperparameter_epochs"], resumable["alpha_max"]
     key = hash_json(
         {
-            "spec": spec_hash(spec),
-            "base_checkpoint": checkpoint_hash(get_model_spec(spec.base)),
+            "base": spec_hash(base),
+            "base_checkpoint": checkpoint_hash(base),
+            "pcoders": [
+                {"module": layer.module, "predictor": layer.predictor and dataclasses.asdict(layer.predictor)}
+                for layer in spec.pc.layers
+            ],
+            "predictors": callable_path(spec.pc.predictors),
             "settings": resumable,
         }
     )
     return pcbench_home() / "train-feedback" / f"{spec.name}-{key}"
+
+
+def _hyperparameter_key(spec: ModelSpec, settings: FeedbackSettings) -> str:
+    """What stage 2 adds to stage 1's key: it unrolls the PC dynamics from the given β, λ, α
+    over T timesteps (with or without gradient scaling), α bounded by ``alpha_max``."""
+    assert spec.pc is not None
+    return hash_json(
+        {
+            "layers": [[layer.beta, layer.lam, layer.alpha] for layer in spec.pc.layers],
+            "timesteps": spec.timesteps,
+            "gradient_scaling": spec.pc.gradient_scaling,
+            "alpha_max": settings.alpha_max,
+        }
+    )
 
 
 def _record(
