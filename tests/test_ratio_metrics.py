@@ -19,6 +19,7 @@ from test_plots_layout import flat, quick_like, renamed
 
 from pcbench.leaderboards.board import CompareOptions, build_leaderboard, write_csvs
 from pcbench.leaderboards.metrics import NO_INTERVAL, NOTE, _checked
+from pcbench.leaderboards.plots import PLOTS
 from pcbench.leaderboards.report import write_report
 from pcbench.leaderboards.reproduce import compare_to_reference, read_reference
 from pcbench.leaderboards.stats import Bootstrap, checked_interval, resolved
@@ -149,12 +150,13 @@ def perfect_at_t0() -> Outcomes:
 
 
 def test_relative_corruption_error_is_undefined_when_timestep_zero_makes_no_error() -> None:
-    metrics = build_leaderboard(results(perfect_at_t0())).metrics
-    pc = metrics[metrics["metric"] == "relative_corruption_error"]
+    board = build_leaderboard(results(perfect_at_t0()))
+    pc = board.metrics[board.metrics["metric"] == "relative_corruption_error"]
     assert pc["value"].isna().all() and pc["ci_low"].isna().all() and pc["ci_high"].isna().all()
     assert set(pc[NOTE]) == {
         "undefined: pc's corruption error at timestep 0 is below one sample or its 95 % interval contains 0"
     }
+    assert PLOTS["relative-corruption-error"](board) is None  # no empty axis around NaN
 
 
 def test_leaderboards_without_an_undefined_ratio_keep_their_columns() -> None:

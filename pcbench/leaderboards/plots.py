@@ -85,8 +85,9 @@ def _colors(board: Leaderboard) -> dict[str, str]:
 
 
 def _metric(board: Leaderboard, metric: str) -> dict[str, pd.DataFrame]:
-    """Per model: its rows of ``metric`` in the long table (timestep, value, ci_low, ci_high)."""
-    rows = board.metrics[board.metrics["metric"] == metric]
+    """Per model: its rows of ``metric`` in the long table (timestep, value, ci_low, ci_high),
+    without rows whose value is undefined (see the table's ``note``); models with none left out."""
+    rows = board.metrics[(board.metrics["metric"] == metric) & board.metrics["value"].notna()]
     return {model: group for model, group in rows.groupby("model", sort=False)}
 
 
