@@ -17,13 +17,19 @@ are refused before a distributed run, :func:`pcbench.executors.coordinator.check
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import multiprocessing
 import multiprocessing.context
+import os
+import signal
 import sys
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+#: ``prctl`` option: the signal the kernel sends a process when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
 #: Start methods :func:`mainless_context` supports (``fork`` does not re-import ``__main__``).
 START_METHODS = ("spawn", "forkserver")
 
@@ -75,3 +81,20 @@ def mainless_context(method: str) -> multiprocessing.context.BaseContext:
     if method == "forkserver":
         return _MainlessForkServerContext()
     raise ValueError(f"start method {method!r}; allowed: {', '.join(START_METHODS)}")
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process as soon as its parent (``parent_pid``) dies, however
+    it dies (Linux ``PR_SET_PDEATHSIG``); exit at once if the parent is already gone. Use as a
+    worker initializer, so that no worker outlives, or writes results for, a killed run.
+    Elsewhere than Linux nothing is set (workers then end when their task queue closes).
+
+    Example::
+
+        ProcessPoolExecutor(2, mp_context=ctx, initializer=die_with_parent, initargs=(os.getpid(),))
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the signal was armed
+        os._exit(1)

@@ -8,13 +8,15 @@ runs tasks from the plan until none is left. ``--devices all`` means every CUDA 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.managers import SyncManager
 
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit
-from pcbench.processes import mainless_context
+from pcbench.processes import die_with_parent, mainless_context
 
 _claimed: dict[str, str] = {}
 
@@ -50,11 +52,12 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     """Start one worker per device and queue every unit."""
     devices = resolve_devices(options.devices)
     context = mainless_context("spawn")  # workers never re-run the user's script
-    manager = context.Manager()
+    manager = SyncManager(ctx=context)
+    manager.start(initializer=die_with_parent, initargs=(os.getpid(),))  # ends with this process
     queue = manager.Queue()
     for device in devices:
         queue.put(device)
-    pool = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_claim, initargs=(queue,))
+    pool = ProcessPoolExecutor(len(devices), mp_context=context, initializer=_claim, initargs=(queue, os.getpid()))
     futures: list[Future[None]] = [pool.submit(_on_claimed_device, task, unit) for unit in units]
 
     def done() -> bool:
@@ -80,8 +83,11 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     return Submission(f"local:{','.join(devices)}", done, errors, cancel)
 
 
-def _claim(queue: object) -> None:
-    """Worker initialiser: take one device for the worker's lifetime."""
+def _claim(queue: object, coordinator: int) -> None:
+    """Worker initialiser: die with the coordinator (a killed run leaves no worker behind to
+    finish or start tasks without the results lock), then take one device for the worker's
+    lifetime."""
+    die_with_parent(coordinator)
     _claimed["device"] = queue.get()  # type: ignore[attr-defined]
 
 
