@@ -235,3 +235,22 @@ def test_a_distributed_run_refuses_a_model_defined_only_in_the_script(suite_file
     with pytest.raises(pcbench.PcbenchError, match=r"script_cnn is defined in this script or notebook \(__main__\)"):
         pcbench.run(suite_file, models=["script-cnn"], results=tmp_path / "r", leaderboards=None, executor=options)
     assert not (tmp_path / "r").exists()
+
+
+def test_cells_of_an_earlier_module_under_the_same_name_are_left_out_with_a_warning(suite_file, tmp_path):
+    wider = tmp_path / "wider.toml"
+    wider.write_text(SUITE + '[[attacks]]\nkind = "fgsm"\nepsilons = [0.05]\n')  # the same suite name, one cell more
+    results = tmp_path / "results"
+    first = pcbench.evaluate(variant(0.8), wider, name="nb-pc", results=results, workers=1, device="cpu")
+    assert len(first.evaluated) == 2
+    second = pcbench.evaluate(variant(0.5), suite_file, name="nb-pc", results=results, workers=1, device="cpu")
+    assert list(second.accuracy.index) == ["clean"]  # only the β = 0.5 cell: fgsm@0.05 is β = 0.8's
+    loaded = pcbench.load_results(suite_file, results)
+    assert set(loaded.scores["cell"]) == {"clean"}
+    (warning,) = [line for line in loaded.warnings if "earlier module" in line]
+    old = f"{first.scores['model_spec_hash'].iloc[0]}/{first.scores['checkpoint_hash'].iloc[0]}"
+    new = f"{second.scores['model_spec_hash'].iloc[0]}/{second.scores['checkpoint_hash'].iloc[0]}"
+    assert warning == (
+        f"model 'nb-pc': 1 cell stored for an earlier module (spec/checkpoint {old}) than its latest evaluation "
+        f"({new}); left out — evaluate the module again on those cells to recompute them, or use a new name"
+    )
