@@ -68,7 +68,10 @@ def cli() -> None:
     "--seed", type=click.IntRange(min=0), help="Override the suite seed (corruption noise, attack random starts)."
 )
 @click.option(
-    "--dry-run", is_flag=True, help="Print the cell grid and the forward passes it implies; evaluate nothing."
+    "--dry-run",
+    is_flag=True,
+    help="Print the cells still to compute (stored ones are counted apart), their passes and a time "
+    "estimate from timing each model's real batches; evaluate nothing.",
 )
 @click.option("--no-resume", is_flag=True, help="Recompute cells that are already stored.")
 @click.option(
@@ -154,7 +157,16 @@ def run(
         suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit, models=models or None
     )
     if dry_run:
-        click.echo(api.plan(loaded))
+        click.echo(
+            api.plan(
+                loaded,
+                results=results,
+                resume=not no_resume,
+                device=device,
+                batch_size=batch_size,
+                checkpointing=checkpointing,
+            )
+        )
         return
     summary = api.run(
         loaded,

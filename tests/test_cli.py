@@ -40,22 +40,6 @@ def test_models_show_prints_the_pcoder_table():
     assert "33,834 backbone + 42,211 feedback" in result.output
 
 
-def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path):
-    result = CliRunner().invoke(cli, ["run", "quick", "--dry-run", "--limit", "20", "--results", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "20 samples, 107 perturbations × 2 models = 214 cells" in result.output
-    rows = {line.split()[0]: line.split()[1:] for line in result.output.splitlines()[2:4]}
-    # 20 images × 11 timesteps × 107 cells; attack gradients: 20 × 11 × (3 FGSM × 1 + 4 PGD × 10
-    # steps + APGD-CE's 100 + Square's 200 queries / 3) through the whole unroll, plus 20 × 1 × 2
-    # PGD × 10 steps on the feedforward pass
-    assert rows["digits-pcnn"][:4] == ["10", "107", "23,540", "46,380"]
-    assert rows["digits-cnn"][:4] == ["0", "107", "2,140", "4,580"]
-    # each model's estimate (a number and a unit) comes from timing it on a dummy batch
-    assert all(len(row) == 6 and row[5] in ("s", "min", "h") and float(row[4]) >= 0 for row in rows.values())
-    assert "estimate: this machine's CPU time" in result.output
-    assert not any(tmp_path.iterdir())
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -85,10 +85,13 @@ def _introduction(board: Leaderboard, path: Path) -> str:
     options = board.options
     files = ", ".join(f"[`{p.name}`]({_relative(p, path)})" for p in csv_paths(path.parent, board.suite).values())
     baseline = board.baseline or "none (pass `--baseline MODEL`)"
+    scores = board.results.scores
+    cells = len(scores[["model", "cell"]].drop_duplicates())  # evaluated cells: model × perturbation
     return (
         f"Results merged from {len(board.results.directories)} result director"
-        f"{'y' if len(board.results.directories) == 1 else 'ies'}; {board.results.scores['cell'].nunique()} cells, "
-        f"{board.models.shape[0]} models. mCE baseline: {baseline}. Shown at timestep `{options.timestep}`, "
+        f"{'y' if len(board.results.directories) == 1 else 'ies'}; {cells} cells "
+        f"({scores['cell'].nunique()} perturbations), {board.models.shape[0]} models. mCE baseline: {baseline}. "
+        f"Shown at timestep `{options.timestep}`, "
         f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the README, "
         "*Reading the leaderboard*)."
     )

@@ -10,20 +10,23 @@ images, the batches its cells consist of: a clean forward batch at the run's bat
 (never more than the cell's samples), and one attack step (a forward+backward pass through
 the unroll to the input) at the batch the attack runs with (the batch size for the foolbox
 kinds, one image for the AutoAttack kinds, which pcbench runs image by image). Each
-measurement is a warm-up call, then :data:`REPEATS` repeats of enough calls to take at least
-:data:`MIN_REPEAT_SECONDS`, of which the median counts. A cell's time is its forward passes
+measurement is a warm-up call, then up to :data:`REPEATS` repeats (at least 3, and no more
+once :data:`BUDGET_SECONDS` are spent) of enough calls to take at least
+:data:`MIN_REPEAT_SECONDS`, of which the fastest counts (as :mod:`timeit` advises: slower
+repeats measure other work on the machine, not the model; on a shared CPU a median swung
+by more than 10× between two estimates of one grid). A cell's time is its forward passes
 times the forward time per image-timestep plus its attack gradient passes times the attack
 step's time per image-timestep (:meth:`pcbench.runner.grid.Perturbation.forward_passes`,
 :meth:`~pcbench.runner.grid.Perturbation.gradient_passes`). Not included: corruption
 generation, data loading and writing the results; AutoAttack kinds are counted at their most
 gradient passes (they stop early on samples already broken), so their time is an upper bound.
 Two estimates of one grid on the same machine agree within a factor :data:`AGREEMENT`
-(tested); a machine busy with other work gives slower figures, as it would give a slower run.
+(tested). The estimate is the run's time on an otherwise idle machine: other work on it
+(on a CPU especially, where torch's threads then wait for each other) slows the run.
 """
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,10 +44,12 @@ from pcbench.store import cell_stem, stored_key
 from pcbench.suite import Suite
 from pcbench.suite.schema import AUTOATTACK_KINDS
 
-#: Timed repeats of each measurement; their median counts.
-REPEATS = 5
+#: Most timed repeats of each measurement; the fastest counts.
+REPEATS = 100
+#: Seconds after which a measurement stops repeating (once it has 3 repeats).
+BUDGET_SECONDS = 1.0
 #: Least seconds one timed repeat takes (short calls are repeated within it).
-MIN_REPEAT_SECONDS = 0.05
+MIN_REPEAT_SECONDS = 0.002
 #: Two estimates of one grid on one machine agree within this factor (tests/test_plan.py).
 AGREEMENT = 2.0
 
@@ -176,8 +181,9 @@ def format_plan(plan: Plan) -> str:
         lines.append(
             f"estimate: {plan.device} time of the cells to compute, from timing each model's forward batch and "
             f"attack step (forward+backward) on the suite's images at batch size {plan.batch_size} (AutoAttack "
-            f"kinds: 1), median of {REPEATS} repeats after a warm-up; corruption generation, data loading and "
-            "writing not included; AutoAttack kinds at their most passes (an upper bound)"
+            f"kinds: 1), fastest of up to {REPEATS} repeats after a warm-up (an otherwise idle machine); "
+            "corruption generation, data loading and writing not included; AutoAttack kinds at their most passes "
+            "(an upper bound)"
         )
     lines += [model.note for model in plan.models if model.note is not None]
     lines.append("cells: " + ", ".join(p.label for p in plan.perturbations))
@@ -236,7 +242,7 @@ class _Timer:
 
 
 def _median_seconds(call: Callable[[], None], device: torch.device) -> float:
-    """Seconds of one ``call``: the median of :data:`REPEATS` timed repeats after a warm-up."""
+    """Seconds of one ``call``: the fastest of its timed repeats after a warm-up (module docstring)."""
 
     def timed(loops: int) -> float:
         started = time.perf_counter()
@@ -247,10 +253,15 @@ def _median_seconds(call: Callable[[], None], device: torch.device) -> float:
         return (time.perf_counter() - started) / loops
 
     timed(1)  # warm-up: first-call allocations and kernel selection
+    started = time.perf_counter()
     loops = 1
-    while (first := timed(loops)) * loops < MIN_REPEAT_SECONDS:
+    while (fastest := timed(loops)) * loops < MIN_REPEAT_SECONDS:
         loops *= 2
-    return statistics.median([first, *(timed(loops) for _ in range(REPEATS - 1))])
+    repeats = 1
+    while repeats < REPEATS and (repeats < 3 or time.perf_counter() - started < BUDGET_SECONDS):
+        fastest = min(fastest, timed(loops))
+        repeats += 1
+    return fastest
 
 
 def _duration(seconds: float | None) -> str:

@@ -219,6 +219,7 @@ def run_suite(
             unit_scale=True,
             disable=not progress,
             bar_format=_BAR_FORMAT,
+            postfix=f"0/{len(wanted)} cells",
         ) as bar,
     ):
         if not coordinated:
@@ -235,6 +236,7 @@ def run_suite(
                 stem = cell_stem(entry.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
+                    _show_cells(bar, summary, len(wanted))
                     bar.update(costs[entry.name, perturbation.label])
                 else:
                     todo.append((entry, key, stem))
@@ -242,7 +244,7 @@ def run_suite(
                 continue
             images, corrupted = _perturbed_inputs(perturbation, data, corruptions)
             for entry, key, stem in todo:
-                bar.set_postfix_str(f"{entry.name} {perturbation.label}")
+                _show_cells(bar, summary, len(wanted), f"{entry.name} {perturbation.label}")
                 if on_cell is not None:
                     on_cell(stem)
                 started = time.perf_counter()
@@ -270,7 +272,11 @@ def run_suite(
                     predictions,
                     cell_data,
                     key,
-                    {**context, "subset_hash": hash_arrays(cell_data.ids), "wall_time_s": wall},
+                    {
+                        **context,
+                        "subset_hash": hash_arrays(cell_data.ids),
+                        "wall_time_s": _first_row_only(wall, len(entry.timesteps)),
+                    },
                     corrupted,
                     attack_warnings,
                 )
@@ -286,6 +292,7 @@ def run_suite(
                         "rerun the same command to resume"
                     ) from None
                 summary.evaluated.append(stem)
+                _show_cells(bar, summary, len(wanted))
                 bar.update(costs[entry.name, perturbation.label])
     return summary
 
@@ -307,8 +314,22 @@ def cell_keys(suite: Suite) -> dict[str, dict[str, str]]:
 
 
 #: Progress in cells would make the ETA wrong (an attack cell costs far more than a clean
-#: one); the bar counts image-timestep passes, weighted by :meth:`Perturbation.cost`.
+#: one); the bar counts image-timestep passes, weighted by :meth:`Perturbation.cost`, and its
+#: postfix counts cells (:func:`_show_cells`).
 _BAR_FORMAT = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}{postfix}]"
+
+
+def _show_cells(bar: tqdm, summary: RunSummary, total: int, current: str | None = None) -> None:
+    """The bar's postfix: ``n/N cells`` (this run's cells done: evaluated or already stored),
+    then the cell being evaluated, if any (shown at once: it may take long)."""
+    done = len(summary.evaluated) + len(summary.skipped)
+    bar.set_postfix_str(f"{done}/{total} cells" + (f", {current}" if current else ""), refresh=current is not None)
+
+
+def _first_row_only(seconds: float, rows: int) -> pd.api.extensions.ExtensionArray:
+    """A cell's ``wall_time_s`` column: the seconds it took on its first row (its first
+    evaluated timestep), null on the others, so that a sum over rows counts each cell once."""
+    return pd.array([seconds, *[None] * (rows - 1)], dtype="Float64")
 
 
 def evaluation_set(suite: Suite, data: ImageSet) -> EvaluationSet:

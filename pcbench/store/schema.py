@@ -9,6 +9,11 @@ into any other field fails.
 
 A column added to :func:`pcbench.runner.run._tables` must be added here too; files
 written before it existed read back with it all null (:func:`pcbench.store.read_scores`).
+
+``wall_time_s``, the seconds a cell took to evaluate, is a per-cell value: it is stored on
+the cell's first row (its first evaluated timestep) and null on the others, so that summing
+it over rows counts each cell once. Cells written by earlier versions repeat it on every
+row and still read (the field only became nullable); for those, total one row per ``cell_key``.
 """
 
 import pyarrow as pa
@@ -69,7 +74,7 @@ SCORES_SCHEMA = pa.schema(
         _required("imagecorruptions_version", pa.string()),
         _required("numpy_version", pa.string()),
         _optional("pyautoattack_version", pa.string()),
-        _required("wall_time_s", pa.float64()),
+        _optional("wall_time_s", pa.float64()),  # once per cell: on its first row, null on the others
         _required("created_at", pa.string()),
     ]
 )
