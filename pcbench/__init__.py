@@ -17,9 +17,14 @@ any layer below the API until a function is called, and importing a low layer su
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
 
 __version__ = "0.1.0"
+
+# foolbox imports GitPython, which raises at import when no ``git`` is on PATH unless told to
+# stay quiet; pcbench never uses git through it.
+os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
 
 #: Public name -> the module that defines it.
 _EXPORTS = {

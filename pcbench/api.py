@@ -348,7 +348,8 @@ def status(suite: str | Path | Suite, *, results: str | Path = "results", **over
 
 def check_output_dir(option: str, path: Path) -> None:
     """Refuse an output directory that cannot become one, naming ``option``: ``path`` or a folder
-    above it is a file, or the deepest existing folder is not writable (permissions, read-only)."""
+    above it is a file, the deepest existing folder is not writable (permissions, read-only),
+    or it overlaps the pcbench home (inside it, or containing it), whose cache pcbench clears."""
     import os
 
     existing = path.absolute()
@@ -361,6 +362,15 @@ def check_output_dir(option: str, path: Path) -> None:
         raise PcbenchError(
             f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
             "system); allowed: a directory this user can write"
+        )
+    from pcbench.paths import pcbench_home
+
+    home, target = pcbench_home().resolve(), path.resolve()
+    if target == home or home in target.parents or target in home.parents:
+        where = "contains" if target in home.parents else "lies inside"
+        raise PcbenchError(
+            f"--{option} {path} {where} the pcbench home {home} (its cache and user registry, which "
+            "cache clear deletes from); allowed: a directory apart from it"
         )
 
 
@@ -584,6 +594,9 @@ def evaluate(
         if name in list_models():
             raise PcbenchError(f"evaluate: name = '{name}' is a registered model; choose another name")
         modules = {name: UserModule(model, base=base, mean=mean, std=std, key=key)}
+    check_output_dir("results", Path(results))
+    if leaderboards is not None:
+        check_output_dir("leaderboards", Path(leaderboards))
     models = [name] if base is None else _with_base(name, base, loaded, results)
     loaded = loaded.with_overrides(models=models)
     with borrowed([user.module for user in modules.values()]):

@@ -20,6 +20,7 @@ renamed files (:mod:`pcbench.store.results`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -53,7 +54,8 @@ def results_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
         _write_holder(root)
         yield
     finally:
-        (root / HOLDER_FILE).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. a directory planted at its place: left as it is
+            (root / HOLDER_FILE).unlink(missing_ok=True)
         lock.release()
 
 
@@ -127,10 +129,24 @@ def _this_process_and_ancestors() -> set[int]:
 
 
 def _write_holder(root: Path) -> None:
-    """Record this process as the holder: its pid, host and the time it took the lock."""
+    """Record this process as the holder: its pid, host and the time it took the lock.
+
+    The file is created anew, never opened through a link: whatever is at its place (a
+    planted symlink, a stale record) is unlinked first, which removes a link, not its target.
+    """
     holder = {
         "pid": os.getpid(),
         "host": socket.gethostname(),
         "since": datetime.now().astimezone().isoformat(timespec="seconds"),
     }
-    (root / HOLDER_FILE).write_text(json.dumps(holder), encoding="utf-8")
+    path = root / HOLDER_FILE
+    try:
+        path.unlink(missing_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
+    except OSError as error:
+        raise PcbenchError(
+            f"cannot write the lock holder record {path}: {error.strerror or error}; allowed: a results "
+            "directory whose .lock.holder is a plain file or absent"
+        ) from None
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(json.dumps(holder))

@@ -1,0 +1,91 @@
+"""pcbench writes only where it manages files, and runs where ``git`` is missing: a planted
+``.lock.holder`` link is replaced, not followed; results or leaderboards that overlap the
+pcbench home are refused in one line; no ``git`` on PATH is no crash (issue 19)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SUITE = """name = "conf"
+models = ["digits-cnn"]
+[dataset]
+name = "digits"
+split = "test"
+limit = 10
+[[attacks]]
+kind = "fgsm"
+epsilons = [0.05]
+"""
+
+
+@pytest.fixture
+def suite_file(tmp_path):
+    path = tmp_path / "conf.toml"
+    path.write_text(SUITE)
+    return path
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """Path -> SHA-256 of every file below ``folders`` (links as their target text)."""
+    found = {}
+    for folder in folders:
+        for path in sorted(folder.rglob("*")):
+            if path.is_symlink():
+                found[str(path)] = "link:" + os.readlink(path)
+            elif path.is_file():
+                found[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def test_a_planted_holder_link_is_replaced_not_followed(suite_file, tmp_path, run_main):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    victim = outside / "precious.txt"
+    victim.write_text("keep me")
+    root = tmp_path / "results" / "conf"
+    root.mkdir(parents=True)
+    (root / ".lock.holder").symlink_to(victim)
+    args = ["run", str(suite_file), "--results", str(tmp_path / "results"), "--leaderboards", str(tmp_path / "lb")]
+    status, err = run_main(args)
+    assert status == 0, err
+    assert victim.read_text() == "keep me"
+    assert not (root / ".lock.holder").exists()  # removed when the run ended, as always
+
+
+@pytest.mark.parametrize("where", ["inside", "home itself", "containing"])
+def test_results_or_leaderboards_overlapping_the_pcbench_home_are_refused(
+    suite_file, tmp_path, fresh_home, run_main, where
+):
+    target = {"inside": fresh_home / "corruptions", "home itself": fresh_home, "containing": tmp_path}[where]
+    before = snapshot(tmp_path)
+    for option in ("--results", "--leaderboards"):
+        others = ["--leaderboards", str(tmp_path / "elsewhere-lb")] if option == "--results" else []
+        args = ["run", str(suite_file), option, str(target), *others]
+        if option == "--leaderboards":
+            args += ["--results", str(fresh_home.parent / "elsewhere")]
+        status, err = run_main(args)
+        lines = err.strip().splitlines()
+        assert status == 2 and len(lines) == 1 and "the pcbench home" in lines[0], err
+        assert lines[0].startswith(f"error: {option} {target} ")
+    assert snapshot(tmp_path) == before
+
+
+def test_pcbench_runs_with_no_git_on_path(suite_file, tmp_path):
+    bare = tmp_path / "bin"
+    bare.mkdir()  # a PATH without git (nor anything else)
+    done = subprocess.run(
+        [sys.executable, "-m", "pcbench", "run", str(suite_file), "--results", str(tmp_path / "r"), "--leaderboards"]
+        + [str(tmp_path / "lb")],
+        capture_output=True,
+        text=True,
+        env={**{k: v for k, v in os.environ.items() if k != "GIT_PYTHON_REFRESH"}, "PATH": str(bare)},
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr
