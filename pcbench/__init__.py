@@ -37,6 +37,7 @@ _EXPORTS = {
             "evaluate",
             "Evaluation",
             "feedback_settings",
+            "forget_run",
             "leaderboard",
             "list_models",
             "list_suites",

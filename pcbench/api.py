@@ -346,6 +346,22 @@ def status(suite: str | Path | Suite, *, results: str | Path = "results", **over
     return run_status(load_suite(suite, **overrides), Path(results))
 
 
+def forget_run(suite: str | Path | Suite, *, results: str | Path = "results") -> Path | None:
+    """What ``pcbench status SUITE --forget`` does first: delete the records of the latest
+    distributed run of ``suite`` in ``results`` (a damaged record, or a task that stays
+    ``running`` because it died on another host), never a stored cell nor anything outside
+    the jobs folder. Returns the run folder deleted, or None.
+
+    Example::
+
+        forget_run("quick", results="results")
+    """
+    from pcbench.executors.jobs import forget_run as forget
+    from pcbench.executors.jobs import jobs_root
+
+    return forget(jobs_root(Path(results), suite_name(suite)))
+
+
 def check_output_dir(option: str, path: Path) -> None:
     """Refuse an output directory that cannot become one, naming ``option``: ``path`` or a folder
     above it is a file, the deepest existing folder is not writable (permissions, read-only),

@@ -267,6 +267,12 @@ def _executor_options(
 @click.option("--models", "-m", multiple=True, help="Only these models (default: the suite's).")
 @click.option("--root", type=click.Path(path_type=Path), help="The --root the run used.")
 @click.option("--corruptions-root", type=click.Path(path_type=Path), help="The --corruptions-root the run used.")
+@click.option(
+    "--forget",
+    is_flag=True,
+    help="First delete the latest distributed run's task records (a damaged record, or a task that died on "
+    "another host and still says running); stored cells stay.",
+)
 def status(
     suite: str,
     results: Path,
@@ -275,12 +281,16 @@ def status(
     models: tuple[str, ...],
     root: Path | None,
     corruptions_root: Path | None,
+    forget: bool,
 ) -> None:
     """Show how many cells of SUITE are done, running, queued, failed or missing in --results,
     and each failed task of the latest distributed run with the cell it died in and its log.
     Give it the --limit, --seed, --models and roots the run was given."""
     from pcbench import api
 
+    if forget:
+        forgotten = api.forget_run(suite, results=results)
+        click.echo(f"forgot run {forgotten.name}" if forgotten else "no distributed run to forget", err=True)
     overrides = {"limit": limit, "seed": seed, "models": models or None, "root": root}
     click.echo(api.status(suite, results=results, corruptions_root=corruptions_root, **overrides).format())
 

@@ -9,6 +9,7 @@ which write disjoint cells and commit each one atomically, run without it
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from tqdm import tqdm
 from pcbench.errors import PcbenchError, TasksFailed
 from pcbench.executors import local, ray_tasks, slurm
 from pcbench.executors.jobs import (
+    DamagedRecord,
     TaskState,
     jobs_root,
     latest_run,
@@ -38,9 +40,9 @@ from pcbench.suite import Suite
 
 #: Seconds between two looks at the committed cells while tasks run.
 POLL_SECONDS = 1.0
-#: Environment variables a task needs to see what the submitter sees (the registry home, the
-#: weights folder, and the store's kill-point test hook, so tests can kill tasks).
-FORWARDED_ENVIRONMENT = ("PCBENCH_HOME", "PCBENCH_WEIGHTS", "PCBENCH_TEST_FAIL_AFTER")
+#: Environment variables a task needs to see what the submitter sees: the registry home and
+#: the weights folder.
+FORWARDED_ENVIRONMENT = ("PCBENCH_HOME", "PCBENCH_WEIGHTS")
 
 
 def run_distributed(
@@ -157,25 +159,39 @@ def check_importable(models: Sequence[str], executor: str) -> None:
                 )
 
 
+#: How to stop the tasks of a run, per executor.
+_CANCEL_ADVICE = {
+    "slurm": "or cancel the job (scancel JOB)",
+    "ray": "or stop them from Ray (ray job stop, or ray stop on their cluster)",
+    "local": "or stop the pcbench run that started them (its worker processes end with it)",
+}
+
+
 def check_no_active_tasks(jobs: Path) -> None:
     """Refuse to start while a task of the latest run of this results directory may still be
     writing (a detached SLURM array, or tasks left by an interrupted coordinator)."""
     run_dir = latest_run(jobs)
     if run_dir is None:
         return
-    manifest = read_manifest(run_dir)
-    states = {state.index: state.state for state in task_states(run_dir)}
-    running = [index for index, state in states.items() if state == "running"]
-    unstarted = [task["index"] for task in manifest["tasks"] if task["index"] not in states]
-    if manifest["executor"] != "slurm":
+    try:
+        manifest = read_manifest(run_dir)
+        states = {state.index: state for state in task_states(run_dir)}
+    except DamagedRecord as damaged:  # it cannot prove that a task still writes (jobs.py)
+        print(f"warning: {damaged}; its tasks are taken as ended", file=sys.stderr)
+        return
+    running = [index for index, state in states.items() if state.state == "running"]
+    unstarted = [task.index for task in manifest.tasks if task.index not in states]
+    if manifest.executor != "slurm":
         unstarted = []  # never started, and nothing will start them: their coordinator has ended
-    elif not slurm.job_active(manifest["job_id"]):
+    elif not slurm.job_active(manifest.job_id):
         running, unstarted = [], []  # SLURM lists none: tasks still saying "running" died without a word
     if running or unstarted:
+        hosts = sorted({str(states[index].host) for index in running})
         raise PcbenchError(
-            f"run {manifest['run_id']} ({manifest['executor']}, job {manifest['job_id']}) still has "
-            f"{len(running)} running and {len(unstarted)} queued task(s) writing into this results directory; "
-            "wait for them (pcbench status SUITE) or cancel the job (e.g. scancel JOB), then rerun"
+            f"run {manifest.run_id} ({manifest.executor}, job {manifest.job_id}) still has {len(running)} running "
+            f"(on {', '.join(hosts) or 'no host yet'}) and {len(unstarted)} queued task(s) writing into this results "
+            f"directory; wait for them (pcbench status SUITE), {_CANCEL_ADVICE[manifest.executor]}, then rerun; "
+            "a task that died on another host without a word is cleared by pcbench status SUITE --forget"
         )
 
 
