@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import EXECUTORS, ExecutorOptions
+from pcbench.names import check_name
 from pcbench.registry import get_model_spec, list_model_specs
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCLayer
 
@@ -607,6 +608,7 @@ def evaluate(
     elif name is None:
         raise PcbenchError("evaluate: name = None; your own module needs a name to be stored under")
     else:
+        check_name("model", name, "evaluate")
         if name in list_models():
             raise PcbenchError(f"evaluate: name = '{name}' is a registered model; choose another name")
         modules = {name: UserModule(model, base=base, mean=mean, std=std, key=key)}

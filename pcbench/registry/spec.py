@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pcbench.errors import InvalidValue, PcbenchError
+from pcbench.names import ALLOWED, check_name, is_name
 from pcbench.registry.predictor_spec import PredictorSpec
 
 Variant = Literal["feedforward", "pc"]
@@ -178,8 +179,7 @@ class ModelSpec:
         """Check every field's type and range: :class:`~pcbench.errors.InvalidValue` names the
         first bad one (a model file re-raises it at ``models.<name>.<key>``), PcbenchError the
         fields a variant lacks or may not have."""
-        if not isinstance(self.name, str) or not self.name or any(c.isspace() for c in self.name):
-            raise PcbenchError(f"model name {self.name!r} must be non-empty without spaces")
+        check_name("model", self.name, "registry")
         where = f"model '{self.name}'"
         # (field, check, requirement); a check runs only once those before it passed (std needs mean)
         checks: list[tuple[str, Callable[[], bool], str]] = [
@@ -223,7 +223,7 @@ class ModelSpec:
                 ),
                 "must be the file's SHA-256 as 64 hexadecimal digits",
             ),
-            ("base", lambda: _is_text(self.base), "must be a model name (a non-empty string)"),
+            ("base", lambda: self.base is None or is_name(self.base), f"must be a model name ({ALLOWED})"),
             ("pc", lambda: self.pc is None or isinstance(self.pc, PCConfig), "must be a pc table"),
             ("timesteps", lambda: _is_int(self.timesteps, 0), "must be an integer >= 0"),
             (

@@ -9,7 +9,6 @@ and what is allowed.
 
 import dataclasses
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
@@ -19,6 +18,7 @@ from typing import Any, NoReturn, TypeVar
 
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
+from pcbench.names import ALLOWED, is_name
 
 #: Attack kinds run through foolbox 3.
 FOOLBOX_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
@@ -113,7 +113,6 @@ _PLUS_RESTARTS = MappingProxyType({"apgd-ce": 5, "apgd-dlr": 5, "fab": 5})
 #: Settings AutoAttack sets itself while it runs, which no override changes.
 _FORCED = frozenset({("fab-t", "n_restarts")})
 _AUTOATTACK_FIELDS = ("norm", "version", "sub_attacks", *AUTOATTACK_OVERRIDES)
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]+")
 _OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
 
 T = TypeVar("T")
@@ -326,8 +325,8 @@ def parse_suite(
     """
     table = _table(source, "", data, _SUITE_KEYS)
     name = _require_str(source, "name", _required(source, table, "", "name"))
-    if not _NAME_PATTERN.fullmatch(name):
-        _fail(source, "name", name, "letters, digits, '-' and '_' only")
+    if not is_name(name):
+        _fail(source, "name", name, ALLOWED)
     corruptions = table.get("corruptions")
     dataset = _parse_dataset(source, _required(source, table, "", "dataset"), base_dir, datasets)
     suite = Suite(
