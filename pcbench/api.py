@@ -262,6 +262,11 @@ def run(
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
     if options.executor not in EXECUTORS:
         raise PcbenchError(f"--executor {options.executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
+    if options.detach and options.executor != "slurm":
+        raise PcbenchError(
+            f"--detach needs --executor slurm (only SLURM tasks outlive this process); --executor "
+            f"{options.executor} runs its tasks within this run: drop --detach"
+        )
     if options.devices and options.executor != "local":
         raise PcbenchError(
             f"--devices is for --executor local; with --executor {options.executor} ask for GPUs per task "

@@ -89,3 +89,10 @@ def test_pcbench_runs_with_no_git_on_path(suite_file, tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Traceback" not in done.stderr
+
+
+def test_detach_with_a_plain_local_run_is_refused_not_ignored(suite_file, tmp_path, run_main):
+    status, err = run_main(["run", str(suite_file), "--results", str(tmp_path / "r"), "--detach"])
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "--detach needs --executor slurm" in lines[0], err
+    assert not (tmp_path / "r").exists()
