@@ -85,10 +85,16 @@ def load_model(
 
     spec = get_model_spec(name)
     if weights is not None:
+        from pcbench.files import file_problem, real_path
+
         path = Path(weights).expanduser()
-        if not path.is_file():
-            raise PcbenchError(f"load_model('{name}', weights='{path}'): no such file")
-        spec = dataclasses.replace(spec, weights=str(path.resolve()), weights_sha256=None)
+        problem = file_problem(path)
+        if problem is not None:
+            raise PcbenchError(
+                f"load_model('{name}', weights='{path}'): the file {problem}; allowed: a state dict file "
+                "saved with torch.save"
+            )
+        spec = dataclasses.replace(spec, weights=str(real_path(path)), weights_sha256=None)
     return build_model(spec, device=device, timesteps=timesteps)
 
 
@@ -385,9 +391,10 @@ def check_output_dir(option: str, path: Path) -> None:
             f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
             "system); allowed: a directory this user can write"
         )
+    from pcbench.files import real_path
     from pcbench.paths import pcbench_home
 
-    home, target = pcbench_home().resolve(), path.resolve()
+    home, target = real_path(pcbench_home()), real_path(path)
     if target == home or home in target.parents or target in home.parents:
         where = "contains" if target in home.parents else "lies inside"
         raise PcbenchError(
@@ -784,13 +791,14 @@ def train_feedback(
 
 def _feedback_entry_name(spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings) -> str | None:
     """The user registry entry the result goes to; ``None`` when the model loads ``out``."""
+    from pcbench.files import real_path
     from pcbench.models.build import expected_weights_path
     from pcbench.registry.user_file import check_savable
 
     if entry_name is None and spec.source == "user":
         return spec.name
     expected = expected_weights_path(spec)
-    loads_out = expected is not None and expected.resolve() == out
+    loads_out = expected is not None and real_path(expected) == out
     if entry_name is None and loads_out and not settings.hyperparameter_epochs:
         return None
     check_savable(spec)

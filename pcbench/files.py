@@ -6,9 +6,11 @@ tell whether its writer is still running (:func:`writer_alive`). Deletes go thro
 :func:`remove_inside`, which refuses any target outside the directory that pcbench manages.
 """
 
+import errno
 import os
 import re
 import socket
+import stat
 import sys
 import tempfile
 import threading
@@ -122,3 +124,32 @@ def remove_inside(path: Path, managed: Path) -> None:
             target.unlink()
     except FileNotFoundError:
         pass
+
+
+def real_path(path: str | Path) -> Path:
+    """``path`` absolute, with its links resolved as far as they go: unlike ``Path.resolve()``
+    never raises, not even for a symlink loop (the looping part is left as it is)."""
+    return Path(os.path.realpath(Path(path).expanduser()))
+
+
+def file_problem(path: Path) -> str | None:
+    """None when ``path`` is (or links to) a regular file; otherwise what it is instead, for an
+    error message: ``does not exist``, ``is a symlink loop``, ``is a directory``, ``is a named
+    pipe (FIFO)``, ``is a device``, ``is a socket`` or ``cannot be read (<reason>)``.
+
+    Example::
+
+        file_problem(Path("/dev/zero"))   # 'is a device'
+    """
+    try:
+        mode = path.stat().st_mode
+    except OSError as error:
+        if error.errno == errno.ELOOP:
+            return "is a symlink loop"
+        if error.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "is a link to a missing file" if path.is_symlink() else "does not exist"
+        return f"cannot be read ({error.strerror or error})"
+    if stat.S_ISREG(mode):
+        return None
+    kinds = {stat.S_ISDIR: "is a directory", stat.S_ISFIFO: "is a named pipe (FIFO)", stat.S_ISSOCK: "is a socket"}
+    return next((text for test, text in kinds.items() if test(mode)), "is a device")

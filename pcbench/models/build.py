@@ -204,16 +204,18 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
 def _refusal_reason(path: Path, exc: Exception) -> str:
     """Why a ``weights_only`` load of ``path`` failed, in a few words of pcbench's own."""
-    if path.stat().st_size == 0:
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    if not head:
         return "the file is empty"
     refused = _REFUSED_GLOBAL.search(str(exc))
     if refused is not None:
         return f"it asks for {refused.group(1)}, which is code, not tensor data"
-    if isinstance(exc, pickle.UnpicklingError):
-        return "it is a pickle that the safe loader refuses (not written by torch.save)"
-    if "zip archive" in str(exc):
+    if head == b"PK":  # torch.save's zip archive
         return "it is a damaged or truncated torch.save archive"
-    return "it is not a file written by torch.save"
+    if head[0] == 0x80 and isinstance(exc, pickle.UnpicklingError):  # a pickle's PROTO opcode
+        return "it is a pickle that the safe loader refuses (not written by torch.save)"
+    return "it is not a file written by torch.save (neither its archive nor a pickle)"
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ from typing import Any
 import tomli_w
 
 from pcbench.errors import InvalidValue, PcbenchError
-from pcbench.files import atomic_write
+from pcbench.files import atomic_write, real_path
 from pcbench.paths import user_registry_file
 from pcbench.registry.predictor_spec import PredictorSpec
 from pcbench.registry.registry import (
@@ -559,7 +559,7 @@ def _absolute(value: Any, path: Path, where: str) -> str:
     """A path from a TOML file, made absolute relative to the file's directory."""
     if not isinstance(value, str):
         raise PcbenchError(f"{where} = {value!r} must be a path string")
-    return str((path.parent / Path(value).expanduser()).resolve())
+    return str(real_path(path.parent / Path(value).expanduser()))
 
 
 def _is_pc_table(table: Any) -> bool:

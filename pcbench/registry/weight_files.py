@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pcbench.files import file_problem
 from pcbench.paths import pcbench_home
 from pcbench.registry.spec import ModelSpec, callable_path
 
@@ -54,12 +55,13 @@ def resolve_weights(reference: str) -> Path:
 
 
 def missing_weights_message(spec: ModelSpec, path: Path) -> str:
-    """One line: which file is expected where, and how to obtain it (or that a directory is in
-    its place)."""
+    """One line: which file is expected where, and how to obtain it (or what is in its place:
+    a directory, a symlink loop, a FIFO, a device, ...)."""
     assert spec.weights is not None
-    if path.is_dir():
+    problem = file_problem(path)
+    if problem not in (None, "does not exist"):
         return (
-            f"model '{spec.name}': weights '{path}' is a directory; expected a state dict file, saved "
+            f"model '{spec.name}': weights '{path}' {problem}; expected a state dict file, saved "
             "with torch.save(model.state_dict(), path)"
         )
     if spec.weights.startswith(PACKAGE_PREFIX):

@@ -33,6 +33,7 @@ from torch import nn
 from pcbench.data import load_dataset
 from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
+from pcbench.files import real_path
 from pcbench.hashing import hash_json
 from pcbench.models.build import build_pc_model, checkpoint_hash
 from pcbench.models.checkpoints import save_feedback_weights
@@ -170,7 +171,7 @@ def training_data(spec: ModelSpec, settings: FeedbackSettings) -> ImageSet:
 def output_path(spec: ModelSpec, out: Path | None) -> Path:
     """Where the trained feedback goes: ``out``, else :func:`default_output`; never inside
     the package, whose shipped weights are fixed reference files."""
-    out = (out or default_output(spec)).expanduser().resolve()
+    out = real_path(out or default_output(spec))
     if out.is_relative_to(PACKAGE_DIR):
         raise PcbenchError(
             f"--out {out} lies inside the pcbench package, whose shipped weights are fixed "
