@@ -300,6 +300,10 @@ def run(
         if options.detach and summary.job_id is not None:
             return summary
     else:
+        from pcbench.executors.coordinator import check_no_active_tasks
+        from pcbench.executors.jobs import jobs_root
+
+        check_no_active_tasks(jobs_root(Path(results), loaded.name))  # tasks of a distributed run may still write
         summary = run_suite(loaded, **settings)
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])

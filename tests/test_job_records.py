@@ -123,3 +123,17 @@ def test_a_task_running_on_another_host_blocks_until_forgotten(suite_file, tmp_p
     assert not run_dir.exists() and (results / "jobs" / "keep.txt").read_text() == "a file of the user's"
     summary = pcbench.run(suite_file, results=results, leaderboards=None, executor=options, progress=False)
     assert len(summary.evaluated) == 1
+
+
+def test_a_plain_run_is_refused_while_a_task_of_this_host_still_runs(suite_file, tmp_path):
+    import os
+    import socket
+
+    import pcbench
+
+    results = tmp_path / "results"
+    alive = task(host=socket.gethostname(), pid=os.getpid())  # a live process of this host
+    write_run(results, {"manifest.json": manifest(executor="local"), "task-0.json": alive})
+    with pytest.raises(pcbench.PcbenchError, match=r"still has 1 running \(on "):
+        pcbench.run(suite_file, results=results, leaderboards=None, progress=False)
+    assert not (results / "jobs" / "scores").exists()
