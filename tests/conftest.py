@@ -1,15 +1,41 @@
-"""Test-session set-up: an isolated pcbench home, and a registry restored after each test."""
+"""Test-session set-up: an isolated pcbench home, a registry restored after each test, and the
+test-only fault injection of ``tests/hooks`` for the processes a test starts."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import tempfile
+from pathlib import Path
+from types import ModuleType
 
 import pytest
+
+#: The test-only ``sitecustomize`` of the fault injection (``tests/hooks/sitecustomize.py``).
+HOOKS = Path(__file__).parent / "hooks"
 
 # Before pcbench is imported anywhere: caches and the user registry go to a throw-away home
 # shared by the whole session.
 os.environ["PCBENCH_HOME"] = tempfile.mkdtemp(prefix="pcbench-test-home-")
+
+
+@pytest.fixture(scope="session")
+def hook_module() -> ModuleType:
+    """``tests/hooks/sitecustomize.py`` loaded here (nothing installed in this process): its
+    markers and helpers (``environment``, ``arm_kill``, ``disarm_kill``, ``KILLED_STATUS``)."""
+    spec = importlib.util.spec_from_file_location("pcbench_test_hooks", HOOKS / "sitecustomize.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture
+def hooks(hook_module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """Every Python process this test starts (subprocesses, spawned workers, SLURM tasks)
+    loads the test-only fault injection of ``tests/hooks``; returns its module."""
+    monkeypatch.setenv("PYTHONPATH", hook_module.environment(os.environ)["PYTHONPATH"])
+    return hook_module
 
 
 @pytest.fixture

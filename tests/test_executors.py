@@ -83,17 +83,17 @@ def test_units_group_by_model_in_grid_order():
 
 
 def test_local_worker_processes_give_the_local_results_and_resume_after_a_killed_task(
-    suite_file, local_results, tmp_path, monkeypatch
+    suite_file, local_results, tmp_path, hooks
 ):
     options = ExecutorOptions("local", cells_per_task=2, devices=("cpu", "cpu"))
-    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")  # each worker dies in its second commit
+    hooks.arm_kill(tmp_path / "small", 1)  # each worker dies in its second commit
     with pytest.raises(TasksFailed, match=r"task\(s\) failed .* rerun the same command"):
         distributed(suite_file, tmp_path, options)
     status = pcbench.status(suite_file, results=tmp_path)
     assert sum(counts["done"] for counts in status.counts.values()) >= 1
     assert status.failed, status.format()
     left = sum(CELLS - counts["done"] for counts in status.counts.values())
-    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
+    hooks.disarm_kill(tmp_path / "small")
     summary = distributed(suite_file, tmp_path, options)
     assert len(summary.evaluated) == left  # only what the killed tasks left
     same_results(local_results, tmp_path)
@@ -113,10 +113,11 @@ RAY_AUTH = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": "0" * 64}
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def ray_cluster(hook_module):
     """A real Ray cluster on 127.0.0.1, started with ``ray start --head`` with token
     authentication (Ray reads the mode when it is imported, so the drivers of this test are
-    ``pcbench`` processes given the cluster's mode and token); its address."""
+    ``pcbench`` processes given the cluster's mode and token), and with the test-only hooks
+    on its workers' PYTHONPATH (armed per results directory); its address."""
     if importlib.util.find_spec("ray") is None:
         pytest.skip("ray is not installed")
     ray = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]  # the ray command
@@ -124,15 +125,15 @@ def ray_cluster():
     subprocess.run(
         [*ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
          "--include-dashboard=false", "--disable-usage-stats"],
-        check=True, capture_output=True, timeout=180, env={**os.environ, **RAY_AUTH},
+        check=True, capture_output=True, timeout=180, env=hook_module.environment({**os.environ, **RAY_AUTH}),
     )  # fmt: skip
     yield f"127.0.0.1:{port}"
     subprocess.run([*ray, "stop", "--force"], capture_output=True, timeout=180)
 
 
-def pcbench_cli(args: list[str], **environment: str) -> subprocess.CompletedProcess:
+def pcbench_cli(args: list[str]) -> subprocess.CompletedProcess:
     command = [sys.executable, "-m", "pcbench", *args]
-    env = {**os.environ, **RAY_AUTH, **environment}
+    env = {**os.environ, **RAY_AUTH}
     return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
 
 
@@ -144,16 +145,18 @@ def test_local_ray_cluster_started_by_pcbench_gives_the_local_results(suite_file
 
 
 def test_ray_cluster_gives_the_local_results_and_resumes_after_a_killed_task(
-    suite_file, local_results, ray_cluster, tmp_path
+    suite_file, local_results, ray_cluster, tmp_path, hook_module
 ):
     """A running cluster, reached through ``pcbench run --executor ray --ray-address``."""
     args = ["run", str(suite_file), "--results", str(tmp_path), "--leaderboards", str(tmp_path / "lb"),
             "--device", "cpu", "--executor", "ray", "--ray-address", ray_cluster, "--cells-per-task", "3"]  # fmt: skip
-    killed = pcbench_cli(args, PCBENCH_TEST_FAIL_AFTER="1")
+    hook_module.arm_kill(tmp_path / "small", 1)  # each Ray worker process dies in its second commit
+    killed = pcbench_cli(args)
     assert killed.returncode == 1 and "task(s) failed" in killed.stderr and " log " in killed.stderr, killed.stderr
     before = pcbench.status(suite_file, results=tmp_path)
     left = sum(CELLS - counts["done"] for counts in before.counts.values())
     assert 0 < left < 2 * CELLS, before.format()
+    hook_module.disarm_kill(tmp_path / "small")
     rerun = pcbench_cli(args)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{left} cells evaluated, {2 * CELLS - left} already stored" in rerun.stderr
@@ -175,17 +178,17 @@ def slurm_cluster():
 
 
 def test_slurm_job_array_gives_the_local_results_and_resumes_after_a_killed_task(
-    suite_file, local_results, slurm_cluster, tmp_path, monkeypatch
+    suite_file, local_results, slurm_cluster, tmp_path, hooks
 ):
     options = ExecutorOptions("slurm", cells_per_task=3)
-    monkeypatch.setenv("PCBENCH_TEST_FAIL_AFTER", "1")
+    hooks.arm_kill(tmp_path / "small", 1)  # sbatch passes this process's PYTHONPATH to the tasks
     with pytest.raises(TasksFailed, match="log "):
         distributed(suite_file, tmp_path, options)
     before = pcbench.status(suite_file, results=tmp_path)
     left = sum(CELLS - counts["done"] for counts in before.counts.values())
     assert 0 < left < 10, before.format()
     assert any((tmp_path / "small" / ".jobs").rglob("*.out")), "submitit's logs go under .jobs"
-    monkeypatch.delenv("PCBENCH_TEST_FAIL_AFTER")
+    hooks.disarm_kill(tmp_path / "small")
     summary = distributed(suite_file, tmp_path, options)
     assert len(summary.evaluated) == left
     same_results(local_results, tmp_path)

@@ -51,8 +51,21 @@ def test_fan_out_ignores_weights_and_relu_and_leaves_the_predictor_untouched():
         predictor[0].weight.fill_(-1.0)
         predictor[0].bias.fill_(-5.0)
     before = [p.clone() for p in predictor.parameters()]
-    assert structural_fan_out(predictor, (64, 32, 32)) == 27
+    assert structural_fan_out(predictor, (64, 32, 32)) == 3 * 3 * 3  # 3 output channels × the 3×3 kernel
     assert all(torch.equal(p, q) for p, q in zip(predictor.parameters(), before, strict=True))
+
+
+def geometric_fan_out(predictor: nn.Module, shape: tuple[int, int, int]) -> int:
+    """The fan-out from the predictor's geometry alone: output channels × (reach per axis)², where
+    a k×k transposed convolution (stride 1) reaches k pixels per axis and a bilinear ×2 before
+    it spreads one element over 4 first (4 + k − 1), never more than the prediction's side."""
+    layers = list(predictor.modules())
+    conv = next(layer for layer in layers if isinstance(layer, nn.ConvTranspose2d))
+    assert conv.stride == (1, 1) and conv.kernel_size[0] == conv.kernel_size[1]
+    upsampled = any(isinstance(layer, nn.Upsample) and layer.scale_factor == 2.0 for layer in layers)
+    kernel, side = conv.kernel_size[0], shape[1] * (2 if upsampled else 1)
+    reach = min(4 + kernel - 1 if upsampled else kernel, side)
+    return conv.out_channels * reach * reach
 
 
 def test_presnet18_cifar100_fan_outs_match_the_reference():
@@ -60,7 +73,10 @@ def test_presnet18_cifar100_fan_outs_match_the_reference():
     model = build_pc_model(spec, base_weights=False)
     shapes = feature_shapes(model.backbone, model.normalize, model.module_paths, spec.input_size)
     fan_outs = [structural_fan_out(p, shape) for p, shape in zip(model.predictors, shapes, strict=True)]
-    assert fan_outs == [27, 576, 2304, 4608, 9216]
+    expected = [geometric_fan_out(p, shape) for p, shape in zip(model.predictors, shapes, strict=True)]
+    assert fan_outs == expected
+    # the reference's C: 3·3², 64·3² at 32×32, then 64·6², 128·6², 256·6² after each ×2 upsampling
+    assert expected == [3 * 3**2, 64 * 3**2, 64 * 6**2, 128 * 6**2, 256 * 6**2]
 
 
 def test_only_gradient_scaled_configs_record_the_fan_out_marker():

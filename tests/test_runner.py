@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,6 @@ import pytest
 from pcbench.leaderboards import leaderboard_table
 from pcbench.runner import run_suite
 from pcbench.store import read_predictions, read_scores
-from pcbench.store.results import FAIL_AFTER_ENV
 from pcbench.suite import load_suite
 
 SUITE = """
@@ -45,6 +45,10 @@ kind = "fgsm"
 epsilons = [0.1]
 attack_timestep = "first"
 """
+#: Cells of one model: clean, 3 corruptions × 2 severities, fgsm at 2 ε, pgd-linf at 1, fgsm-first at 1.
+CELLS = 1 + 3 * 2 + (2 + 1 + 1)
+#: Timesteps stored per cell: digits-cnn (feedforward) 0 only; digits-pcnn 0..3.
+TIMESTEPS = {"digits-cnn": 1, "digits-pcnn": 3 + 1}
 
 PROVENANCE = [
     "run_id",
@@ -82,7 +86,7 @@ def first_run(suite_file, tmp_path_factory):
 
 def test_every_cell_is_stored_in_long_format_with_provenance(first_run):
     summary, results = first_run
-    assert len(summary.evaluated) == 2 * (1 + 6 + 4) and not summary.skipped
+    assert len(summary.evaluated) == 2 * CELLS and not summary.skipped
     scores = read_scores(results / "mini")
     for column in [
         "model",
@@ -99,7 +103,7 @@ def test_every_cell_is_stored_in_long_format_with_provenance(first_run):
     ]:
         assert column in scores.columns, column
     counts = scores.groupby("model").size().to_dict()
-    assert counts == {"digits-cnn": 11, "digits-pcnn": 11 * 4}  # feedforward: timestep 0 only
+    assert counts == {model: CELLS * steps for model, steps in TIMESTEPS.items()}
     assert set(scores.loc[scores.model == "digits-pcnn", "timestep"]) == {0, 1, 2, 3}
     assert (scores.n == 40).all() and (scores.accuracy == scores.correct / scores.n).all()
     attack = scores[scores.perturbation == "attack"]
@@ -138,38 +142,40 @@ def test_rerun_evaluates_nothing(first_run, suite_file):
     _, results = first_run
     before = {path: path.stat().st_mtime_ns for path in (results / "mini").rglob("*.parquet")}
     summary = run_suite(load_suite(suite_file), results_dir=results, device="cpu", batch_size=16, progress=False)
-    assert summary.evaluated == [] and len(summary.skipped) == 22
+    assert summary.evaluated == [] and len(summary.skipped) == 2 * CELLS
     assert {path: path.stat().st_mtime_ns for path in (results / "mini").rglob("*.parquet")} == before
 
 
 def test_no_resume_recomputes_the_same_numbers(first_run, suite_file, tmp_path):
-    _, results = first_run
+    """Into a directory that already holds every cell: resume=False computes them all again."""
+    first, results = first_run
+    shutil.copytree(results / "mini", tmp_path / "mini")
     summary = run_suite(
         load_suite(suite_file), results_dir=tmp_path, device="cpu", batch_size=16, resume=False, progress=False
     )
-    assert len(summary.evaluated) == 22
+    assert sorted(summary.evaluated) == sorted(first.evaluated) and summary.skipped == []
+    again = read_scores(tmp_path / "mini")
+    assert summary.run_id != first.run_id and set(again.run_id) == {summary.run_id}  # every row rewritten
     columns = ["model", "cell", "timestep", "correct"]
-    pd.testing.assert_frame_equal(read_scores(tmp_path / "mini")[columns], read_scores(results / "mini")[columns])
+    pd.testing.assert_frame_equal(again[columns], read_scores(results / "mini")[columns])
 
 
 def test_changed_seed_reruns_exactly_the_cells_it_affects(first_run, suite_file, tmp_path):
     _, results = first_run
-    copy = tmp_path / "mini"
-    import shutil
-
-    shutil.copytree(results / "mini", copy)
+    shutil.copytree(results / "mini", tmp_path / "mini")
     summary = run_suite(
         load_suite(suite_file).with_overrides(seed=8), results_dir=tmp_path, device="cpu", batch_size=16, progress=False
     )
     assert sorted(s.split("__")[1] for s in summary.skipped) == ["clean", "clean"]
-    assert len(summary.evaluated) == 20
+    assert len(summary.evaluated) == 2 * (CELLS - 1)  # the seed reaches every cell but clean
 
 
 @pytest.mark.parametrize("kill_after", [13])
-def test_a_kill_then_rerun_gives_the_uninterrupted_table(first_run, suite_file, tmp_path, kill_after):
+def test_a_kill_then_rerun_gives_the_uninterrupted_table(first_run, suite_file, tmp_path, kill_after, hooks):
     """The run dies (like SIGKILL: no cleanup) in the middle of a commit, after ``kill_after``
-    committed cells: a deterministic kill point instead of a timed one."""
+    committed cells: a deterministic kill point (the test-only hooks) instead of a timed one."""
     _, results = first_run
+    hooks.arm_kill(tmp_path / "r" / "mini", kill_after)
     command = [
         sys.executable,
         "-m",
@@ -185,11 +191,10 @@ def test_a_kill_then_rerun_gives_the_uninterrupted_table(first_run, suite_file, 
         "--batch-size",
         "16",
     ]
-    killed = subprocess.run(
-        command, capture_output=True, text=True, env={**os.environ, FAIL_AFTER_ENV: str(kill_after)}
-    )
-    assert killed.returncode == 137, killed.stderr
+    killed = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
+    assert killed.returncode == hooks.KILLED_STATUS, killed.stderr
     assert len(list((tmp_path / "r" / "mini" / "scores").glob("*.parquet"))) == kill_after
+    hooks.disarm_kill(tmp_path / "r" / "mini")
     finished = subprocess.run(command, capture_output=True, text=True, env=os.environ.copy())
     assert finished.returncode == 0, finished.stderr
     resumed = read_scores(tmp_path / "r" / "mini")

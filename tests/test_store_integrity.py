@@ -4,13 +4,16 @@ Real ``pcbench run`` processes on a tiny suite (digits-cnn on 20 test images: cl
 severities 1 and 2), with their own pcbench home:
 
 - a run killed between the predictions and scores renames of a cell (deterministically, by
-  the ``PCBENCH_TEST_FAIL_AFTER`` hook) leaves halves with different keys, while the scores
+  the test-only ``tests/hooks/sitecustomize.py``) leaves halves with different keys, while the scores
   half still carries the key the rerun asks for; the rerun recomputes that cell and ends with
   the tables of an uninterrupted run;
 - a truncated or deleted half makes the cell "not done" and reading the directory a one-line
   error that names it; a rerun fixes it;
 - the lock: ``--no-wait`` fails in one line naming the holder; a run started while another
   holds the lock waits, leaves the holder's temporary files alone, and runs once it is free.
+  The holder is another process (not this one: a run refuses a lock its parent holds), and
+  every step waits for a file marker, never for a time: the holder's "held", the waiter's
+  :data:`WAITING` (written as it blocks on the lock, by the test-only hooks), "release".
 """
 
 from __future__ import annotations
@@ -21,8 +24,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -31,8 +36,7 @@ import pytest
 from pcbench.errors import PcbenchError
 from pcbench.leaderboards.merge import load_results
 from pcbench.runner import run_suite
-from pcbench.store import CELL_KEY, cell_stem, read_predictions, read_scores, results_lock, stored_key
-from pcbench.store.results import FAIL_AFTER_ENV, KILLED_STATUS
+from pcbench.store import CELL_KEY, cell_stem, read_predictions, read_scores, stored_key
 from pcbench.suite import load_suite
 
 SUITE = """
@@ -88,19 +92,19 @@ def command(suite_file: Path, results: Path, *args: str) -> list[str]:
     ]
 
 
-def environment(home: Path, **extra: str) -> dict[str, str]:
-    """This process's environment with the module's pcbench home, no test hook unless given."""
-    env = {key: value for key, value in os.environ.items() if key != FAIL_AFTER_ENV}
-    return {**env, "PCBENCH_HOME": str(home), **extra}
+def environment(home: Path) -> dict[str, str]:
+    """This process's environment (with the test-only hooks when the test asked for them)
+    and the module's pcbench home."""
+    return {**os.environ, "PCBENCH_HOME": str(home)}
 
 
-def pcbench_run(suite_file: Path, results: Path, home: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
+def pcbench_run(suite_file: Path, results: Path, home: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         command(suite_file, results, *args),
         check=False,
         capture_output=True,
         text=True,
-        env=environment(home, **env),
+        env=environment(home),
         timeout=BOUND_S,
     )
 
@@ -139,7 +143,7 @@ def one_error_line(stderr: str) -> str:
 
 
 def test_a_kill_between_the_renames_is_recomputed_and_ends_as_an_uninterrupted_run(
-    results: Path, stored: Path, suite_file: Path, home: Path
+    results: Path, stored: Path, suite_file: Path, home: Path, hooks: ModuleType
 ) -> None:
     root = results / NAME
     stem = cell_stem("digits-cnn", "fog/2")
@@ -147,8 +151,10 @@ def test_a_kill_between_the_renames_is_recomputed_and_ends_as_an_uninterrupted_r
     assert wanted is not None
     # Another seed changes the fog cells' keys (not the clean one's): fog/1 is committed,
     # then the run dies between the renames of fog/2.
-    killed = pcbench_run(suite_file, results, home, "--seed", "8", **{FAIL_AFTER_ENV: "1"})
-    assert killed.returncode == KILLED_STATUS, killed.stderr
+    hooks.arm_kill(root, 1)
+    killed = pcbench_run(suite_file, results, home, "--seed", "8")
+    assert killed.returncode == hooks.KILLED_STATUS, killed.stderr
+    hooks.disarm_kill(root)
     keys = {
         kind: pq.read_schema(root / kind / f"{stem}.parquet").metadata[CELL_KEY].decode()
         for kind in ("scores", "predictions")
@@ -235,46 +241,73 @@ def files_under(root: Path) -> dict[str, bytes]:
     }
 
 
+HOLDER = """
+import sys, time
+from pathlib import Path
+from pcbench.store import results_lock
+root, markers = Path(sys.argv[1]), Path(sys.argv[2])
+with results_lock(root):
+    (markers / "held").touch()
+    while not (markers / "release").exists():
+        time.sleep(0.01)
+"""
+
+
+@contextmanager
+def lock_held_elsewhere(root: Path, markers: Path, home: Path) -> Iterator[subprocess.Popen]:
+    """Another process holds ``root``'s lock for the ``with`` block (until the "release" marker)."""
+    markers.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(root), str(markers)], env=environment(home))
+    try:
+        wait_until(lambda: (markers / "held").exists(), holder, "the holder's lock")
+        yield holder
+    finally:
+        (markers / "release").touch()
+        assert holder.wait(timeout=BOUND_S) == 0
+
+
 def test_no_wait_fails_in_one_line_naming_the_holder_and_readers_need_no_lock(
-    results: Path, suite_file: Path, home: Path
+    results: Path, suite_file: Path, home: Path, tmp_path: Path
 ) -> None:
     root = results / NAME
     before = files_under(root)
-    with results_lock(root):
+    with lock_held_elsewhere(root, tmp_path / "markers", home) as holder:
         refused = pcbench_run(suite_file, results, home, "--no-wait")
         assert len(load_results([results], NAME).scores) == 3  # readers never wait for the lock
     assert refused.returncode == 2
     line = one_error_line(refused.stderr)
-    assert f"pid {os.getpid()} on {socket.gethostname()} since " in line and str(root) in line
+    assert f"is in use by another pcbench run, pid {holder.pid} on {socket.gethostname()} since " in line
+    assert str(root) in line
     assert files_under(root) == before
 
 
 def wait_until(condition: Callable[[], bool], process: subprocess.Popen, what: str) -> None:
-    """Poll ``condition`` while ``process`` runs, for at most BOUND_S seconds."""
+    """Poll ``condition`` while ``process`` runs (it must not end first), for at most BOUND_S seconds."""
     deadline = time.monotonic() + BOUND_S
     while not condition():
-        assert process.poll() is None, f"the run ended (status {process.returncode}) before {what}"
+        assert process.poll() is None, f"the process ended (status {process.returncode}) before {what}"
         assert time.monotonic() < deadline, f"no {what} within {BOUND_S} s"
-        time.sleep(0.1)
+        time.sleep(0.05)
 
 
 def test_a_second_run_waits_for_the_lock_and_leaves_the_holders_temp_files(
-    results: Path, suite_file: Path, home: Path, tmp_path: Path
+    results: Path, suite_file: Path, home: Path, tmp_path: Path, hooks: ModuleType
 ) -> None:
     root = results / NAME
     stderr_file = tmp_path / "stderr"
-    with results_lock(root):  # this process is the first run, in the middle of a commit
+    with lock_held_elsewhere(root, tmp_path / "markers", home) as holder:  # a first run, mid-commit
         in_flight = root / "scores" / f".{cell_stem('digits-cnn', 'clean')}.parquet.abc123.tmp"
         in_flight.write_bytes(b"being written")
+        before = files_under(root)
         with stderr_file.open("w") as stderr:
             process = subprocess.Popen(
                 command(suite_file, results), stdout=subprocess.DEVNULL, stderr=stderr, env=environment(home)
             )
         try:
-            wait_until(lambda: "waiting for the lock" in stderr_file.read_text(), process, "the waiting line")
-            time.sleep(1)  # give a run that ignored the lock the chance to go on
-            assert process.poll() is None
-            assert in_flight.read_bytes() == b"being written"
+            # the run blocks on the lock (it does not end first): whatever it did before, it did now
+            wait_until(lambda: (root / hooks.WAITING).exists(), process, "blocking on the lock")
+            assert (root / hooks.WAITING).read_text() == str(process.pid)
+            assert files_under(root) == before  # the holder's temporary file included
         except BaseException:
             process.kill()
             raise
@@ -283,7 +316,7 @@ def test_a_second_run_waits_for_the_lock_and_leaves_the_holders_temp_files(
     waiting = [line for line in stderr.splitlines() if "waiting for the lock" in line]
     assert len(waiting) == 1
     assert waiting[0].startswith(
-        f"waiting for the lock on {root}, held by pid {os.getpid()} on {socket.gethostname()} since "
+        f"waiting for the lock on {root}, held by pid {holder.pid} on {socket.gethostname()} since "
     )
     assert "0 cells evaluated, 3 already stored" in stderr
     assert not in_flight.exists()  # its writer let go of the lock: stale, removed at start-up

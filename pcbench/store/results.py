@@ -31,14 +31,9 @@ check the same on every cell (the files they read in full, the other half by its
 and refuse a directory with an incomplete cell in one line naming it, rather than
 silently dropping its rows. Files written before pcbench stored keys carry none: such a
 pair reads as consistent, but is never "done" for resume.
-
-Test hook: with ``PCBENCH_TEST_FAIL_AFTER=N`` in the environment (:data:`FAIL_AFTER_ENV`),
-the process dies (``os._exit``, no clean-up, like a SIGKILL) between the two renames of
-the first commit after N completed ones.
 """
 
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,11 +56,6 @@ _MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_
 _SCHEMAS = {SCORES: SCORES_SCHEMA, PREDICTIONS: PREDICTIONS_SCHEMA}
 _NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
 _LISTED = 8  # incomplete cells named in an error message before "and N more"
-#: Test hook (see the module docstring): die between the renames after this many commits.
-FAIL_AFTER_ENV = "PCBENCH_TEST_FAIL_AFTER"
-#: Exit status of a process stopped by the test hook (what a shell reports after SIGKILL).
-KILLED_STATUS = 137
-_completed_commits = 0  # cells this process has committed, counted for the test hook
 
 
 def cell_stem(model: str, cell_label: str) -> str:
@@ -179,20 +169,10 @@ def commit_cell(root: Path, stem: str, key: str, scores: pd.DataFrame, predictio
     frame that does not fit (PcbenchError, see :func:`_to_table`) leaves the old pair as it was.
     Call it only while holding the results directory's lock (:mod:`pcbench.store.lock`).
     """
-    global _completed_commits
     prediction_table = _to_table(predictions, PREDICTIONS, stem)
     score_table = _to_table(scores, SCORES, stem)
     _write_parquet(_path(root, PREDICTIONS, stem), prediction_table, key)
-    _test_kill_point()
     _write_parquet(_path(root, SCORES, stem), score_table, key)
-    _completed_commits += 1
-
-
-def _test_kill_point() -> None:
-    """End the process at once when :data:`FAIL_AFTER_ENV` says this commit is the one to die in."""
-    after = os.environ.get(FAIL_AFTER_ENV)
-    if after is not None and _completed_commits >= int(after):
-        os._exit(KILLED_STATUS)
 
 
 def _visible_files(directory: Path) -> list[Path]:
