@@ -96,3 +96,28 @@ def test_detach_with_a_plain_local_run_is_refused_not_ignored(suite_file, tmp_pa
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "--detach needs --executor slurm" in lines[0], err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("service", ["http", "silent"])
+def test_a_ray_address_where_another_service_answers_is_refused(service, suite_file, tmp_path, run_main):
+    pytest.importorskip("ray")
+    import http.server
+    import socket
+    import threading
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:  # the server's own log would go to our stderr
+            pass
+
+    if service == "http":
+        server = http.server.HTTPServer(("127.0.0.1", 0), Quiet)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        port = server.server_address[1]
+    else:  # accepts connections, never says a word
+        listener = socket.create_server(("127.0.0.1", 0))
+        port = listener.getsockname()[1]
+    args = ["run", str(suite_file), "--results", str(tmp_path / "r"), "--executor", "ray"]
+    status, err = run_main([*args, "--ray-address", f"127.0.0.1:{port}"])
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1 and "is not a Ray head (it does not speak gRPC)" in lines[0], err
+    assert not (tmp_path / "r").exists()

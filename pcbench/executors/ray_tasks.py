@@ -39,12 +39,42 @@ def check(options: ExecutorOptions) -> None:
         if not host or not port.isdigit():
             raise PcbenchError(f"--ray-address {address!r} is not allowed; allowed: HOST:PORT of a Ray head, or auto")
         try:
-            socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S).close()
+            speaks_grpc = _answers_http2(host, int(port))
         except OSError as error:
             raise PcbenchError(
                 f"--ray-address {address}: no Ray cluster answers there ({error.strerror or error}); "
                 "start one (ray start --head) or leave --ray-address out to start a local one"
             ) from None
+        if not speaks_grpc:
+            raise PcbenchError(
+                f"--ray-address {address}: the service there is not a Ray head (it does not speak gRPC); "
+                "allowed: the GCS address ray start --head prints (default port 6379), or auto"
+            )
+
+
+#: HTTP/2's client connection preface, then an empty SETTINGS frame (RFC 9113, section 3.4).
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+#: Frame type of SETTINGS, which an HTTP/2 server sends first.
+_HTTP2_SETTINGS = 4
+
+
+def _answers_http2(host: str, port: int) -> bool:
+    """Whether the server at ``host:port`` answers HTTP/2's preface with a SETTINGS frame, as
+    every gRPC server (Ray's GCS, Ray Client) does; within :data:`CONNECT_TIMEOUT_S`. A service
+    that answers otherwise, or not at all in time, is not Ray (``ray.init`` would retry against
+    it for many minutes). OSError when nothing accepts the connection."""
+    with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S) as connection:
+        try:
+            connection.sendall(_HTTP2_PREFACE)
+            header = b""
+            while len(header) < 9:
+                chunk = connection.recv(9 - len(header))
+                if not chunk:
+                    return False
+                header += chunk
+        except TimeoutError:
+            return False
+    return header[3] == _HTTP2_SETTINGS
 
 
 def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: ExecutorOptions) -> Submission:
