@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 from click.testing import CliRunner
 
 from pcbench.cli import cli
@@ -46,17 +45,7 @@ def suite_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture
-def one_thread():
-    """torch on one intra-op thread, so that a test measures the estimate, not how this (shared,
-    2-core) host schedules torch's threads among other processes' work."""
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(saved)
-
-
-def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path, one_thread):
+def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path):
     result = CliRunner().invoke(cli, ["run", "quick", "--dry-run", "--limit", "20", "--results", str(tmp_path)])
     assert result.exit_code == 0, result.output
     assert (
@@ -75,7 +64,7 @@ def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path, one_thr
     assert not any(tmp_path.iterdir())
 
 
-def test_the_plan_counts_only_cells_still_to_compute(suite_file, tmp_path, one_thread):
+def test_the_plan_counts_only_cells_still_to_compute(suite_file, tmp_path):
     suite = load_suite(suite_file)
     run_suite(suite.with_overrides(models=["digits-cnn"]), results_dir=tmp_path, device="cpu", progress=False)
     plan = make_plan(suite, results_dir=tmp_path, device="cpu")
@@ -99,7 +88,7 @@ def test_the_plan_counts_only_cells_still_to_compute(suite_file, tmp_path, one_t
     assert result.output.splitlines()[4].split()[:3] == ["total", "4", "4"]
 
 
-def test_two_estimates_of_one_grid_agree_within_the_documented_factor(suite_file, one_thread):
+def test_two_estimates_of_one_grid_agree_within_the_documented_factor(suite_file):
     suite = load_suite(suite_file)
     first, second = (make_plan(suite, device="cpu", batch_size=8) for _ in range(2))
     for one, other in zip(first.models, second.models, strict=True):

@@ -14,7 +14,10 @@ measurement is a warm-up call, then up to :data:`REPEATS` repeats (at least 3, a
 once :data:`BUDGET_SECONDS` are spent) of enough calls to take at least
 :data:`MIN_REPEAT_SECONDS`, of which the fastest counts (as :mod:`timeit` advises: slower
 repeats measure other work on the machine, not the model; on a shared CPU a median swung
-by more than 10× between two estimates of one grid). A cell's time is its forward passes
+by more than 10× between two estimates of one grid). On a CPU each measurement is made with
+torch's threads and with one thread, and the faster counts: on a busy CPU, threads that wait
+for each other made a threaded timing swing 12× between two estimates, while on an idle
+machine the threaded one is the faster, as in the run. A cell's time is its forward passes
 times the forward time per image-timestep plus its attack gradient passes times the attack
 step's time per image-timestep (:meth:`pcbench.runner.grid.Perturbation.forward_passes`,
 :meth:`~pcbench.runner.grid.Perturbation.gradient_passes`). Not included: corruption
@@ -22,7 +25,7 @@ generation, data loading and writing the results; AutoAttack kinds are counted a
 gradient passes (they stop early on samples already broken), so their time is an upper bound.
 Two estimates of one grid on the same machine agree within a factor :data:`AGREEMENT`
 (tested). The estimate is the run's time on an otherwise idle machine: other work on it
-(on a CPU especially, where torch's threads then wait for each other) slows the run.
+slows the run.
 """
 
 from __future__ import annotations
@@ -237,11 +240,25 @@ class _Timer:
 
             call = forward if kind == "forward" else gradient
             unroll = max(self.entry.timesteps) + 1
-            self.measured[kind, batch] = _median_seconds(call, self.device) / (batch * unroll)
+            self.measured[kind, batch] = _fastest_seconds(call, self.device) / (batch * unroll)
         return self.measured[kind, batch]
 
 
-def _median_seconds(call: Callable[[], None], device: torch.device) -> float:
+def _fastest_seconds(call: Callable[[], None], device: torch.device) -> float:
+    """Seconds of one ``call`` on ``device``; on a CPU, the faster of torch's threads and one
+    thread (:func:`_repeated_seconds` each)."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        return _repeated_seconds(call, device)
+    threaded = _repeated_seconds(call, device)
+    torch.set_num_threads(1)
+    try:
+        return min(threaded, _repeated_seconds(call, device))
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _repeated_seconds(call: Callable[[], None], device: torch.device) -> float:
     """Seconds of one ``call``: the fastest of its timed repeats after a warm-up (module docstring)."""
 
     def timed(loops: int) -> float:
