@@ -38,6 +38,7 @@ def scores_frame(
     n, correct = 100, np.arange(90, 90 + steps)
     given = {
         "model": pd.Series([model] * steps, dtype="str"),
+        "cell": pd.Series([f"{perturbation}/{corruption}/{severity}"] * steps, dtype="str"),
         "perturbation": pd.Series([perturbation] * steps, dtype="str"),
         "corruption": pd.Series([corruption] * steps, dtype="str"),
         "severity": pd.Series([severity] * steps, dtype="Int64"),
@@ -76,9 +77,9 @@ def root(tmp_path: Path) -> Path:
     root = tmp_path / "results" / "mysuite"
     for model, perturbation, corruption, severity, steps in CELLS:
         key = f"key-{model}-{perturbation}"
-        stem = cell_stem(model, f"{perturbation}/{corruption}/{severity}")
+        label = f"{perturbation}/{corruption}/{severity}"
         scores = scores_frame(model, perturbation, corruption, severity, steps)
-        commit_cell(root, stem, key, scores, predictions_frame(model, key, steps))
+        commit_cell(root, cell_stem(model, label), key, scores, predictions_frame(model, label, steps))
     return root
 
 
@@ -122,7 +123,9 @@ def test_read_scores_sorts_rows_not_files(tmp_path: Path) -> None:
     }
     for stem, cell in cells.items():
         scores = scores_frame(*cell).iloc[::-1]
-        commit_cell(tmp_path, stem, stem, scores, predictions_frame(cell[0], stem, cell[4]).iloc[::-1])
+        label = scores["cell"].iloc[0]
+        predictions = predictions_frame(cell[0], label, cell[4]).iloc[::-1]
+        commit_cell(tmp_path, cell_stem(cell[0], label), stem, scores, predictions)
     scores = read_scores(tmp_path)
     assert list(zip(scores["model"], scores["perturbation"], scores["timestep"], strict=True)) == [
         ("aa", "clean", 0),
@@ -134,14 +137,16 @@ def test_read_scores_sorts_rows_not_files(tmp_path: Path) -> None:
     assert scores.index.equals(pd.RangeIndex(len(scores)))
     predictions = read_predictions(tmp_path)
     assert predictions["model"].is_monotonic_increasing
-    assert predictions.loc[predictions["cell"] == "b", "sample_id"].tolist() == [0, 1, 2, 3, 4] * 2
+    assert predictions.loc[predictions["cell"] == "clean/None/None", "sample_id"].tolist() == [0, 1, 2, 3, 4] * 3
 
 
 def test_read_scores_accepts_all_null_columns_in_some_files(tmp_path: Path) -> None:
     clean = scores_frame("m", "clean", None, None, 2).assign(corruption=[None, None])
     assert clean["corruption"].dtype == object
-    commit_cell(tmp_path, "a", "k1", clean, predictions_frame("m", "k1", 2))
-    commit_cell(tmp_path, "b", "k2", scores_frame("m", "corruption", "fog", 1, 2), predictions_frame("m", "k2", 2))
+    fog = scores_frame("m", "corruption", "fog", 1, 2)
+    for key, scores in (("k1", clean), ("k2", fog)):
+        label = scores["cell"].iloc[0]
+        commit_cell(tmp_path, cell_stem("m", label), key, scores, predictions_frame("m", label, 2))
     scores = read_scores(tmp_path)
     assert scores["corruption"].isna().sum() == 2 and (scores["corruption"] == "fog").sum() == 2
 
@@ -149,13 +154,13 @@ def test_read_scores_accepts_all_null_columns_in_some_files(tmp_path: Path) -> N
 def test_recommit_overwrites_the_pair(root: Path) -> None:
     stem = cell_stem("ff", "clean/None/None")
     new_scores = scores_frame("ff", "clean", None, None, 1).assign(correct=7, accuracy=0.07)
-    commit_cell(root, stem, "new-key", new_scores, predictions_frame("ff", "new-key", 1))
+    commit_cell(root, stem, "new-key", new_scores, predictions_frame("ff", "clean/None/None", 1).assign(label=2))
     assert stored_key(root, stem) == "new-key"
     scores = read_scores(root)
     assert len(scores) == 7
     assert scores.loc[scores["model"] == "ff", "correct"].tolist() == [7]
     predictions = read_predictions(root, "ff")
-    assert set(predictions["cell"]) == {"new-key"} and len(predictions) == 5
+    assert set(predictions["label"]) == {2} and len(predictions) == 5  # the new pair, not the old one
 
 
 def test_read_predictions_filters_model_and_keeps_dtypes(root: Path) -> None:

@@ -96,14 +96,24 @@ def _key_in(schema: pa.Schema) -> str | None:
     return None if key is None else key.decode()
 
 
-def _read_half(path: Path) -> _Half:
-    """What the footer of ``path`` says; reads nothing else."""
+def _read_half(path: Path, kind: str) -> _Half:
+    """What the footer of ``path``, a file of the ``kind`` dataset, says; reads nothing else.
+    A file whose columns are not the dataset's (the other dataset's file copied over it) is
+    ``"of the wrong dataset"``."""
     if not path.is_file():
         return _Half("missing")
     try:
-        return _Half(key=_key_in(pq.read_schema(path)))
+        schema = pq.read_schema(path)
     except (OSError, pa.ArrowException):
         return _Half("unreadable")
+    if _foreign_columns(schema, kind):
+        return _Half("of the wrong dataset")
+    return _Half(key=_key_in(schema))
+
+
+def _foreign_columns(schema: pa.Schema, kind: str) -> list[str]:
+    """Columns of a ``kind`` file that the ``kind`` dataset does not have."""
+    return [name for name in schema.names if name not in _SCHEMAS[kind].names]
 
 
 def _disagreement(scores: _Half, predictions: _Half) -> str | None:
@@ -122,7 +132,7 @@ def stored_key(root: Path, stem: str) -> str | None:
     different keys (a run killed between the two renames of :func:`commit_cell`), mean "not
     done", so the runner recomputes the cell and :func:`commit_cell` overwrites both files.
     """
-    scores, predictions = (_read_half(_path(root, kind, stem)) for kind in (SCORES, PREDICTIONS))
+    scores, predictions = (_read_half(_path(root, kind, stem), kind) for kind in (SCORES, PREDICTIONS))
     return None if _disagreement(scores, predictions) else scores.key
 
 
@@ -256,6 +266,7 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
                 f"corrupt results file {path} ({reason}): rerun `pcbench run {root.name}` to recompute it"
             ) from error
         keys[path.stem] = _key_in(table.schema)
+        _check_file_holds_its_cell(table, path, kind, root.name)
         tables.append(_conform(table, schema, path))
     _check_cells(root, kind, keys)
     table = pa.concat_tables(tables)
@@ -263,6 +274,22 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
     if keys:
         table = table.sort_by(keys)  # stable; nulls sort last
     return _to_pandas(table, schema)
+
+
+def _check_file_holds_its_cell(table: pa.Table, path: Path, kind: str, suite: str) -> None:
+    """Raise PcbenchError when a file holds another dataset's columns or another cell's rows
+    than its name stands for (a file copied or moved there); a rerun recomputes such a cell,
+    since its files cannot carry the key it is computed with."""
+    repair = f"rerun `pcbench run {suite}` to recompute the cell"
+    foreign = _foreign_columns(table.schema, kind)
+    if foreign:
+        raise PcbenchError(f"{path} is not a {kind} file (it has columns {_names(foreign)}): {repair}")
+    if table.num_rows == 0 or not {"model", "cell"} <= set(table.column_names):
+        return
+    models, cells = (table.column(name).unique().to_pylist() for name in ("model", "cell"))
+    if len(models) != 1 or len(cells) != 1 or cell_stem(models[0], cells[0]) != path.stem:
+        held = ", ".join(f"{model}/{cell}" for model in models for cell in cells)
+        raise PcbenchError(f"{path} holds the rows of {held}, not of the cell its name stands for: {repair}")
 
 
 def _check_cells(root: Path, kind: str, keys: dict[str, str | None]) -> None:
@@ -278,7 +305,7 @@ def _check_cells(root: Path, kind: str, keys: dict[str, str | None]) -> None:
     for stem in sorted(stems):
         halves = {
             kind: _Half(key=keys[stem]) if stem in keys else _Half("missing"),
-            other: _read_half(_path(root, other, stem)),
+            other: _read_half(_path(root, other, stem), other),
         }
         reason = _disagreement(halves[SCORES], halves[PREDICTIONS])
         if reason is not None:
