@@ -121,3 +121,14 @@ def test_a_ray_address_where_another_service_answers_is_refused(service, suite_f
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "is not a Ray head (it does not speak gRPC)" in lines[0], err
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("kind", ["directory", "fifo"])
+def test_a_suite_path_that_is_not_a_file_is_named(kind, tmp_path, run_main):
+    path = tmp_path / "suite.toml"
+    path.mkdir() if kind == "directory" else os.mkfifo(path)
+    status, err = run_main(["run", str(path), "--results", str(tmp_path / "r")])
+    words = {"directory": "is a directory", "fifo": "is a named pipe (FIFO)"}[kind]
+    assert status == 2 and err.strip() == (
+        f"error: {path}: the suite file {words}; allowed: a suite TOML file or a built-in suite name"
+    )

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from pcbench.errors import PcbenchError
+from pcbench.files import file_problem, real_path
 from pcbench.suite.schema import DEFAULT_DATASETS, Suite, parse_suite
 
 _HERE = Path(__file__).resolve()
@@ -36,7 +37,10 @@ def load_suite(
     """
     path = Path(path_or_name).expanduser()
     source = str(path_or_name)
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem not in (None, "does not exist") and source not in builtin_suite_names():
+        raise PcbenchError(f"{source}: the suite file {problem}; allowed: a suite TOML file or a built-in suite name")
+    if problem is not None:
         path = _builtin_path(source)
         source = path.name
     try:
@@ -46,11 +50,11 @@ def load_suite(
     except (OSError, UnicodeDecodeError) as exc:
         raise PcbenchError(f"{source}: cannot read suite file: {_one_line(exc)}") from None
     if dataset_root is not None and isinstance(data.get("dataset"), dict):
-        data["dataset"]["root"] = str(Path(dataset_root).expanduser().resolve())
+        data["dataset"]["root"] = str(real_path(dataset_root))
     if corruptions_root is not None and isinstance(data.get("corruptions"), dict):
-        data["corruptions"]["root"] = str(Path(corruptions_root).expanduser().resolve())
+        data["corruptions"]["root"] = str(real_path(corruptions_root))
     suite = parse_suite(data, source=source, base_dir=path.parent, datasets=datasets)
-    return dataclasses.replace(suite, path=path.resolve())  # path is not hashed
+    return dataclasses.replace(suite, path=real_path(path))  # path is not hashed
 
 
 def _builtin_path(name: str) -> Path:
