@@ -24,20 +24,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-from torch import nn
 from tqdm import tqdm
 
 from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_arrays, hash_json
-from pcbench.models.build import build_model, checkpoint_hash
-from pcbench.models.pc import PCModel
-from pcbench.models.protocol import TimestepModel, as_timestep_model, state_dict_hash
+from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruption_sources import open_corruptions
-from pcbench.registry.registry import get_model_spec, spec_hash
-from pcbench.registry.spec import ModelSpec, callable_path
 from pcbench.runner.adversarial import attacked_predictions, attacked_samples
+from pcbench.runner.entries import Entry, UserModule, module_entry, registered_entry
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.runner.notices import announce_run
@@ -45,26 +41,6 @@ from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, resul
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
 from pcbench.suite import Suite
-
-
-@dataclass
-class _Entry:
-    """A model taking part in the run: its identity in the results, and its model, built
-    lazily (only when one of its cells runs) by ``build``."""
-
-    name: str
-    variant: str
-    base: str | None
-    spec_hash: str
-    checkpoint: str
-    timesteps: tuple[int, ...]
-    build: Callable[[], TimestepModel]
-    model: TimestepModel | None = None
-
-    def built(self) -> TimestepModel:
-        if self.model is None:
-            self.model = self.build()
-        return self.model
 
 
 @dataclass
@@ -96,27 +72,6 @@ def resolve_device(name: str) -> torch.device:
     raise PcbenchError(f"--device {name!r} is not allowed; use auto, cpu, cuda or cuda:<index>")
 
 
-def evaluation_timesteps(spec: ModelSpec, suite: Suite) -> tuple[int, ...]:
-    """Timesteps at which a model is evaluated: the suite's, or 0..T of the model.
-
-    A feedforward model has only timestep 0, whatever the suite asks for. Suite timesteps
-    beyond a PC variant's T are an error, not a longer unroll: T is part of the model's spec
-    (and hash), so a variant unrolls further only through its own ``timesteps``.
-    """
-    if spec.variant == "feedforward":
-        return (0,)
-    if suite.timesteps is None:
-        return tuple(range(spec.timesteps + 1))
-    if max(suite.timesteps) > spec.timesteps:
-        raise PcbenchError(
-            f"{suite.path or f'suite {suite.name!r}'}: timesteps reach {max(suite.timesteps)}, but model "
-            f"'{spec.name}' unrolls to T = {spec.timesteps}; allowed: timesteps within 0..{spec.timesteps} (or "
-            "no timesteps: each model's own 0..T); to unroll further, register a variant whose spec sets a "
-            "larger timesteps"
-        )
-    return suite.timesteps
-
-
 def load_suite_data(suite: Suite) -> ImageSet:
     """The suite's evaluation data: the split, then the seeded stratified subset.
 
@@ -140,16 +95,16 @@ def run_suite(
     workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
-    modules: Mapping[str, nn.Module] | None = None,
+    modules: Mapping[str, UserModule] | None = None,
     cells: Mapping[str, Collection[str]] | None = None,
     coordinated: bool = False,
     on_cell: Callable[[str], None] | None = None,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
 
-    ``modules`` maps some of ``suite.models`` to unregistered ``nn.Module`` objects that map
-    images in [0, 1] to logits ``[B, classes]`` or ``[T + 1, B, classes]`` (see
-    :func:`module_entry`); the other names are looked up in the registry.
+    ``modules`` maps some of ``suite.models`` to users' own modules (:class:`UserModule`,
+    evaluated as they are: the caller lends them with :func:`pcbench.runner.entries.borrowed`);
+    the other names are looked up in the registry.
 
     A results directory holds one evaluation set (:mod:`pcbench.store.evaluation_set`): a
     run on another set is refused before anything is evaluated, unless ``replace`` drops
@@ -188,9 +143,9 @@ def run_suite(
         check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
     modules = modules or {}
     entries = [
-        _module_entry(name, modules[name], suite, data, torch_device)
+        module_entry(name, modules[name], suite, data, torch_device)
         if name in modules
-        else _entry(name, suite, data, torch_device, checkpointing)
+        else registered_entry(name, suite, data, torch_device, checkpointing)
         for name in suite.models
         if cells is None or name in cells
     ]
@@ -304,7 +259,7 @@ def cell_keys(suite: Suite) -> dict[str, dict[str, str]]:
     A cell is done when :func:`pcbench.store.stored_key` returns its key.
     """
     data = load_suite_data(suite)
-    entries = [_entry(name, suite, data, torch.device("cpu"), False) for name in suite.models]
+    entries = [registered_entry(name, suite, data, torch.device("cpu"), False) for name in suite.models]
     keys: dict[str, dict[str, str]] = {entry.name: {} for entry in entries}
     with open_corruptions(suite, data, 1) as corruptions:
         for perturbation in expand_perturbations(suite):
@@ -337,69 +292,8 @@ def evaluation_set(suite: Suite, data: ImageSet) -> EvaluationSet:
     return EvaluationSet(data.name, data.split, data.content_hash, len(data), suite.dataset.limit)
 
 
-def _entry(name: str, suite: Suite, data: ImageSet, device: torch.device, checkpointing: bool) -> _Entry:
-    spec = get_model_spec(name)
-    allowed = (spec.dataset, *spec.transfer_datasets)
-    if spec.dataset is not None and data.name not in allowed and "*" not in allowed:
-        raise PcbenchError(
-            f"model '{name}' is declared for dataset '{spec.dataset}' but suite '{suite.name}' "
-            f"evaluates '{data.name}'; to evaluate it there on purpose (transfer), list "
-            f"'{data.name}' in the model's transfer_datasets"
-        )
-    if spec.num_classes != data.num_classes:
-        raise PcbenchError(
-            f"model '{name}' predicts {spec.num_classes} classes but dataset '{data.name}' has {data.num_classes}"
-        )
-    timesteps = evaluation_timesteps(spec, suite)
-
-    def build() -> TimestepModel:
-        model = build_model(spec, device=device, timesteps=max(timesteps))
-        if isinstance(model, PCModel):
-            model.activation_checkpointing = checkpointing
-        return model
-
-    return _Entry(spec.name, spec.variant, spec.base, spec_hash(spec), checkpoint_hash(spec), timesteps, build)
-
-
-def _module_entry(name: str, module: nn.Module, suite: Suite, data: ImageSet, device: torch.device) -> _Entry:
-    """An unregistered module as a model of the run (:func:`pcbench.api.evaluate`).
-
-    One forward on two of the suite's images tells its layout (T and the classes); its
-    identity is its class (the spec hash) and the content of its state dict (the checkpoint
-    hash), so changed weights recompute its cells. A module with T > 0 is stored as a
-    ``pc`` variant without a base.
-    """
-    module = module.to(device).eval().requires_grad_(False)
-    try:
-        model = as_timestep_model(module, data.tensor(data.images[:2]).to(device))
-    except ValueError as exc:
-        raise PcbenchError(f"model '{name}': {exc}") from None
-    with torch.no_grad():
-        classes = model(data.tensor(data.images[:1]).to(device)).shape[-1]
-    if classes != data.num_classes:
-        raise PcbenchError(
-            f"model '{name}' predicts {classes} classes but dataset '{data.name}' has {data.num_classes}"
-        )
-    timesteps = (0,) if model.timesteps == 0 else (suite.timesteps or tuple(range(model.timesteps + 1)))
-    if max(timesteps) > model.timesteps:
-        raise PcbenchError(
-            f"suite '{suite.name}' asks for timestep {max(timesteps)} but model '{name}' "
-            f"unrolls to T = {model.timesteps}"
-        )
-    identity = hash_json({"module": callable_path(type(module)), "timesteps": model.timesteps})
-    return _Entry(
-        name,
-        "feedforward" if model.timesteps == 0 else "pc",
-        None,
-        identity,
-        state_dict_hash(module),
-        timesteps,
-        lambda: model,
-    )
-
-
 def _cell_key(
-    entry: _Entry,
+    entry: Entry,
     perturbation: Perturbation,
     suite: Suite,
     data: ImageSet,
@@ -482,7 +376,7 @@ def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device
 
 
 def _tables(
-    entry: _Entry,
+    entry: Entry,
     perturbation: Perturbation,
     predictions: np.ndarray,
     data: ImageSet,
@@ -531,7 +425,7 @@ def _tables(
                 [corrupted.nonfinite.pixels if corrupted else None] * len(kept), dtype="Int64"
             ),
             **context,
-            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "created_at": datetime.now(UTC).isoformat(timespec="microseconds"),
         }
     ).astype({"limit": "Int64"})
     per_sample = pd.DataFrame(
