@@ -61,7 +61,7 @@ def test_load_model_gives_per_timestep_logits_and_takes_a_weights_file():
     same = pcbench.load_model("digits-pcnn", weights=weights_path(pcbench.get_model_spec("digits-pcnn")))
     with torch.no_grad():
         assert torch.equal(same(images), logits)
-    with pytest.raises(pcbench.PcbenchError, match="no such file"):
+    with pytest.raises(pcbench.PcbenchError, match="the file does not exist"):
         pcbench.load_model("digits-cnn", weights="/nonexistent.pt")
 
 

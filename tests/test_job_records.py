@@ -115,7 +115,11 @@ def test_a_task_running_on_another_host_blocks_until_forgotten(suite_file, tmp_p
     with pytest.raises(pcbench.PcbenchError) as refused:
         pcbench.run(suite_file, results=results, leaderboards=None, executor=options, progress=False)
     message = str(refused.value)
-    assert "1 running (on elsewhere)" in message and "ray job stop" in message and "scancel" not in message
+    assert (
+        "1 running and 0 queued task(s) writing into this results directory (running on elsewhere)" in message
+        and "ray job stop" in message
+        and "scancel" not in message
+    )
     assert "pcbench status SUITE --forget" in message
     (results / "jobs" / "keep.txt").write_text("a file of the user's")
     status, err = run_main(["status", str(suite_file), "--results", str(results), "--forget"])
@@ -134,6 +138,9 @@ def test_a_plain_run_is_refused_while_a_task_of_this_host_still_runs(suite_file,
     results = tmp_path / "results"
     alive = task(host=socket.gethostname(), pid=os.getpid())  # a live process of this host
     write_run(results, {"manifest.json": manifest(executor="local"), "task-0.json": alive})
-    with pytest.raises(pcbench.PcbenchError, match=r"still has 1 running \(on "):
+    with pytest.raises(
+        pcbench.PcbenchError,
+        match=r"still has 1 running and 0 queued task\(s\) writing into this results directory \(running on ",
+    ):
         pcbench.run(suite_file, results=results, leaderboards=None, progress=False)
     assert not (results / "jobs" / "scores").exists()

@@ -21,6 +21,7 @@ import pcbench
 LAYERS: list[tuple[str, ...]] = [
     (
         "pcbench.errors",
+        "pcbench.names",
         "pcbench.hashing",
         "pcbench.paths",
         "pcbench.files",

@@ -187,11 +187,12 @@ def check_no_active_tasks(jobs: Path) -> None:
         running, unstarted = [], []  # SLURM lists none: tasks still saying "running" died without a word
     if running or unstarted:
         hosts = sorted({str(states[index].host) for index in running})
+        where = f" (running on {', '.join(hosts)})" if hosts else ""
         raise PcbenchError(
             f"run {manifest.run_id} ({manifest.executor}, job {manifest.job_id}) still has {len(running)} running "
-            f"(on {', '.join(hosts) or 'no host yet'}) and {len(unstarted)} queued task(s) writing into this results "
-            f"directory; wait for them (pcbench status SUITE), {_CANCEL_ADVICE[manifest.executor]}, then rerun; "
-            "a task that died on another host without a word is cleared by pcbench status SUITE --forget"
+            f"and {len(unstarted)} queued task(s) writing into this results directory{where}; wait for them "
+            f"(pcbench status SUITE), {_CANCEL_ADVICE[manifest.executor]}, then rerun; a task that died on "
+            "another host without a word is cleared by pcbench status SUITE --forget"
         )
 
 

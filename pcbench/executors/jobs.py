@@ -291,13 +291,19 @@ def _field(record: Mapping[str, Any], path: Path, name: str, kind: type, *, opti
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host still runs; a zombie (dead, not yet reaped: a
+    killed worker whose parent died too, under a container init that does not reap) does not."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc: the signal's answer stands
+    return state not in ("Z", "X")
 
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:
