@@ -226,9 +226,17 @@ def test_cifar10_c_rows_follow_the_sample_ids(tmp_path):
             lambda root: np.save(root / "labels.npy", (np.load(root / "labels.npy") + 1) % 10),
             r"labels.npy disagrees with cifar10's test labels at sample \d+ \(severity \d\): CIFAR-10-C must follow",
         ),
-        (lambda root: (root / "labels.npy").write_bytes(b"not numpy"), r"labels.npy is not a .npy array"),
+        (
+            lambda root: (root / "labels.npy").write_bytes(b"not numpy"),
+            r"labels.npy is not a .npy array \(it does not start as a .npy file does: another format, or a pickle, "
+            r"which pcbench never loads\)",
+        ),
+        (
+            lambda root: np.save(root / "fog.npy", np.array([{"a": 1}] * 30, dtype=object), allow_pickle=True),
+            r"fog.npy is not a .npy array \(it holds Python objects, a pickle, which pcbench never loads\); expected",
+        ),
     ],
-    ids=["missing corruption", "wrong shape", "misaligned labels", "not npy"],
+    ids=["missing corruption", "wrong shape", "misaligned labels", "not npy", "object array"],
 )
 def test_damaged_cifar10_c_is_refused_before_evaluation(tmp_path, damage, message):
     expected = write_cifar10(tmp_path / "cifar")
@@ -238,7 +246,7 @@ def test_damaged_cifar10_c_is_refused_before_evaluation(tmp_path, damage, messag
     with pytest.raises(PcbenchError, match=message) as info:
         with opened:
             pass
-    assert "\n" not in str(info.value)
+    assert "\n" not in str(info.value) and "allow_pickle" not in str(info.value)
 
 
 def test_cifar10_c_needs_the_test_split(tmp_path):

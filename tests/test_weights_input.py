@@ -70,3 +70,28 @@ def test_load_model_names_what_the_weights_are(kind, tmp_path):
     with pytest.raises(pcbench.PcbenchError) as refused:
         pcbench.load_model("digits-cnn", weights=weights)
     assert words in str(refused.value) and "\n" not in str(refused.value)
+
+
+@pytest.mark.parametrize("kind", ["code", "truncated", "random bytes"])
+def test_a_damaged_training_checkpoint_is_one_line_without_unsafe_advice(kind, tmp_path):
+    import argparse
+
+    from pcbench.models.checkpoints import load_checkpoint, save_checkpoint
+
+    path = tmp_path / "checkpoint.pt"
+    if kind == "code":
+        torch.save({"epoch": 1, "args": argparse.Namespace(lr=0.1)}, path)  # a pickle that asks for a class
+        words = "it asks for argparse.Namespace, which is code, not tensor data"
+    elif kind == "truncated":
+        save_checkpoint(path, {"epoch": 1, "w": torch.zeros(100)})
+        path.write_bytes(path.read_bytes()[:200])
+        words = "it is a damaged or truncated torch.save archive"
+    else:
+        path.write_bytes(bytes([7, 7]) + bytes(range(256)))
+        words = "it is not a file written by torch.save (neither its archive nor a pickle)"
+    with pytest.raises(pcbench.PcbenchError) as refused:
+        load_checkpoint(path)
+    message = str(refused.value)
+    assert message == (
+        f"cannot load checkpoint '{path}' (refused: pcbench never unpickles code): {words}; delete it to start over"
+    )

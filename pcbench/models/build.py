@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import functools
 import importlib
-import pickle
-import re
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +16,7 @@ from torch import nn
 
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_file_once, hash_json
+from pcbench.models.checkpoints import refusal_reason
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
@@ -169,10 +168,6 @@ def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
     return obj
 
 
-#: A global that a refused pickle asks for, as torch's weights-only unpickler names it.
-_REFUSED_GLOBAL = re.compile(r"GLOBAL ([\w.]+)")
-
-
 def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     """A state dict from ``path``, loaded with ``weights_only=True`` (no arbitrary pickles).
 
@@ -190,7 +185,7 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
     except Exception as exc:  # noqa: BLE001 -- any malformed file: one line, never torch's advice
         raise PcbenchError(
             f"weights '{path}' are not a plain state dict (refused: pcbench never unpickles code): "
-            f"{_refusal_reason(path, exc)}"
+            f"{refusal_reason(path, exc)}"
         ) from None
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
         state = state["state_dict"]
@@ -200,22 +195,6 @@ def load_state_dict(path: Path) -> dict[str, torch.Tensor]:
         )
         raise PcbenchError(f"weights '{path}' hold {kind}, not a state dict")
     return state
-
-
-def _refusal_reason(path: Path, exc: Exception) -> str:
-    """Why a ``weights_only`` load of ``path`` failed, in a few words of pcbench's own."""
-    with open(path, "rb") as handle:
-        head = handle.read(2)
-    if not head:
-        return "the file is empty"
-    refused = _REFUSED_GLOBAL.search(str(exc))
-    if refused is not None:
-        return f"it asks for {refused.group(1)}, which is code, not tensor data"
-    if head == b"PK":  # torch.save's zip archive
-        return "it is a damaged or truncated torch.save archive"
-    if head[0] == 0x80 and isinstance(exc, pickle.UnpicklingError):  # a pickle's PROTO opcode
-        return "it is a pickle that the safe loader refuses (not written by torch.save)"
-    return "it is not a file written by torch.save (neither its archive nor a pickle)"
 
 
 @dataclass(frozen=True)

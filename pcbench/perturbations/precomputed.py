@@ -95,8 +95,8 @@ class CifarC:
             raise PcbenchError(f"{path} is missing; {expected}")
         try:
             return np.load(path, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise PcbenchError(f"{path} is not a .npy array ({' '.join(str(exc).split())}); {expected}") from None
+        except (OSError, ValueError) as exc:  # numpy's own text advises allow_pickle=True: never shown
+            raise PcbenchError(f"{path} is not a .npy array ({_npy_problem(path, exc)}); {expected}") from None
 
 
 class ImageNetC:
@@ -141,3 +141,17 @@ class ImageNetC:
         folder = self.root / corruption / str(severity)
         blocks = decode_in_parallel(self.pool, folder, self.files, None, self.data.images.shape[1:3])
         return CorruptedCell(np.concatenate(list(blocks)), source, NonFinite())
+
+
+def _npy_problem(path: Path, exc: Exception) -> str:
+    """Why ``np.load(..., allow_pickle=False)`` refused ``path``, in pcbench's words (numpy's
+    own text advises ``allow_pickle=True``)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    with open(path, "rb") as handle:
+        magic = handle.read(6)
+    if magic != b"\x93NUMPY":
+        return "it does not start as a .npy file does: another format, or a pickle, which pcbench never loads"
+    if "object" in str(exc).lower() or "pickle" in str(exc).lower():
+        return "it holds Python objects, a pickle, which pcbench never loads"
+    return "its header or size is damaged or truncated"
