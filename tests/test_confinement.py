@@ -132,3 +132,20 @@ def test_a_suite_path_that_is_not_a_file_is_named(kind, tmp_path, run_main):
     assert status == 2 and err.strip() == (
         f"error: {path}: the suite file {words}; allowed: a suite TOML file or a built-in suite name"
     )
+
+
+def test_an_sbatch_that_prints_no_job_id_is_named_with_what_it_printed(suite_file, tmp_path, run_main, monkeypatch):
+    pytest.importorskip("submitit")
+    site = tmp_path / "site-bin"
+    site.mkdir()
+    wrapper = site / "sbatch"  # a site's wrapper that exits 0 but prints no "Submitted batch job <id>"
+    wrapper.write_text("#!/bin/sh\necho 'queued by the site scheduler'\n")
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{site}{os.pathsep}{os.environ['PATH']}")
+    status, err = run_main(["run", str(suite_file), "--results", str(tmp_path / "r"), "--executor", "slurm"])
+    lines = err.strip().splitlines()
+    assert status == 2 and len(lines) == 1, err
+    assert lines[0].startswith(
+        "error: --executor slurm: sbatch printed no job id (it printed 'queued by the site scheduler')"
+    )
+    assert not list((tmp_path / "r").rglob("*.parquet"))

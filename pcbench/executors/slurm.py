@@ -68,9 +68,7 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     try:
         jobs = executor.map_array(task, placed)
     except Exception as error:  # sbatch refused the array: one line with its reason
-        raise PcbenchError(
-            f"--executor slurm: sbatch refused the job array: {str(error).strip().splitlines()[-1]}"
-        ) from None
+        raise PcbenchError(f"--executor slurm: {_submission_failure(str(error))}") from None
 
     def done() -> bool:
         return all(job.done() for job in jobs)
@@ -88,6 +86,19 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
             job.cancel(check=False)
 
     return Submission(jobs[0].job_id.split("_")[0], done, errors, cancel)
+
+
+def _submission_failure(text: str) -> str:
+    """What went wrong with ``sbatch``, from submitit's error text: an sbatch that printed no
+    job id (exit status 0, e.g. a site wrapper) is named with what it printed instead."""
+    unparsed = re.search(r'Could not make sense of sbatch output "(.*?)"', text, re.S)
+    if unparsed is not None:
+        printed = " ".join(unparsed.group(1).split())[:200]
+        return (
+            f"sbatch printed no job id (it printed {printed!r}), so the array cannot be followed; allowed: an "
+            "sbatch that prints 'Submitted batch job <id>' (look for a wrapper, or SBATCH_* settings like --parsable)"
+        )
+    return f"sbatch refused the job array: {text.strip().splitlines()[-1]}"
 
 
 def job_active(job_id: str | None) -> bool:
