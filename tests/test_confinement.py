@@ -149,3 +149,12 @@ def test_an_sbatch_that_prints_no_job_id_is_named_with_what_it_printed(suite_fil
         "error: --executor slurm: sbatch printed no job id (it printed 'queued by the site scheduler')"
     )
     assert not list((tmp_path / "r").rglob("*.parquet"))
+
+
+def test_an_unknown_split_names_the_suite_file(tmp_path, run_main):
+    suite = tmp_path / "split.toml"
+    suite.write_text('name = "split"\nmodels = ["digits-cnn"]\n[dataset]\nname = "digits"\nsplit = "validation"\n')
+    status, err = run_main(["run", str(suite), "--results", str(tmp_path / "r"), "--leaderboards", str(tmp_path / "l")])
+    assert status == 2 and err.strip() == (
+        f"error: {suite}: dataset.split = 'validation' for digits; allowed: train, test"
+    )

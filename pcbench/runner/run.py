@@ -75,12 +75,17 @@ def resolve_device(name: str) -> torch.device:
 def load_suite_data(suite: Suite) -> ImageSet:
     """The suite's evaluation data: the split, then the seeded stratified subset.
 
-    A ``dataset.limit`` (or ``--limit``) above the split's size is an error naming the size.
+    A ``dataset.limit`` (or ``--limit``) above the split's size is an error naming the size;
+    every error about a ``dataset.*`` value (an unknown split, a root that is not a folder)
+    names the suite file.
     """
     config = suite.dataset
-    return load_dataset(config.name, config.split, config.root).subset(
-        config.limit, config.seed, key=f"{suite.path or f'suite {suite.name!r}'}: dataset.limit (or --limit)"
-    )
+    where = suite.path or f"suite {suite.name!r}"
+    try:
+        data = load_dataset(config.name, config.split, config.root)
+    except PcbenchError as error:  # a bad dataset.* value of the suite: name the suite file too
+        raise PcbenchError(f"{where}: {error}" if str(error).startswith("dataset") else str(error)) from None
+    return data.subset(config.limit, config.seed, key=f"{where}: dataset.limit (or --limit)")
 
 
 def run_suite(
