@@ -52,8 +52,10 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
 
     The bytes go to a hidden ``.<name>.<host>-<pid>.<random>.tmp`` file next to ``path``,
     are fsynced and then ``os.replace``-d onto ``path``; if anything fails the temp file is
-    removed and the exception propagates, leaving any previous ``path`` untouched. The file
-    gets the mode the umask gives (:func:`creation_mode`).
+    removed and the exception propagates, leaving any previous ``path`` untouched (an
+    OSError of a write to the open file, e.g. a full disk, is given ``path`` as its file
+    name, so that the error names where pcbench was writing). The file gets the mode the
+    umask gives (:func:`creation_mode`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +68,11 @@ def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
+    except OSError as error:
+        Path(temp).unlink(missing_ok=True)
+        if error.errno is not None and error.filename is None:  # a write to the open file: name it
+            raise OSError(error.errno, error.strerror, str(path)) from error
+        raise
     except BaseException:
         Path(temp).unlink(missing_ok=True)
         raise

@@ -131,3 +131,21 @@ def test_results_on_a_read_only_file_system_are_refused_before_anything_runs(
         (line,) = stderr.strip().splitlines()
         assert line.startswith(f"error: --results {disk / 'results'}: cannot write in {disk} ("), line
         assert not any(disk.iterdir())
+
+
+def test_a_full_leaderboards_directory_or_cache_is_named(tmp_path, fresh_home, monkeypatch, run_main):
+    suite_file = tmp_path / "full.toml"
+    suite_file.write_text(SUITE.replace("[[attacks]]", '[corruptions]\nnames = ["fog"]\nseverities = [1]\n[[attacks]]'))
+    results = tmp_path / "results"
+    with tmpfs(tmp_path / "boards", f"size={2 * PAGE}") as boards:
+        args = ["run", str(suite_file), "--results", str(results), "--leaderboards", str(boards), "--device", "cpu"]
+        status, stderr = run_main(args)
+        (line,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert status == 2 and "Traceback" not in stderr, stderr
+        assert line.startswith(f"error: {boards}: no space left on the device (ENOSPC); free space there"), line
+    with tmpfs(tmp_path / "home", f"size={4 * PAGE}") as home:
+        monkeypatch.setenv("PCBENCH_HOME", str(home))
+        status, stderr = run_main([*args[:3], str(tmp_path / "results-2"), "--leaderboards", str(tmp_path / "b")])
+        (line,) = [line for line in stderr.splitlines() if line.startswith("error: ")]
+        assert status == 2 and "Traceback" not in stderr, stderr
+        assert line.startswith(f"error: {home / 'corruptions' / 'digits' / 'fog'}: no space left on the device"), line
