@@ -160,3 +160,23 @@ def file_problem(path: Path) -> str | None:
         return None
     kinds = {stat.S_ISDIR: "is a directory", stat.S_ISFIFO: "is a named pipe (FIFO)", stat.S_ISSOCK: "is a socket"}
     return next((text for test, text in kinds.items() if test(mode)), "is a device")
+
+
+def inside(root: str | Path, *names: str) -> Path:
+    """``root / names[0] / names[1] ...``, where every name is one path component: a second
+    guard, behind the name rule (:mod:`pcbench.names`), that a path pcbench derives from a
+    name stays inside the directory it manages. Raises PcbenchError naming both otherwise
+    (a separator, ``.``, ``..``, an empty name or a NUL in a name). Links the user placed
+    inside ``root`` are left to the user: the check is on the names, not on the file system.
+
+    Example::
+
+        inside(weights_dir(), f"{name}-feedback.pt")
+    """
+    for name in names:
+        if name in ("", ".", "..") or "/" in name or os.sep in name or "\0" in name:
+            raise PcbenchError(
+                f"refusing to write {Path(root).joinpath(*names)}: {name!r} is not one file name inside {root}, "
+                "which pcbench manages"
+            )
+    return Path(root).joinpath(*names)

@@ -83,3 +83,24 @@ def test_hostile_names_are_refused_by_the_api(case, tmp_path, registry_snapshot)
     with pytest.raises(pcbench.PcbenchError, match="is not allowed"):
         pcbench.register(name, num_classes=10, dataset="digits")(lambda num_classes: nn.Linear(2, num_classes))
     assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "a/b", "../escape", "x\0y"])
+def test_a_path_derived_from_a_name_stays_inside_its_root(name, tmp_path):
+    from pcbench.files import inside
+
+    with pytest.raises(pcbench.PcbenchError, match=f"is not one file name inside {tmp_path}, which pcbench manages"):
+        inside(tmp_path, "train-feedback", name)
+    assert inside(tmp_path, "train-feedback", "digits-pcnn-0123") == tmp_path / "train-feedback" / "digits-pcnn-0123"
+
+
+def test_writers_use_the_guard_for_what_they_derive_from_names(tmp_path):
+    """A suite or model name that slipped past the name rule still cannot leave its folder."""
+    from pcbench.executors.jobs import jobs_root
+    from pcbench.leaderboards.board import csv_paths
+    from pcbench.leaderboards.plots import plots_dir
+    from pcbench.leaderboards.report import report_path
+
+    for writer in (jobs_root, csv_paths, plots_dir, report_path):
+        with pytest.raises(pcbench.PcbenchError, match="refusing to write"):
+            writer(tmp_path, "../../escape")

@@ -33,14 +33,14 @@ from typing import Any
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import EXECUTORS
 from pcbench.executors.units import WorkUnit
-from pcbench.files import atomic_write, remove_inside
+from pcbench.files import atomic_write, inside, remove_inside
 
 JOBS = ".jobs"
 
 
 def jobs_root(results_dir: Path, suite: str) -> Path:
     """``<results>/<suite>/.jobs``."""
-    return Path(results_dir) / suite / JOBS
+    return inside(results_dir, suite, JOBS)
 
 
 def write_manifest(run_dir: Path, executor: str, units: list[WorkUnit], job_id: str | None = None) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pcbench.files import atomic_write
+from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.compare import leaderboard_table, write_leaderboard
 from pcbench.leaderboards.masking import autoattack_warnings, masking_flags
 from pcbench.leaderboards.merge import Results
@@ -76,11 +76,10 @@ def build_leaderboard(results: Results, options: CompareOptions | None = None) -
 
 def csv_paths(directory: Path, suite: str) -> dict[str, Path]:
     """Where the long, per-timestep and summary CSVs of ``suite`` go."""
-    directory = Path(directory)
     return {
-        "metrics": directory / f"{suite}.csv",
-        "timesteps": directory / f"{suite}-timesteps.csv",
-        "summary": directory / f"{suite}-summary.csv",
+        "metrics": inside(directory, f"{suite}.csv"),
+        "timesteps": inside(directory, f"{suite}-timesteps.csv"),
+        "summary": inside(directory, f"{suite}-summary.csv"),
     }
 
 

@@ -45,7 +45,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from pcbench.files import atomic_write
+from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard
 from pcbench.leaderboards.differences import pc_differences
 from pcbench.leaderboards.families import FAMILIES
@@ -63,7 +63,7 @@ LEGEND_COLUMNS = 3
 
 def plots_dir(leaderboards: Path, suite: str) -> Path:
     """``<leaderboards>/<suite>-plots``."""
-    return Path(leaderboards) / f"{suite}-plots"
+    return inside(leaderboards, f"{suite}-plots")
 
 
 def write_plots(board: Leaderboard, directory: Path) -> list[Path]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from pcbench.files import atomic_write
+from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard, csv_paths
 from pcbench.leaderboards.metrics import NOTE
 from pcbench.leaderboards.summary import AT, summary_metrics
@@ -32,7 +32,7 @@ PLOT_TITLES = {
 
 def report_path(leaderboards: Path, suite: str) -> Path:
     """``<leaderboards>/<suite>-report.md``."""
-    return Path(leaderboards) / f"{suite}-report.md"
+    return inside(leaderboards, f"{suite}-report.md")
 
 
 def markdown_table(frame: pd.DataFrame) -> str:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
+from pcbench.files import inside
 from pcbench.hashing import hash_arrays, hash_json
 from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
@@ -142,7 +143,7 @@ def run_suite(
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
     torch_device = resolve_device(device)
     data = load_suite_data(suite)
-    root = results_dir / suite.name
+    root = inside(results_dir, suite.name)
     evaluated_on = evaluation_set(suite, data)
     if not coordinated:
         check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made

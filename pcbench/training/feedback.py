@@ -33,7 +33,7 @@ from torch import nn
 from pcbench.data import load_dataset
 from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
-from pcbench.files import real_path
+from pcbench.files import inside, real_path
 from pcbench.hashing import hash_json
 from pcbench.models.build import build_pc_model, checkpoint_hash
 from pcbench.models.checkpoints import save_feedback_weights
@@ -218,7 +218,7 @@ def default_output(spec: ModelSpec) -> Path:
     """Where a model's trained feedback goes unless ``--out`` says otherwise."""
     if spec.weights is not None and spec.weights.startswith(WEIGHTS_PREFIX):
         return resolve_weights(spec.weights)
-    return weights_dir() / f"{spec.name}-feedback.pt"
+    return inside(weights_dir(), f"{spec.name}-feedback.pt")
 
 
 def _check_image_size(data: ImageSet, spec: ModelSpec) -> None:
@@ -251,7 +251,7 @@ def _run_dir(spec: ModelSpec, settings: FeedbackSettings) -> Path:
             "settings": resumable,
         }
     )
-    return pcbench_home() / "train-feedback" / f"{spec.name}-{key}"
+    return inside(pcbench_home(), "train-feedback", f"{spec.name}-{key}")
 
 
 def _hyperparameter_key(spec: ModelSpec, settings: FeedbackSettings) -> str:
