@@ -8,6 +8,7 @@ which write disjoint cells and commit each one atomically, run without it
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -29,6 +30,7 @@ from pcbench.executors.jobs import (
     task_states,
     write_manifest,
 )
+from pcbench.executors.lease import LEASE_FILE, renew
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit, plan_units
 from pcbench.registry import get_model_spec
@@ -108,12 +110,15 @@ def run_distributed(
                 resume=resume,
                 workers=workers or 1,
                 environment=tuple((name, os.environ[name]) for name in FORWARDED_ENVIRONMENT if name in os.environ),
+                lease=None if options.detach else str((run_dir / LEASE_FILE).absolute()),
             )
             for index, (model, cells) in enumerate(plan_units(pending, options.cells_per_task))
         ]
         if not units:
             return summary
         write_manifest(run_dir, options.executor, units)
+        if not options.detach:
+            renew(run_dir, 0)
         try:
             submission = backend.submit(units, task, options)
         except BaseException:
@@ -124,7 +129,7 @@ def run_distributed(
         if options.detach:
             return summary
         try:
-            _follow(submission, root, planned, progress, suite.name)
+            _follow(submission, root, planned, progress, suite.name, run_dir)
         except KeyboardInterrupt:
             submission.cancel()  # no task may go on writing once the lock is released
             raise
@@ -203,10 +208,14 @@ def record_failures(units: list[WorkUnit], errors: dict[int, str]) -> None:
         mark_failed(units[index], error)
 
 
-def _follow(submission: Submission, root: Path, planned: dict[str, str], progress: bool, name: str) -> None:
-    """Wait for the tasks, with one progress bar over the committed cells of all of them."""
+def _follow(
+    submission: Submission, root: Path, planned: dict[str, str], progress: bool, name: str, run_dir: Path
+) -> None:
+    """Wait for the tasks, with one progress bar over the committed cells of all of them,
+    renewing the tasks' lease at every look (:mod:`pcbench.executors.lease`)."""
     with tqdm(total=len(planned), desc=name, unit="cell", disable=not progress) as bar:
-        while True:
+        for looks in itertools.count(1):
+            renew(run_dir, looks)
             finished = submission.done()
             committed = sum(stored_key(root, stem) == key for stem, key in planned.items())
             bar.update(committed - bar.n)

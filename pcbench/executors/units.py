@@ -18,7 +18,9 @@ class WorkUnit:
     ``PCBENCH_*`` variables of the submitting process (registry home, weights), set in the
     task before anything is looked up; ``threads``: torch's intra-op threads (None: torch's
     default); ``workers``: corruption-generating processes (``--workers``, default 1 per task;
-    a SLURM task uses its ``--slurm-cpus-per-task``).
+    a SLURM task uses its ``--slurm-cpus-per-task``); ``lease``: the coordinator's lease
+    file, which a task of a foreground run watches before it writes anything
+    (:mod:`pcbench.executors.lease`; None for a detached run).
     """
 
     run_id: str
@@ -35,6 +37,7 @@ class WorkUnit:
     threads: int | None = None
     workers: int = 1
     environment: tuple[tuple[str, str], ...] = ()
+    lease: str | None = None
 
 
 def plan_units(pending: Mapping[str, Sequence[str]], cells_per_task: int) -> list[tuple[str, tuple[str, ...]]]:

@@ -105,6 +105,7 @@ def run_suite(
     cells: Mapping[str, Collection[str]] | None = None,
     coordinated: bool = False,
     on_cell: Callable[[str], None] | None = None,
+    before_commit: Callable[[], None] | None = None,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
 
@@ -136,8 +137,9 @@ def run_suite(
     models it does not name are not even looked up), ``coordinated``
     marks the run as one task of a run whose coordinator holds the lock and has already
     checked the evaluation set and cleaned the directory (tasks write disjoint cells, each
-    committed atomically, so they run side by side), and ``on_cell(stem)`` is called before
-    each cell is evaluated.
+    committed atomically, so they run side by side), ``on_cell(stem)`` is called before
+    each cell is evaluated and ``before_commit()`` before each cell is committed (a task's
+    check that its coordinator still holds the directory; it raises to stop the task).
     """
     if batch_size < 1:
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
@@ -241,6 +243,8 @@ def run_suite(
                     corrupted,
                     attack_warnings,
                 )
+                if before_commit is not None:
+                    before_commit()
                 try:
                     commit_cell(root, stem, key, scores, per_sample)
                 except OSError as error:  # atomic writes: the cell's temporary file is already gone
