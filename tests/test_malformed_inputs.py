@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -185,6 +186,37 @@ def a_file(ws: Workspace, name: str = "a-file") -> str:
 
 
 # --- damaged inputs -------------------------------------------------------------------------
+
+#: Names that must never become a path or be shown as they are.
+HOSTILE_NAMES = {
+    "with '..'": "../../../tf-escape",
+    "with a separator": "a/b",
+    "with a control character": "cnn\x07",
+    "with a bidi override": "cnn\u202egnp.exe",
+    "with a leading dot": ".hidden",
+}
+
+
+def symlink_loop(path: Path) -> None:
+    other = path.with_name("loop.pt")
+    os.symlink(other, path)
+    os.symlink(path, other)
+
+
+def predictions_over_scores(root: Path) -> str:
+    (scores,) = (root / "scores").glob("*.parquet")
+    shutil.copyfile(root / "predictions" / scores.name, scores)
+    return scores.name
+
+
+def pair_under_another_name(root: Path) -> str:
+    from pcbench.store import cell_stem
+
+    stem = cell_stem("digits-cnn", "fog/1")
+    for kind in ("scores", "predictions"):
+        (source,) = (root / kind).glob("*.parquet")
+        shutil.copyfile(source, root / kind / f"{stem}.parquet")
+    return f"{stem}.parquet"
 
 
 class CodePickle:
@@ -453,6 +485,41 @@ CASES = [
     # damaged results
     results_case("truncated scores file", truncate_scores),
     results_case("not Parquet", fake_parquet),
+    results_case("predictions copied over scores", predictions_over_scores, "is not a scores file"),
+    results_case("a pair under another cell's names", pair_under_another_name, "not of the cell its name stands for"),
+    # hostile names, wherever a name enters (issue 19)
+    *[
+        suite_case(f"name {label}", SUITE.replace('name = "tiny"', f"name = {json.dumps(name)}"), "name", "allowed")
+        for label, name in HOSTILE_NAMES.items()
+    ],
+    *[
+        model_case(f"name {label}", DIGITS_CNN.replace("[models.my-cnn]", f"[models.{json.dumps(name)}]"), "allowed")
+        for label, name in HOSTILE_NAMES.items()
+    ],
+    model_case(
+        "base named with a separator", DIGITS_CNN + DIGITS_PCNN.replace('base = "my-cnn"', 'base = "../my-cnn"'), "base"
+    ),
+    # weights that are not files (issue 19)
+    weights_case("a symlink loop", symlink_loop, "is a symlink loop"),
+    weights_case("a FIFO", lambda path: os.mkfifo(path), "is a named pipe (FIFO)"),
+    weights_case(
+        "random bytes", lambda path: path.write_bytes(bytes([7, 7]) + bytes(range(256))), "not a file written"
+    ),
+    # where pcbench may write (issue 19)
+    cli_case(
+        "results inside the pcbench home",
+        lambda ws: ["run", "quick", "--limit", "5", "--results", str(ws.home / "corruptions")],
+        "--results",
+        "the pcbench home",
+    ),
+    cli_case(
+        "leaderboards containing the pcbench home",
+        lambda ws: ["run", "quick", "--limit", "5", "--results", str(ws.results), "--leaderboards", str(ws.root)],
+        "--leaderboards",
+        "the pcbench home",
+    ),
+    cli_case("suite path a directory", lambda ws: ["run", str(ws.results)], "is a directory"),
+    cli_case("detach without SLURM", lambda ws: ["run", "quick", "--limit", "5", "--detach"], "--detach"),
 ]
 
 
