@@ -158,3 +158,28 @@ def test_an_unknown_split_names_the_suite_file(tmp_path, run_main):
     assert status == 2 and err.strip() == (
         f"error: {suite}: dataset.split = 'validation' for digits; allowed: train, test"
     )
+
+
+def test_a_planted_task_log_link_is_not_written_through(suite_file, tmp_path):
+    import pcbench
+    from pcbench.executors.units import WorkUnit
+
+    victim = tmp_path / "precious.txt"
+    victim.write_text("keep me")
+    run_dir = tmp_path / "results" / "conf" / ".jobs" / "run"
+    run_dir.mkdir(parents=True)
+    (run_dir / "task-0.log").symlink_to(victim)
+    unit = WorkUnit(
+        run_id="run",
+        index=0,
+        suite=pcbench.load_suite(suite_file),
+        model="digits-cnn",
+        cells=("clean",),
+        results=str(tmp_path / "results"),
+        jobs=str(run_dir),
+        device="cpu",
+    )
+    with pytest.raises(OSError, match="Too many levels of symbolic links"):
+        pcbench.run_task(unit)
+    assert victim.read_text() == "keep me"
+    assert not (tmp_path / "results" / "conf" / "scores").exists()
