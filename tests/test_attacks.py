@@ -254,13 +254,15 @@ def test_adversarial_suites_carry_the_predify_protocol_and_need_a_root(name, off
     suite = load_suite(name, dataset_root=tmp_path)
     assert suite.dataset.root == tmp_path.resolve()
     bim = next(attack for attack in suite.attacks if attack.kind == "bim-linf")
-    assert (bim.steps, bim.rel_stepsize, bim.random_start, bim.target_offset, bim.gradient_mode) == (
+    assert (bim.steps, bim.rel_stepsize, bim.random_start, bim.target_offset, bim.gradient_mode, bim.samples) == (
         100,
         0.025,
         True,
         offset,
         "detached",
+        "correct",
     )
+    assert bim.label == f"bim-linf-t{offset}-detached-correct"
     assert {attack.label for attack in suite.attacks} >= {"fgsm", "pgd-linf", "pgd-l2", "pgd-linf-first"}
     assert max(max(attack.epsilons) for attack in suite.attacks if attack.kind == "pgd-linf") == 0.5
     with pytest.raises(PcbenchError, match="dataset.root is missing.*--root"):

@@ -103,7 +103,7 @@ KIND_KEYS = {
     "fab-t": ("norm", "n_iter", "n_target_classes"),
     "square": ("norm", "n_restarts", "n_queries"),
 }
-COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit")
+COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples")
 OVERRIDES = {"n_iter": 7, "n_restarts": 2, "n_queries": 30, "n_target_classes": 3}
 OWNERS = {
     "apgd-ce": "apgd",

@@ -64,14 +64,16 @@ class ImageSet:
             for queue in queues:
                 if queue and len(chosen) < limit:
                     chosen.append(int(queue.pop(0)))
-        index = np.sort(np.asarray(chosen))
+        return self._take(np.sort(np.asarray(chosen)))
+
+    def where(self, keep: np.ndarray) -> ImageSet:
+        """The samples where the boolean ``keep`` (one per sample) is true, in id order."""
+        return self._take(np.flatnonzero(keep))
+
+    def _take(self, index: np.ndarray) -> ImageSet:
+        """The samples at positions ``index`` (ascending)."""
         return ImageSet(
-            self.name,
-            self.split,
-            self.images[index],
-            self.labels[index],
-            self.ids[index],
-            self.num_classes,
+            self.name, self.split, self.images[index], self.labels[index], self.ids[index], self.num_classes
         )
 
     def tensor(self, images: np.ndarray | None = None) -> torch.Tensor:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from pcbench.data import ImageSet
+from pcbench.errors import PcbenchError
 from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.attacks import attack_images, unrolled_to
 from pcbench.perturbations.autoattack import AutoAttackWarning
@@ -26,12 +27,35 @@ from pcbench.runner.evaluate import predict
 from pcbench.suite import AttackConfig
 
 
-def attacked_samples(data: ImageSet, config: AttackConfig, seed: int) -> ImageSet:
-    """The samples an attack is evaluated on: its ``limit``-sample seeded, stratified subset
-    of ``data`` (all of ``data`` without a limit or when it has fewer samples)."""
+def attacked_samples(
+    data: ImageSet, config: AttackConfig, seed: int, correct: np.ndarray | None = None, model: str = ""
+) -> ImageSet:
+    """The samples an attack is evaluated on: with ``samples = "correct"`` only those that
+    ``correct`` (one boolean per sample of ``data``: the model is right on the clean image at
+    every evaluated timestep) marks; then the attack's ``limit``-sample seeded, stratified
+    subset of them (all without a limit or when there are fewer). PcbenchError naming
+    ``model`` when no sample is left."""
+    if config.samples == "correct":
+        if correct is None:
+            raise ValueError("samples = 'correct' needs the clean correctness of every sample")
+        data = data.where(correct)
+        if len(data) == 0:
+            raise PcbenchError(
+                f"model '{model}' classifies no clean sample correctly at every evaluated timestep, so attack "
+                f"{config.label} (samples = 'correct') has nothing to attack; allowed: samples = 'all' for it"
+            )
     if config.limit is None or config.limit >= len(data):
         return data
     return data.subset(config.limit, seed)
+
+
+def correct_at_every_timestep(
+    model: TimestepModel, data: ImageSet, timesteps: tuple[int, ...], *, batch_size: int, device: torch.device
+) -> np.ndarray:
+    """One boolean per sample of ``data``: the model's clean prediction is right at every
+    timestep of ``timesteps`` (the samples Predify attacked)."""
+    predictions = predict(model, data.tensor(), batch_size=batch_size, device=device)
+    return (predictions[list(timesteps)] == data.labels[None, :]).all(axis=0)
 
 
 def attacked_predictions(

@@ -33,7 +33,7 @@ from pcbench.hashing import hash_arrays, hash_json
 from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruption_sources import open_corruptions
-from pcbench.runner.adversarial import attacked_predictions, attacked_samples
+from pcbench.runner.adversarial import attacked_predictions, attacked_samples, correct_at_every_timestep
 from pcbench.runner.entries import Entry, UserModule, module_entry, registered_entry
 from pcbench.runner.evaluate import predict
 from pcbench.runner.grid import Perturbation, expand_perturbations
@@ -158,6 +158,7 @@ def run_suite(
         if cells is None or name in cells
     ]
     summary = RunSummary(run_id=new_run_id(), results=root)
+    clean_correct: dict[str, np.ndarray] = {}  # model -> samples right on clean images at every timestep
     context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
     perturbations = expand_perturbations(suite)
     wanted = {
@@ -215,7 +216,14 @@ def run_suite(
                 cell_data, attack_warnings = data, None
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
-                    cell_data = attacked_samples(data, perturbation.attack, suite.seed)
+                    correct = None
+                    if perturbation.attack.samples == "correct":
+                        if entry.name not in clean_correct:  # once per model and run
+                            clean_correct[entry.name] = correct_at_every_timestep(
+                                model, data, entry.timesteps, batch_size=batch_size, device=torch_device
+                            )
+                        correct = clean_correct[entry.name]
+                    cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
                     predictions, attack_warnings = attacked_predictions(
                         model,
                         perturbation.attack,

@@ -65,7 +65,7 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
 _SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset", "corruptions", "attacks")
 _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
 _CORRUPTION_KEYS = ("names", "severities", "source", "root")
-_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit")
+_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples")
 _FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
 #: AutoAttack settings a suite may override (``None`` in :class:`AttackConfig` keeps the
 #: standard version's), with the label prefix that records each: ``-i100``, ``-r5``, ...
@@ -168,6 +168,12 @@ class AttackConfig:
     when it is smaller): for attacks too costly to run on every sample. Its rows have
     ``n = limit``, and a best-known robust accuracy counts each sample as robust when no
     attack tried *on it* broke it.
+
+    ``samples = "correct"`` (Predify's protocol) attacks only the samples the model
+    classifies correctly on clean images at every timestep it is evaluated at (before any
+    ``limit`` subset is drawn from them); the set then depends on the model, its rows' ``n``
+    says how many there were and ``subset_hash`` which, and the label gets ``-correct``.
+    ``"all"`` (the default) attacks every sample.
     """
 
     kind: str
@@ -186,6 +192,7 @@ class AttackConfig:
     n_target_classes: int | None = None
     limit: int | None = None
     n_iter: int | None = None
+    samples: str = "all"
 
     @property
     def label(self) -> str:
@@ -211,6 +218,8 @@ class AttackConfig:
             label += "-detached"
         if self.attack_timestep != "last":
             label += f"-{self.attack_timestep}"
+        if self.samples != "all":
+            label += f"-{self.samples}"
         return label
 
     def params(self) -> dict[str, Any]:
@@ -222,6 +231,8 @@ class AttackConfig:
             del params[name]
         if self.limit is None:
             del params["limit"]  # absent, not null: cell keys of attacks without a limit stay as they were
+        if self.samples == "all":
+            del params["samples"]  # absent by default: cell keys of attacks on every sample stay as they were
         if self.kind in AUTOATTACK_KINDS:
             params["autoattack"] = {
                 "version": self.version or "custom",
@@ -512,6 +523,7 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
             src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
         ),
         limit=_attack_limit(src, key, table),
+        samples=_attack_samples(src, key, table),
     )
 
 
@@ -532,6 +544,15 @@ def _attack_table(src: str, key: str, table: Mapping[str, Any], kind: str) -> Ma
 def _attack_limit(src: str, key: str, table: Mapping[str, Any]) -> int | None:
     """An attack's optional ``limit``: a positive number of samples."""
     return None if "limit" not in table else _require_int(src, f"{key}.limit", table["limit"], minimum=1)
+
+
+#: What an attack's ``samples`` may be: every sample, or those correct at every timestep.
+ATTACK_SAMPLES = ("all", "correct")
+
+
+def _attack_samples(src: str, key: str, table: Mapping[str, Any]) -> str:
+    """An attack's ``samples``: ``"all"`` (default) or ``"correct"`` (see :class:`AttackConfig`)."""
+    return _require_choice(src, f"{key}.samples", table.get("samples", "all"), ATTACK_SAMPLES)
 
 
 def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -> AttackConfig:
@@ -556,6 +577,7 @@ def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -
             src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
         ),
         limit=_attack_limit(src, key, table),
+        samples=_attack_samples(src, key, table),
         norm=norm,
         version=version,
         sub_attacks=sub_attacks,
