@@ -59,6 +59,7 @@ _EXPORTS = {
         )
     },
     "PcbenchError": "pcbench.errors",
+    "Stepwise": "pcbench.models.stepwise",
     **{name: "pcbench.executors.options" for name in ("ExecutorOptions", "RayOptions", "SlurmOptions")},
     **{name: "pcbench.registry" for name in ("get_model_spec", "list_model_specs", "register", "register_model")},
     **{name: "pcbench.registry.spec" for name in ("ModelSpec", "PCConfig", "PCLayer")},

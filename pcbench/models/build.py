@@ -20,6 +20,7 @@ from pcbench.models.checkpoints import refusal_reason
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
 from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
+from pcbench.models.stepwise import Stepwise
 from pcbench.registry.registry import get_model_spec
 from pcbench.registry.spec import ModelSpec
 from pcbench.registry.weight_files import missing_weights_message, resolve_weights
@@ -37,13 +38,23 @@ def build_model(
 ) -> TimestepModel:
     """Build ``spec`` (or a registered name) in eval mode with frozen parameters.
 
-    ``timesteps`` overrides the spec's default T for a PC variant (ignored for
-    feedforward models, which have T = 0). Weights are read, never trained or downloaded
-    (see :func:`weights_path`).
+    ``timesteps`` overrides the spec's default T for a PC variant or a stepwise network
+    (ignored for other feedforward models, which have T = 0); a stepwise spec is built as
+    :class:`~pcbench.models.stepwise.Stepwise` around its network. Weights are read, never
+    trained or downloaded (see :func:`weights_path`).
     """
     spec = get_model_spec(spec) if isinstance(spec, str) else spec
-    if spec.variant == "feedforward":
-        model: TimestepModel = FeedforwardModel(_backbone(spec), _normalize(spec))
+    if spec.protocol == "stepwise":
+        model: TimestepModel = Stepwise(
+            _backbone(spec),
+            spec.timesteps if timesteps is None else timesteps,
+            reset=spec.reset,
+            step=spec.step,
+            mean=spec.mean,
+            std=spec.std,
+        )
+    elif spec.variant == "feedforward":
+        model = FeedforwardModel(_backbone(spec), _normalize(spec))
     else:
         model = build_pc_model(spec, timesteps=timesteps, gradient_mode=gradient_mode)
         path = weights_path(spec)

@@ -20,6 +20,7 @@ from pcbench.names import ALLOWED, check_name, is_name
 from pcbench.registry.predictor_spec import PredictorSpec
 
 Variant = Literal["feedforward", "pc"]
+Protocol = Literal["unroll", "stepwise"]
 
 #: Paper setting for evaluation (Predify, NeurIPS 2021): the same at every PCoder.
 PAPER_BETA, PAPER_LAMBDA, PAPER_ALPHA = 0.8, 0.1, 0.01
@@ -148,7 +149,14 @@ class ModelSpec:
         variant: ``"feedforward"`` or ``"pc"``.
         base: for a PC variant, the feedforward model whose backbone (and weights) it wraps.
         pc: the PC configuration (PC variants only).
-        timesteps: default number of PC timesteps T (logits for 0..T); 0 for feedforward.
+        timesteps: default number of PC timesteps T (logits for 0..T); 0 for feedforward (a
+            stepwise one: its T, >= 1).
+        protocol: how the network is called: ``"unroll"`` (one call, logits ``[B, classes]``,
+            or a PC variant's unroll) or ``"stepwise"`` (a feedforward-built, stateful
+            recurrent network: ``reset``, then one call per timestep; see
+            :mod:`pcbench.models.stepwise`).
+        reset, step: a stepwise network's reset method and step call (a method name, or
+            ``None``: ``net(None)``, Predify's convention).
         arch_kwargs: extra keyword arguments for ``arch``.
         transfer_datasets: data sets besides ``dataset`` that the model may be evaluated on
             on purpose (transfer; ``"*"``: any); a run refuses any other. Not part of the
@@ -170,6 +178,9 @@ class ModelSpec:
     base: str | None = None
     pc: PCConfig | None = None
     timesteps: int = 0
+    protocol: Protocol = "unroll"
+    reset: str = "reset"
+    step: str | None = None
     arch_kwargs: dict[str, Any] = field(default_factory=dict)
     transfer_datasets: tuple[str, ...] = ()
     source: str = "python"
@@ -226,6 +237,9 @@ class ModelSpec:
             ("base", lambda: self.base is None or is_name(self.base), f"must be a model name ({ALLOWED})"),
             ("pc", lambda: self.pc is None or isinstance(self.pc, PCConfig), "must be a pc table"),
             ("timesteps", lambda: _is_int(self.timesteps, 0), "must be an integer >= 0"),
+            ("protocol", lambda: self.protocol in ("unroll", "stepwise"), "must be one of unroll, stepwise"),
+            ("reset", lambda: _is_text(self.reset, optional=False), "must be a method name (a non-empty string)"),
+            ("step", lambda: _is_text(self.step), "must be a method name (a non-empty string), or absent: net(None)"),
             (
                 "arch_kwargs",
                 lambda: isinstance(self.arch_kwargs, Mapping) and all(isinstance(key, str) for key in self.arch_kwargs),
@@ -245,13 +259,21 @@ class ModelSpec:
             if not ok():
                 value = getattr(self, key)
                 raise InvalidValue(where, key, list(value) if isinstance(value, tuple) else value, requirement)
+        if self.protocol == "stepwise":
+            if self.variant != "feedforward" or self.timesteps < 1:
+                raise PcbenchError(
+                    f"model '{self.name}': protocol = 'stepwise' is for a self-contained stateful network "
+                    "(variant = 'feedforward': arch, no base or pc) with timesteps >= 1"
+                )
+        elif (self.reset, self.step) != ("reset", None):
+            raise PcbenchError(f"model '{self.name}': reset and step are for protocol = 'stepwise'")
         if self.variant == "feedforward":
             if self.pc is not None or self.base is not None:
                 raise PcbenchError(
                     f"model '{self.name}': a feedforward model takes no 'pc' or 'base'; "
                     "set variant = 'pc' for a PC variant"
                 )
-            if self.timesteps != 0:
+            if self.timesteps != 0 and self.protocol != "stepwise":
                 raise InvalidValue(where, "timesteps", self.timesteps, "must be 0: a feedforward model has T = 0")
             missing = [k for k in ("arch", "num_classes") if getattr(self, k) is None]
             if missing:
@@ -268,8 +290,9 @@ class ModelSpec:
         return self.variant == "pc" and self.weights is None
 
     def to_record(self) -> dict[str, Any]:
-        """JSON/TOML-able fields that determine the model's behaviour (hashed for provenance)."""
-        return {
+        """JSON/TOML-able fields that determine the model's behaviour (hashed for provenance);
+        the stepwise fields only for a stepwise spec, so the other specs' hashes hold."""
+        record = {
             "name": self.name,
             "arch": callable_path(self.arch),
             "arch_kwargs": self.arch_kwargs,
@@ -285,6 +308,9 @@ class ModelSpec:
             "pc": self.pc.to_record() if self.pc else None,
             "timesteps": self.timesteps,
         }
+        if self.protocol == "stepwise":
+            record.update(protocol=self.protocol, reset=self.reset, step=self.step)
+        return record
 
 
 def untrained_message(spec: ModelSpec) -> str:

@@ -26,6 +26,16 @@ Both use one format, a table per model::
     # {module = "layer2", predictor = {kernel = 4, stride = 2, padding = 1, relu = true}}
     # keys: kind ("convtranspose"), kernel, stride, padding, upsample (bilinear ×n first), relu
 
+    [models.my-recurrent]                  # a stateful network called step by step
+    arch = "mymodels:recurrent"            # builds the whole network (weights: all of it)
+    protocol = "stepwise"                  # net.reset(), net(images), then net(None) per step
+    timesteps = 4
+    reset = "reset"                        # the default
+    # step = "advance"                     # a method called without arguments instead of net(None)
+    num_classes = 10
+    dataset = "cifar10"
+    input_size = 32
+
 A ``weights`` path is relative to the file, except ``"$PCBENCH_WEIGHTS/<file>"``, which
 names a file in the weights directory (see :mod:`pcbench.registry.weight_files`).
 
@@ -115,6 +125,9 @@ _MODEL_KEYS = {
     "base",
     "pc",
     "timesteps",
+    "protocol",
+    "reset",
+    "step",
     "description",
     "python_path",
     "transfer_datasets",
@@ -286,6 +299,8 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
             mean=list(spec.mean),
             std=list(spec.std),
         )
+        if spec.protocol == "stepwise":
+            table.update(protocol=spec.protocol, reset=spec.reset, step=spec.step)
     else:
         assert spec.pc is not None
         table["base"] = spec.base

@@ -86,11 +86,12 @@ class UserModule:
 def evaluation_timesteps(spec: ModelSpec, suite: Suite) -> tuple[int, ...]:
     """Timesteps at which a model is evaluated: the suite's, or 0..T of the model.
 
-    A feedforward model has only timestep 0, whatever the suite asks for. Suite timesteps
-    beyond a PC variant's T are an error, not a longer unroll: T is part of the model's spec
-    (and hash), so a variant unrolls further only through its own ``timesteps``.
+    A feedforward model has only timestep 0, whatever the suite asks for (a stepwise one
+    counts as dynamic: its 0..T). Suite timesteps beyond a dynamic model's T are an error,
+    not a longer unroll: T is part of the model's spec (and hash), so a variant unrolls
+    further only through its own ``timesteps``.
     """
-    if spec.variant == "feedforward":
+    if spec.variant == "feedforward" and spec.protocol != "stepwise":
         return (0,)
     if suite.timesteps is None:
         return tuple(range(spec.timesteps + 1))
