@@ -158,10 +158,32 @@ def validate_model(spec: ModelSpec) -> None:
         )
 
 
+#: ``arch`` prefix of timm models (``pip install 'pcbench[timm]'``).
+TIMM_PREFIX = "timm:"
+
+
+def _timm_builder(target: str) -> Callable[..., Any]:
+    """``timm.create_model`` for ``"timm:<name>"``, never downloading (``pretrained=False``)."""
+    try:
+        import timm
+    except ImportError:
+        raise PcbenchError(
+            f"arch = '{target}' needs timm, which is not installed; install the extra: pip install 'pcbench[timm]'"
+        ) from None
+    name = target.removeprefix(TIMM_PREFIX)
+    if name not in timm.list_models():
+        raise PcbenchError(f"arch = '{target}': timm {timm.__version__} has no model '{name}' (see timm.list_models())")
+    return functools.partial(timm.create_model, name, pretrained=False)
+
+
 def resolve_callable(target: str | Callable[..., Any]) -> Callable[..., Any]:
-    """A callable given directly, as ``"module:attribute"``, or as a torchvision model name."""
+    """A callable given directly, as ``"module:attribute"``, as ``"timm:<name>"`` (any timm
+    model, built without pretrained weights: weights come from the spec's file), or as a
+    torchvision model name."""
     if callable(target):
         return target
+    if target.startswith(TIMM_PREFIX):
+        return _timm_builder(target)
     if ":" not in target:
         if target not in torchvision.models.list_models():
             raise PcbenchError(f"arch = '{target}' is neither 'module:function' nor a torchvision model name")
