@@ -38,6 +38,7 @@ _EXPORTS = {
             "Evaluation",
             "feedback_settings",
             "forget_run",
+            "import_feedback",
             "leaderboard",
             "list_models",
             "list_suites",

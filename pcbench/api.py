@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
     from pcbench.runner.run import RunSummary
     from pcbench.suite import Suite
     from pcbench.training.feedback import FeedbackResult, FeedbackSettings
+    from pcbench.training.imported import ImportResult
 
 #: Keyword overrides :func:`load_suite` accepts.
 SUITE_OVERRIDES = ("models", "limit", "seed", "root", "corruptions_root", "timesteps")
@@ -846,3 +847,23 @@ def _save_trained(
         ),
     )
     save_user_spec(trained, validate=validate_model, replace=True)  # replaces an earlier result of that name
+
+
+def import_feedback(name: str, files: Sequence[str | Path], out: str | Path | None = None) -> ImportResult:
+    """What ``pcbench import-feedback`` does: read feedback weights saved by Predify's
+    reference code (per-PCoder predictor files or training checkpoints in PCoder order, or
+    one whole-network state dict; :mod:`pcbench.training.imported`), map them onto PC model
+    ``name``'s predictors with every shape checked, and save them as pcbench feedback
+    weights recording "imported" and each file's SHA-256.
+
+    ``out`` defaults as for :func:`train_feedback` (for a zoo model, the file it loads), so a
+    zoo model then loads the imported weights as it loads trained ones. Nothing is registered.
+
+    Example::
+
+        import_feedback("pvgg16", [f"pvgg16_imagenet_pretrained_pc{n}_pmodule.pth" for n in range(1, 6)])
+    """
+    from pcbench.training import imported
+
+    paths = [Path(path) for path in files]
+    return imported.import_feedback(get_model_spec(name), paths, None if out is None else Path(out))

@@ -582,6 +582,32 @@ def train_feedback(
         click.echo(f"{model} loads them (pcbench models show {model})")
 
 
+@cli.command("import-feedback")
+@click.argument("model")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Feedback weights file (default: where the model expects it, in $PCBENCH_WEIGHTS).",
+)
+def import_feedback(model: str, files: tuple[Path, ...], out: Path | None) -> None:
+    """Import MODEL's feedback predictors from Predify checkpoints.
+
+    FILES: one file per PCoder in PCoder order (the predictor's state dict, or a training
+    checkpoint with 'pcoderweights'), or one whole network's state dict (pcoder<n>.pmodule.*).
+    Every shape is checked before anything is written; ffm/fbm/erm found in a network file
+    are recorded with the weights.
+    """
+    from pcbench import api
+
+    result = api.import_feedback(model, files, out=out)
+    sources = ", ".join(f"{entry['file']} ({entry['format']})" for entry in result.record["imported"])
+    click.echo(f"feedback weights written to {result.weights} from {sources}")
+    hyperparameters = result.record.get("imported_hyperparameters")
+    if hyperparameters:
+        click.echo(f"recorded, not applied: {hyperparameters} (pcbench models show {model})")
+
+
 @cli.command()
 def suites() -> None:
     """List the built-in suites."""
