@@ -80,3 +80,19 @@ def test_an_unknown_timm_model_is_one_line(tmp_path, fresh_home, run_main, regis
     status, err = run_main(["register", str(tmp_path / "models.toml")])
     lines = err.strip().splitlines()
     assert status == 2 and len(lines) == 1 and "timm:resnet-nope" in lines[0] and "has no model" in lines[0], err
+
+
+def test_predifys_pefficientnet_b0_on_timm_has_the_torchvision_variants_sites_and_predictors():
+    """The zoo's PEfficientNetB0 on timm (Predify's own backbone) hooks ``bn1`` and ``blocks.0..6``:
+    eight sites whose feature maps have the shapes of torchvision's ``features.0..7`` (built on the
+    meta device, no weights), so one predictor geometry serves both."""
+    from pcbench.models.build import describe_architecture
+
+    timm_pc, torchvision_pc = (describe_architecture(pcbench.get_model_spec(name)) for name in
+                               ("pefficientnet_b0-timm", "pefficientnet_b0"))  # fmt: skip
+    assert len(timm_pc.feature_shapes) == 8
+    assert timm_pc.feature_shapes == torchvision_pc.feature_shapes
+    assert timm_pc.predictors == torchvision_pc.predictors
+    assert timm_pc.feedback_parameters == torchvision_pc.feedback_parameters
+    sites = [layer.module for layer in pcbench.get_model_spec("pefficientnet_b0-timm").pc.layers]
+    assert sites == ["bn1", *(f"blocks.{i}" for i in range(7))]

@@ -10,6 +10,8 @@ default to the paper's evaluation setting (β = 0.8, λ = 0.1, α = 0.01 at ever
   ``PVGG16_LAYERWISE`` holds the package's per-layer example values.
 - **PEfficientNetB0**: the stem activation and the 7 block stages (``features.0..7``);
   bilinear Upsample×2 where the resolution halves, then ConvT(k3,s1,p1), no ReLU; RMSprop.
+  ``PEFFICIENTNET_B0_TIMM`` is the same on timm's EfficientNet-B0 (``bn1``, ``blocks.0..6``),
+  the backbone Predify itself used.
 - **PResNet18**: the stem convolution and ``layer{1..4}.1.conv2``; Upsample×2 where the
   resolution halves, then ConvT(k3,s1,p1); gradient-scaled; AdamW. The CIFAR-100 backbone
   (:func:`resnet18_cifar`) has a 3×3 stride-1 stem and no max-pool.
@@ -100,6 +102,15 @@ PEFFICIENTNET_B0 = PublishedPC(
     predictors=_upsampling_convt3(2, 1, 2, 2, 2, 1, 2, 1),
     gradient_scaling=False,
     training=TrainingPreset("rmsprop", lr=1e-3, weight_decay=5e-4, epochs=50),
+)
+
+#: Predify's own PEfficientNetB0 stands on timm's EfficientNet-B0: the same eight sites under
+#: timm's names (recent timm folds the stem activation into ``bn1``, a ``BatchNormAct2d``).
+PEFFICIENTNET_B0_TIMM = PublishedPC(
+    modules=("bn1", *(f"blocks.{i}" for i in range(7))),
+    predictors=PEFFICIENTNET_B0.predictors,
+    gradient_scaling=False,
+    training=PEFFICIENTNET_B0.training,
 )
 
 _RESNET18_MODULES = ("conv1", *(f"layer{i}.1.conv2" for i in range(1, 5)))

@@ -93,6 +93,19 @@ def _zoo_specs() -> list[ModelSpec]:
             published.PEFFICIENTNET_B0.config(),
             "PEfficientNetB0, paper hyperparameters",
         ),
+        ModelSpec(
+            name="efficientnet_b0-timm",
+            arch="timm:efficientnet_b0",
+            weights=in_weights_dir("efficientnet_b0-timm.pth"),
+            description="timm efficientnet_b0 (pip install 'pcbench[timm]'); its ImageNet state dict, saved locally",
+            **imagenet,
+        ),
+        _pc(
+            "pefficientnet_b0-timm",
+            "efficientnet_b0-timm",
+            published.PEFFICIENTNET_B0_TIMM.config(),
+            "PEfficientNetB0 on timm's EfficientNet-B0 (Predify's own backbone), paper hyperparameters",
+        ),
         _torchvision("resnet18", models.ResNet18_Weights.IMAGENET1K_V1, imagenet),
         _pc("presnet18", "resnet18", published.PRESNET18.config(), "PResNet18 (gradient-scaled)"),
         ModelSpec(
@@ -143,6 +156,7 @@ _FEEDBACK_PRESETS: dict[str, TrainingPreset] = {
     "pvgg16": published.PVGG16.training,
     "pvgg16-layerwise": published.PVGG16.training,
     "pefficientnet_b0": published.PEFFICIENTNET_B0.training,
+    "pefficientnet_b0-timm": published.PEFFICIENTNET_B0_TIMM.training,
     "presnet18": published.PRESNET18.training,
     "presnet18-cifar100": published.PRESNET18_CIFAR.training,
 }
