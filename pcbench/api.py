@@ -301,16 +301,22 @@ def run(
         if options.detach and summary.job_id is not None:
             return summary
     else:
-        from pcbench.executors.coordinator import check_no_active_tasks
-        from pcbench.executors.jobs import jobs_root
-
-        check_no_active_tasks(jobs_root(Path(results), loaded.name))  # tasks of a distributed run may still write
+        _check_no_active_tasks(Path(results), loaded)
         summary = run_suite(loaded, **settings)
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])
         summary.report = write_report(board, leaderboards)
         summary.warnings = board.results.warnings
     return summary
+
+
+def _check_no_active_tasks(results: Path, suite: Suite) -> None:
+    """Refuse a local run or evaluation while tasks of a distributed run may still write into
+    ``results`` (their temporary files would be taken for a dead writer's)."""
+    from pcbench.executors.coordinator import check_no_active_tasks
+    from pcbench.executors.jobs import jobs_root
+
+    check_no_active_tasks(jobs_root(results, suite.name))
 
 
 def run_task(unit: WorkUnit) -> None:
@@ -642,6 +648,7 @@ def evaluate(
         check_output_dir("leaderboards", Path(leaderboards))
     models = [name] if base is None else _with_base(name, base, loaded, results)
     loaded = loaded.with_overrides(models=models)
+    _check_no_active_tasks(Path(results), loaded)
     with borrowed([user.module for user in modules.values()]):
         summary = run_suite(
             loaded,

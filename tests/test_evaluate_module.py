@@ -254,3 +254,46 @@ def test_cells_of_an_earlier_module_under_the_same_name_are_left_out_with_a_warn
         f"model 'nb-pc': 1 cell stored for an earlier module (spec/checkpoint {old}) than its latest evaluation "
         f"({new}); left out — evaluate the module again on those cells to recompute them, or use a new name"
     )
+
+
+def make_act(slope: float):
+    def act(x: torch.Tensor) -> torch.Tensor:
+        return torch.where(x > 0, x, slope * x)
+
+    return act
+
+
+class WithAct(nn.Module):
+    def __init__(self, act) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2, 2)
+        self.act = act
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.rep = self.act(self.linear(x))  # state a recurrent model would keep: not identity
+        return self.rep
+
+
+def test_closures_and_lambdas_are_told_apart_and_state_is_not_identity():
+    assert structure_hash(WithAct(make_act(0.1))) != structure_hash(WithAct(make_act(0.9)))
+    assert structure_hash(WithAct(lambda x: x)) != structure_hash(WithAct(lambda x: -x))
+    module = WithAct(make_act(0.1))
+    before = structure_hash(module)
+    module(torch.rand(3, 2))  # leaves self.rep behind
+    assert structure_hash(module) == before
+    import functools
+
+    opaque = [WithAct(functools.partial(torch.clamp, min=object())) for _ in range(2)]
+    assert structure_hash(opaque[0]) == structure_hash(opaque[1])  # deterministic, not the object's address
+
+
+def test_borrowed_restores_gradients_too():
+    from pcbench.runner.entries import borrowed
+
+    module = nn.Linear(2, 2)
+    module(torch.rand(3, 2)).sum().backward()
+    grad = module.weight.grad
+    with borrowed([module]):
+        module.to(torch.float64)
+    assert module.weight.grad is grad and module.weight.grad.dtype == torch.float32
+    assert module.weight.dtype == torch.float32 and module.weight.requires_grad

@@ -144,3 +144,19 @@ def test_a_plain_run_is_refused_while_a_task_of_this_host_still_runs(suite_file,
     ):
         pcbench.run(suite_file, results=results, leaderboards=None, progress=False)
     assert not (results / "jobs" / "scores").exists()
+
+
+def test_evaluate_is_refused_while_a_task_of_this_host_still_runs(suite_file, tmp_path):
+    import os
+    import socket
+
+    from torch import nn
+
+    import pcbench
+
+    results = tmp_path / "results"
+    alive = task(host=socket.gethostname(), pid=os.getpid())
+    write_run(results, {"manifest.json": manifest(executor="local"), "task-0.json": alive})
+    with pytest.raises(pcbench.PcbenchError, match=r"still has 1 running and 0 queued task"):
+        pcbench.evaluate(nn.Linear(2, 2), suite_file, name="mine", results=results)
+    assert not (results / "jobs" / "scores").exists()

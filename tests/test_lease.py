@@ -79,3 +79,15 @@ def test_a_task_whose_coordinator_is_gone_commits_nothing(tmp_path, monkeypatch)
     monkeypatch.setattr(lease_module, "LEASE_TIMEOUT_S", 3600.0)
     pcbench.run_task(unit)  # with a live coordinator the same task commits its cell
     assert len(list((tmp_path / "results" / "leased" / "scores").glob("*.parquet"))) == 1
+
+
+def test_the_coordinator_renews_from_a_thread_of_its_own(tmp_path):
+    import time
+
+    from pcbench.executors.lease import renewing
+
+    with renewing(tmp_path, every_s=0.01):
+        deadline = time.monotonic() + 30  # a bound on a hang, not a timing assertion
+        while (tmp_path / LEASE_FILE).read_text() in ("0", "1") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert int((tmp_path / LEASE_FILE).read_text()) >= 2  # renewed again and again, unprompted

@@ -64,3 +64,14 @@ def test_another_cells_pair_under_a_cells_names_is_named_and_repaired(stored):
     assert rerun.evaluated == [cell_stem("digits-cnn", "fog/1")] and rerun.skipped == [cell_stem("digits-cnn", "clean")]
     board = pcbench.leaderboard(suite, results=[results])
     assert "corruption_acc" in set(board.metrics["metric"])  # the repaired fog cell is back in the tables
+
+
+def test_a_file_of_another_model_is_named_even_when_reading_one_model(stored):
+    from pcbench.store import read_predictions
+
+    suite, results, root = stored
+    stem = cell_stem("other-model", "clean")
+    for source in files_of(root, "clean"):
+        shutil.copyfile(source, source.parent / f"{stem}.parquet")
+    with pytest.raises(pcbench.PcbenchError, match="holds the rows of digits-cnn/clean, not of the cell its name"):
+        read_predictions(root, model="other-model")

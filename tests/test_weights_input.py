@@ -95,3 +95,10 @@ def test_a_damaged_training_checkpoint_is_one_line_without_unsafe_advice(kind, t
     assert message == (
         f"cannot load checkpoint '{path}' (refused: pcbench never unpickles code): {words}; delete it to start over"
     )
+
+
+def test_import_feedback_names_a_fifo_instead_of_hanging(tmp_path):
+    fifo = tmp_path / "pc1.pth"
+    os.mkfifo(fifo)
+    with pytest.raises(pcbench.PcbenchError, match="is a named pipe"):
+        pcbench.import_feedback("digits-pcnn", [fifo], out=tmp_path / "out.pt")

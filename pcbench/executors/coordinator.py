@@ -8,7 +8,7 @@ which write disjoint cells and commit each one atomically, run without it
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import os
 import sys
 import time
@@ -30,7 +30,7 @@ from pcbench.executors.jobs import (
     task_states,
     write_manifest,
 )
-from pcbench.executors.lease import LEASE_FILE, renew
+from pcbench.executors.lease import LEASE_FILE, renewing
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit, plan_units
 from pcbench.registry import get_model_spec
@@ -117,22 +117,21 @@ def run_distributed(
         if not units:
             return summary
         write_manifest(run_dir, options.executor, units)
-        if not options.detach:
-            renew(run_dir, 0)
-        try:
-            submission = backend.submit(units, task, options)
-        except BaseException:
-            remove_run(run_dir, jobs)  # nothing was submitted: no run to show in pcbench status
-            raise
-        write_manifest(run_dir, options.executor, units, job_id=submission.job_id)
-        summary.job_id = submission.job_id
-        if options.detach:
-            return summary
-        try:
-            _follow(submission, root, planned, progress, suite.name, run_dir)
-        except KeyboardInterrupt:
-            submission.cancel()  # no task may go on writing once the lock is released
-            raise
+        with contextlib.nullcontext() if options.detach else renewing(run_dir):
+            try:
+                submission = backend.submit(units, task, options)
+            except BaseException:
+                remove_run(run_dir, jobs)  # nothing was submitted: no run to show in pcbench status
+                raise
+            write_manifest(run_dir, options.executor, units, job_id=submission.job_id)
+            summary.job_id = submission.job_id
+            if options.detach:
+                return summary
+            try:
+                _follow(submission, root, planned, progress, suite.name)
+            except BaseException:
+                submission.cancel()  # no task may go on writing once the lock is released
+                raise
     summary.evaluated = [stem for stem, key in planned.items() if stored_key(root, stem) == key]
     errors = submission.errors()
     record_failures(units, errors)
@@ -208,14 +207,10 @@ def record_failures(units: list[WorkUnit], errors: dict[int, str]) -> None:
         mark_failed(units[index], error)
 
 
-def _follow(
-    submission: Submission, root: Path, planned: dict[str, str], progress: bool, name: str, run_dir: Path
-) -> None:
-    """Wait for the tasks, with one progress bar over the committed cells of all of them,
-    renewing the tasks' lease at every look (:mod:`pcbench.executors.lease`)."""
+def _follow(submission: Submission, root: Path, planned: dict[str, str], progress: bool, name: str) -> None:
+    """Wait for the tasks, with one progress bar over the committed cells of all of them."""
     with tqdm(total=len(planned), desc=name, unit="cell", disable=not progress) as bar:
-        for looks in itertools.count(1):
-            renew(run_dir, looks)
+        while True:
             finished = submission.done()
             committed = sum(stored_key(root, stem) == key for stem, key in planned.items())
             bar.update(committed - bar.n)

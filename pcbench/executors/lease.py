@@ -1,7 +1,8 @@
 """The coordinator's lease: tasks of a foreground run write only while their coordinator lives.
 
 A foreground coordinator holds the results lock for its tasks (:mod:`pcbench.executors.coordinator`),
-and renews ``<run folder>/lease`` (a counter) at every look at its tasks. Each task watches
+and renews ``<run folder>/lease`` (a counter) every :data:`RENEW_S` from a thread of its own
+(:func:`renewing`), whatever its look at the tasks costs. Each task watches
 that file from a thread of its own and, before it starts a cell and again right before it
 commits one, checks that the counter moved within :data:`LEASE_TIMEOUT_S` of the task's own
 clock; otherwise the coordinator is gone (killed, or its machine lost) and the task stops
@@ -17,6 +18,8 @@ on purpose, and a later run is refused while their tasks are active.
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -27,8 +30,11 @@ from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write
 
 LEASE_FILE = "lease"
-#: Seconds without a renewal after which a task takes its coordinator for gone.
-LEASE_TIMEOUT_S = 60.0
+#: Seconds without a renewal after which a task takes its coordinator for gone: a large
+#: multiple of :data:`RENEW_S`, beyond NFS's attribute and lookup caching (60 s by default).
+LEASE_TIMEOUT_S = 180.0
+#: Seconds between two renewals by the coordinator.
+RENEW_S = 5.0
 #: Seconds between two looks of a task at the lease.
 WATCH_S = 2.0
 
@@ -40,6 +46,37 @@ class LeaseLost(PcbenchError):
 def renew(run_dir: Path, count: int) -> None:
     """Write the lease counter ``count`` (the coordinator, at every look at its tasks)."""
     atomic_write(Path(run_dir) / LEASE_FILE, lambda handle: handle.write(str(count).encode()))
+
+
+@contextmanager
+def renewing(run_dir: Path, every_s: float = RENEW_S) -> Iterator[None]:
+    """Renew ``run_dir``'s lease now and then every ``every_s`` from a thread, for the ``with``
+    block (the coordinator, while its tasks run). A renewal that fails (a full disk) is
+    skipped: the tasks stop after :data:`LEASE_TIMEOUT_S`, as they must when nothing can be
+    written.
+
+    Example::
+
+        with renewing(run_dir):
+            follow(tasks)
+    """
+    renew(run_dir, 0)
+    stop = threading.Event()
+
+    def loop() -> None:
+        for count in itertools.count(1):
+            if stop.wait(every_s):
+                return
+            with contextlib.suppress(OSError):
+                renew(run_dir, count)
+
+    renewer = threading.Thread(target=loop, name="pcbench-lease-renewal", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
 
 
 @contextmanager

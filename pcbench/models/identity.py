@@ -3,16 +3,20 @@ its outputs, as two hashes (what a registered model's spec hash and checkpoint h
 
 * :func:`structure_hash` covers the module tree: every submodule's name, class (import
   path) and constructor-visible settings (``extra_repr``, e.g. a convolution's stride or
-  GELU's approximation), its public plain attributes (numbers, strings, tuples, tensors,
-  functions by import path, e.g. a ``beta`` a recurrent cell keeps, or ``self.act =
-  F.gelu``), a :class:`~pcbench.models.pc.PCModel`'s whole PC configuration (its
-  ``pcbench_identity()``: PCoder layers, β, λ, α, T, gradient scaling and mode), and, for classes
-  defined in a script or notebook (``__main__``), the source of ``forward``.
+  GELU's approximation), its public plain attributes (numbers, strings, tuples, functions by
+  import path, a lambda or closure also by its code and the values it closes over; e.g. a
+  ``beta`` a recurrent cell keeps, or ``self.act = F.gelu``), a
+  :class:`~pcbench.models.pc.PCModel`'s whole PC configuration (its ``pcbench_identity()``:
+  PCoder layers, β, λ, α, T, gradient scaling and mode), and, for classes defined in a
+  script or notebook (``__main__``), the source of ``forward``.
 * :func:`parameters_hash` covers every parameter and buffer (persistent or not): name,
   dtype, shape and bytes.
 
-What pcbench cannot see: private attributes (``_name``), objects of other types, global state
-and code outside ``forward`` that changes between runs without changing any of the above.
+What pcbench cannot see: private attributes (``_name``), objects of other types, tensors
+kept as plain attributes (taken for state, such as a recurrent model's last states, which
+every forward changes: register a fixed tensor as a buffer to make it part of the identity),
+global state and code outside ``forward`` that changes between runs without changing any of
+the above. Both hashes are taken before pcbench runs the module.
 Where that matters, pass :func:`pcbench.evaluate` an explicit ``key=`` (e.g. a version
 string), which goes into the hash.
 
@@ -83,7 +87,7 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, torch.Tensor):
-        return {"tensor": parameters_hash(_Holder(value))}
+        return _SKIP  # not a parameter or buffer: state (e.g. a recurrent model's last states), not identity
     if isinstance(value, (torch.dtype, torch.device)):
         return str(value)
     if isinstance(value, (tuple, list)):
@@ -93,18 +97,26 @@ def _plain(value: Any) -> Any:
         items = {key: _plain(item) for key, item in sorted(value.items())}
         return _SKIP if any(item is _SKIP for item in items.values()) else items
     if isinstance(value, functools.partial):
-        return {"partial": _plain(value.func), "args": _plain(value.args), "keywords": _plain(value.keywords)}
+        parts = {"partial": _plain(value.func), "args": _plain(value.args), "keywords": _plain(value.keywords)}
+        return _SKIP if any(part is _SKIP for part in parts.values()) else parts
+    if isinstance(value, types.FunctionType) and ("<lambda>" in value.__qualname__ or "<locals>" in value.__qualname__):
+        return _local_function(value)
     if isinstance(value, (types.FunctionType, types.BuiltinFunctionType, type)):
         return {"callable": callable_path(value)}
     return _SKIP
 
 
-class _Holder(nn.Module):
-    """A module holding one tensor as a buffer, to hash it like a parameter."""
-
-    def __init__(self, tensor: torch.Tensor) -> None:
-        super().__init__()
-        self.register_buffer("value", tensor, persistent=False)
+def _local_function(function: types.FunctionType) -> dict[str, Any]:
+    """A lambda or a function made inside another: its path, its code (bytecode and constants)
+    and the values it closes over, so ``make_act(0.1)`` and ``make_act(0.9)`` differ. A closed-over
+    value of a type pcbench cannot describe counts as ``"<undescribed>"``."""
+    code = function.__code__
+    closure = [_plain(cell.cell_contents) for cell in function.__closure__ or ()]
+    return {
+        "callable": callable_path(function),
+        "code": hashlib.sha256(code.co_code + repr(code.co_consts).encode()).hexdigest(),
+        "closure": ["<undescribed>" if value is _SKIP else value for value in closure],
+    }
 
 
 def _forward_source(cls: type) -> str | None:

@@ -49,13 +49,10 @@ def attacked_samples(
     return data.subset(config.limit, seed)
 
 
-def correct_at_every_timestep(
-    model: TimestepModel, data: ImageSet, timesteps: tuple[int, ...], *, batch_size: int, device: torch.device
-) -> np.ndarray:
-    """One boolean per sample of ``data``: the model's clean prediction is right at every
-    timestep of ``timesteps`` (the samples Predify attacked)."""
-    predictions = predict(model, data.tensor(), batch_size=batch_size, device=device)
-    return (predictions[list(timesteps)] == data.labels[None, :]).all(axis=0)
+def correct_at_every_timestep(predictions: np.ndarray, labels: np.ndarray, timesteps: tuple[int, ...]) -> np.ndarray:
+    """One boolean per sample: its clean prediction (``predictions``: ``[T + 1, N]``) is right at
+    every timestep of ``timesteps`` (the samples Predify attacked)."""
+    return (predictions[list(timesteps)] == labels[None, :]).all(axis=0)
 
 
 def attacked_predictions(

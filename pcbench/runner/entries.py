@@ -20,6 +20,7 @@ from torch import nn
 
 from pcbench.data import ImageSet
 from pcbench.errors import PcbenchError
+from pcbench.hashing import hash_json
 from pcbench.models.build import build_model, checkpoint_hash
 from pcbench.models.identity import parameters_hash, structure_hash
 from pcbench.models.pc import PCModel
@@ -141,6 +142,7 @@ def module_entry(name: str, user: UserModule, suite: Suite, data: ImageSet, devi
     the structure hash (with T, variant, base and ``key``) and the parameters hash.
     """
     module = user.evaluated().to(device)
+    structure, checkpoint = structure_hash(module), parameters_hash(module)  # before any forward changes state
     probes = [data.tensor(data.images[[0] * size]).to(device) for size in (2, 3)]
     try:
         model = as_timestep_model(module, probes)
@@ -164,18 +166,24 @@ def module_entry(name: str, user: UserModule, suite: Suite, data: ImageSet, devi
             f"suite '{suite.name}' asks for timestep {max(timesteps)} but model '{name}' "
             f"unrolls to T = {model.timesteps}"
         )
-    identity = structure_hash(module, timesteps=model.timesteps, variant=variant, base=user.base, key=user.key)
-    return Entry(name, variant, user.base, identity, parameters_hash(module), timesteps, lambda: model)
+    identity = hash_json(
+        {"structure": structure, "timesteps": model.timesteps, "variant": variant, "base": user.base, "key": user.key}
+    )
+    return Entry(name, variant, user.base, identity, checkpoint, timesteps, lambda: model)
 
 
 @contextmanager
 def borrowed(modules: Sequence[nn.Module]) -> Iterator[None]:
     """Lend ``modules`` to a run: inside the block they may be moved, put in evaluation mode
-    and frozen; afterwards every parameter's data and ``requires_grad``, every buffer and
-    every submodule's training mode are exactly as before (same tensors, same devices)."""
+    and frozen; afterwards every parameter's data, gradient and ``requires_grad``, every
+    buffer and every submodule's training mode are exactly as before (same tensors, same
+    devices)."""
     saved = [
         (
-            [(parameter, parameter.data, parameter.requires_grad) for parameter in module.parameters()],
+            [
+                (parameter, parameter.data, parameter.grad, _data(parameter.grad), parameter.requires_grad)
+                for parameter in module.parameters()
+            ],
             [(owner, name, buffer) for owner in module.modules() for name, buffer in owner._buffers.items()],
             [(owner, owner.training) for owner in module.modules()],
         )
@@ -187,10 +195,18 @@ def borrowed(modules: Sequence[nn.Module]) -> Iterator[None]:
         yield
     finally:
         for parameters, buffers, modes in saved:
-            for parameter, data, requires_grad in parameters:
+            for parameter, data, grad, grad_data, requires_grad in parameters:
                 parameter.data = data
+                if grad is not None:  # moving a module moves its gradients in place, too
+                    grad.data = grad_data
+                parameter.grad = grad
                 parameter.requires_grad_(requires_grad)
             for owner, name, buffer in buffers:
                 owner._buffers[name] = buffer
             for owner, training in modes:
                 owner.training = training
+
+
+def _data(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """``tensor.data`` (the storage a module's ``.to()`` replaces in place), or None."""
+    return None if tensor is None else tensor.data

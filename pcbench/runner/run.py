@@ -219,9 +219,10 @@ def run_suite(
                     correct = None
                     if perturbation.attack.samples == "correct":
                         if entry.name not in clean_correct:  # once per model and run
-                            clean_correct[entry.name] = correct_at_every_timestep(
-                                model, data, entry.timesteps, batch_size=batch_size, device=torch_device
+                            clean = _predict_in_chunks(
+                                model, data, data.images, batch_size=batch_size, device=torch_device
                             )
+                            clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
                         correct = clean_correct[entry.name]
                     cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
                     predictions, attack_warnings = attacked_predictions(

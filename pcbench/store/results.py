@@ -266,7 +266,8 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
                 f"corrupt results file {path} ({reason}): rerun `pcbench run {root.name}` to recompute it"
             ) from error
         keys[path.stem] = _key_in(table.schema)
-        _check_file_holds_its_cell(table, path, kind, root.name)
+        held = table if model is None else _cell_columns(path)  # a filtered table may hide another's rows
+        _check_file_holds_its_cell(table.schema, held, path, kind, root.name)
         tables.append(_conform(table, schema, path))
     _check_cells(root, kind, keys)
     table = pa.concat_tables(tables)
@@ -276,12 +277,18 @@ def _read_dataset(root: Path, kind: str, sort: tuple[str, ...], model: str | Non
     return _to_pandas(table, schema)
 
 
-def _check_file_holds_its_cell(table: pa.Table, path: Path, kind: str, suite: str) -> None:
-    """Raise PcbenchError when a file holds another dataset's columns or another cell's rows
-    than its name stands for (a file copied or moved there); a rerun recomputes such a cell,
-    since its files cannot carry the key it is computed with."""
+def _cell_columns(path: Path) -> pa.Table:
+    """The ``model`` and ``cell`` columns of every row of ``path`` (those it has)."""
+    return pq.read_table(path, columns=[name for name in ("model", "cell") if name in pq.read_schema(path).names])
+
+
+def _check_file_holds_its_cell(schema: pa.Schema, table: pa.Table, path: Path, kind: str, suite: str) -> None:
+    """Raise PcbenchError when a file (its ``schema``, and ``table``: all its rows' ``model`` and
+    ``cell``) holds another dataset's columns or another cell's rows than its name stands for
+    (a file copied or moved there); a rerun recomputes such a cell, since its files cannot
+    carry the key it is computed with."""
     repair = f"rerun `pcbench run {suite}` to recompute the cell"
-    foreign = _foreign_columns(table.schema, kind)
+    foreign = _foreign_columns(schema, kind)
     if foreign:
         raise PcbenchError(f"{path} is not a {kind} file (it has columns {_names(foreign)}): {repair}")
     if table.num_rows == 0 or not {"model", "cell"} <= set(table.column_names):

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from pcbench.errors import PcbenchError
+from pcbench.files import file_problem
 from pcbench.hashing import hash_file
 from pcbench.models.build import build_pc_model, load_state_dict
 from pcbench.models.checkpoints import save_feedback_weights
@@ -100,6 +101,9 @@ def predictor_shapes(spec: ModelSpec) -> list[dict[str, tuple[int, ...]]]:
 
 def read_source(path: Path, pcoder: int) -> Source:
     """The parameters in ``path``, its format detected; a per-PCoder file is PCoder ``pcoder``."""
+    problem = file_problem(path)
+    if problem is not None:  # a FIFO would block torch.load forever
+        raise PcbenchError(f"cannot import '{path}': the file {problem}; allowed: a file written by torch.save")
     try:
         state = load_state_dict(path)
     except OSError as exc:
