@@ -661,12 +661,14 @@ def evaluate(
             replace=replace,
             modules=modules,
         )
-    scores = load_results(loaded, results).scores
-    scores = scores[scores["model"] == name].reset_index(drop=True)
+    stored = load_results(loaded, results)
+    scores = stored.scores[stored.scores["model"] == name].reset_index(drop=True)
     accuracy = scores.pivot_table(index="cell", columns="timestep", values="accuracy", sort=False)
     board, report = None, []
     if base is not None or leaderboards is not None:
-        board = leaderboard(loaded, results=[results])
+        from pcbench.leaderboards.board import build_leaderboard
+
+        board = build_leaderboard(stored)  # what leaderboard(loaded, results=[results]) builds, without rereading
         if leaderboards is not None:
             report = write_report(board, leaderboards)
     return Evaluation(

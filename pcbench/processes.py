@@ -27,6 +27,7 @@ import sys
 import types
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 #: ``prctl`` option: the signal the kernel sends a process when its parent dies (Linux).
 _PR_SET_PDEATHSIG = 1
@@ -98,3 +99,19 @@ def die_with_parent(parent_pid: int) -> None:
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     if os.getppid() != parent_pid:  # the parent died before the signal was armed
         os._exit(1)
+
+
+def process_status(pid: int) -> tuple[str, int] | None:
+    """``(state, parent pid)`` of process ``pid`` from ``/proc/<pid>/stat`` (state ``"Z"``: a
+    zombie), or None where ``/proc`` does not tell (no such process, not Linux).
+
+    Example::
+
+        process_status(os.getpid())   # ('R', <parent pid>)
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[1].split()  # after the command name, which may hold spaces
+    return fields[0], int(fields[1])

@@ -34,6 +34,7 @@ from pcbench.errors import PcbenchError
 from pcbench.executors.options import EXECUTORS
 from pcbench.executors.units import WorkUnit
 from pcbench.files import atomic_write, inside, remove_inside
+from pcbench.processes import process_status
 
 JOBS = ".jobs"
 
@@ -300,11 +301,8 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8").rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True  # no /proc: the signal's answer stands
-    return state not in ("Z", "X")
+    status = process_status(pid)
+    return status is None or status[0] not in ("Z", "X")  # without /proc the signal's answer stands
 
 
 def _write_json(path: Path, value: Mapping[str, Any]) -> None:

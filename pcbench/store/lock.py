@@ -33,6 +33,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from pcbench.errors import PcbenchError
+from pcbench.processes import process_status
 
 LOCK_FILE = ".lock"
 HOLDER_FILE = ".lock.holder"
@@ -61,11 +62,22 @@ def results_lock(root: Path, *, wait: bool = True) -> Iterator[None]:
 
 def describe_holder(root: Path) -> str:
     """``pid <pid> on <host> since <time>`` from ``root``'s holder file, else ``an unknown process``."""
+    return _describe(_read_holder(root))
+
+
+def _read_holder(root: Path) -> dict[str, object] | None:
+    """``root``'s holder record (pid, host, since), or None when it is missing or not whole."""
     try:
         holder = json.loads((Path(root) / HOLDER_FILE).read_text(encoding="utf-8"))
-        return f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
+        return {"pid": int(holder["pid"]), "host": str(holder["host"]), "since": str(holder["since"])}
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _describe(holder: dict[str, object] | None) -> str:
+    if holder is None:
         return "an unknown process"
+    return f"pid {holder['pid']} on {holder['host']} since {holder['since']}"
 
 
 def _lock_file(root: Path) -> Path:
@@ -83,8 +95,9 @@ def _acquire(lock: FileLock, root: Path, wait: bool) -> None:
         try:
             lock.acquire(timeout=0)
         except Timeout:
-            holder = describe_holder(root)
-            _refuse_own_lock(root, holder)
+            record = _read_holder(root)
+            _refuse_own_lock(root, record)
+            holder = _describe(record)
             if not wait:
                 raise PcbenchError(
                     f"{root} is in use by another pcbench run, {holder}: wait until it ends, "
@@ -96,20 +109,15 @@ def _acquire(lock: FileLock, root: Path, wait: bool) -> None:
         raise PcbenchError(f"cannot lock {root / LOCK_FILE}: {error.strerror or error}") from error
 
 
-def _refuse_own_lock(root: Path, holder: str) -> None:
+def _refuse_own_lock(root: Path, holder: dict[str, object] | None) -> None:
     """Raise when the lock is held by this process or one of its ancestors on this host:
     waiting would never end (typically a worker process that re-ran a script calling pcbench
     without an ``if __name__ == "__main__":`` guard)."""
-    try:
-        record = json.loads((root / HOLDER_FILE).read_text(encoding="utf-8"))
-        pid, host = int(record["pid"]), str(record["host"])
-    except (OSError, ValueError, KeyError, TypeError):
+    if holder is None or holder["host"] != socket.gethostname() or holder["pid"] not in _this_process_and_ancestors():
         return
-    if host != socket.gethostname() or pid not in _this_process_and_ancestors():
-        return
-    who = "this process" if pid == os.getpid() else "a parent of this process"
+    who = "this process" if holder["pid"] == os.getpid() else "a parent of this process"
     raise PcbenchError(
-        f"{root} is locked by {who} ({holder}): waiting for it would never end; a script that calls "
+        f"{root} is locked by {who} ({_describe(holder)}): waiting for it would never end; a script that calls "
         'pcbench must run it under if __name__ == "__main__": (its worker processes must not run it again), '
         "and one run may not start another on the same results directory"
     )
@@ -118,12 +126,8 @@ def _refuse_own_lock(root: Path, holder: str) -> None:
 def _this_process_and_ancestors() -> set[int]:
     """This process's pid and its ancestors' (all of them where ``/proc`` tells, else the parent)."""
     pids, pid = {os.getpid(), os.getppid()}, os.getppid()
-    while pid > 1:
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text(encoding="utf-8")
-        except OSError:
-            break
-        pid = int(stat.rsplit(")", 1)[1].split()[1])  # the field after the state is the parent pid
+    while pid > 1 and (status := process_status(pid)) is not None:
+        pid = status[1]
         pids.add(pid)
     return pids
 
