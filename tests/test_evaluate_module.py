@@ -190,7 +190,8 @@ README = Path(__file__).resolve().parents[1] / "README.md"
 
 
 def readme_script() -> str:
-    """The README's script example: the first Python block under *Your own model*."""
+    """The README's script example: the Python block between its snippet markers (the block the
+    documentation's tutorial includes)."""
     text = README.read_text(encoding="utf-8")
     section = text[text.index("### Your own model, from a script or a notebook") :]
     return section.split("```python\n", 1)[1].split("```", 1)[0]

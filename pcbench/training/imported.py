@@ -18,7 +18,7 @@ else in the file's order where the last components agree (Predify's bare first
 ``ConvTranspose2d`` has ``weight``, a pcbench predictor ``nn.Sequential`` has ``0.weight``).
 Every shape is checked before anything is written; a mismatch, a missing or an unexpected
 key is one line naming the PCoder, the file and the key. Imported hyperparameters are
-recorded, not applied: the model keeps its own β, λ, α (see the README).
+recorded, not applied: the model keeps its own β, λ, α (see docs/tutorials/predify.md).
 """
 
 from __future__ import annotations

@@ -1,0 +1,92 @@
+"""MkDocs hooks of pcbench's documentation site (named in ``mkdocs.yml``; run by ``mkdocs build``).
+
+- The Python API reference is generated from what ``import pcbench`` exports
+  (``pcbench._EXPORTS``, name -> defining module): ``docs/reference/api.md`` holds the prose
+  and the marker ``<!-- api-members -->``, which is replaced by one mkdocstrings block per
+  export, grouped by :data:`SECTIONS`. An export no section names lands under *More*, so a
+  new export is documented without editing this file, and a removed one never breaks the build.
+- The committed example (``leaderboards/``) is published under ``example/`` and
+  ``CONTRIBUTING.md`` as ``contributing.md``, read from where they live (no copies in ``docs/``).
+
+Example (what the test command runs)::
+
+    mkdocs build --strict --site-dir /tmp/site
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from mkdocs.config.defaults import MkDocsConfig
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.pages import Page
+
+MARKER = "<!-- api-members -->"
+
+#: Section title -> the exports it documents, in reading order.
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "Models": ("list_models", "load_model", "wrap_pc", "Stepwise", "model_table", "model_card"),
+    "Suites": ("list_suites", "load_suite", "describe_suites"),
+    "Your own module": ("evaluate", "Evaluation"),
+    "Running a suite": ("plan", "run", "status", "forget_run", "run_task"),
+    "Executors": ("ExecutorOptions", "SlurmOptions", "RayOptions"),
+    "Results and leaderboards": ("load_results", "leaderboard", "write_report", "reproduce"),
+    "Registry": (
+        "register",
+        "register_model",
+        "register_file",
+        "unregister",
+        "get_model_spec",
+        "list_model_specs",
+        "ModelSpec",
+        "PCConfig",
+        "PCLayer",
+    ),
+    "Feedback training": ("feedback_settings", "train_feedback", "import_feedback"),
+    "Cache": ("cache_usage", "clear_cache"),
+    "Errors": ("PcbenchError",),
+}
+
+
+def api_members(exports: dict[str, str]) -> str:
+    """The API page's generated part: a heading per section, a ``:::`` block per export.
+
+    Example::
+
+        >>> print(api_members({"run": "pcbench.api"}))
+        ## Running a suite
+        <BLANKLINE>
+        ::: pcbench.api.run
+        <BLANKLINE>
+    """
+    placed = {name for names in SECTIONS.values() for name in names}
+    groups = [(title, [name for name in names if name in exports]) for title, names in SECTIONS.items()]
+    groups.append(("More", sorted(name for name in exports if name not in placed)))
+    lines: list[str] = []
+    for title, names in groups:
+        if names:
+            lines += [f"## {title}", ""]
+            lines += [line for name in names for line in (f"::: {exports[name]}.{name}", "")]
+    return "\n".join(lines)
+
+
+def on_files(files: Files, config: MkDocsConfig) -> Files:
+    """Add the committed example and the contributing notes to the site."""
+    root = Path(config.config_file_path).parent
+    example = root / "leaderboards"
+    for path in sorted(example.rglob("*")):
+        if path.is_file():
+            uri = f"example/{path.relative_to(example).as_posix()}"
+            files.append(File.generated(config, uri, abs_src_path=str(path)))
+    files.append(File.generated(config, "contributing.md", abs_src_path=str(root / "CONTRIBUTING.md")))
+    return files
+
+
+def on_page_markdown(markdown: str, page: Page, **_: Any) -> str:
+    """Fill the API page's marker with the generated reference."""
+    if page.file.src_uri != "reference/api.md":
+        return markdown
+    import pcbench  # light: the exports are resolved lazily, nothing below the API is imported
+
+    return markdown.replace(MARKER, api_members(pcbench._EXPORTS))

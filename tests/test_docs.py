@@ -1,0 +1,107 @@
+"""The documentation: the README stays short, and the MkDocs site builds with ``--strict``
+(no broken link, anchor or API reference) with a reference entry for every export of
+``pcbench`` and every command of the CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+import pcbench
+from pcbench.cli import cli
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_hooks():
+    """``docs/hooks.py``, the site's MkDocs hooks (not a package module: loaded from its file)."""
+    spec = importlib.util.spec_from_file_location("pcbench_docs_hooks", ROOT / "docs" / "hooks.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The site, built as ``mkdocs build --strict`` builds it, into a temporary directory."""
+    out = tmp_path_factory.mktemp("site")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
+        cwd=ROOT,  # the snippets' base path (README.md) is the repository root
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out
+
+
+def anchors(page: Path) -> set[str]:
+    return set(re.findall(r'id="([^"]+)"', page.read_text(encoding="utf-8")))
+
+
+def test_the_api_page_documents_every_export_under_its_defining_module(site):
+    ids = anchors(site / "reference" / "api" / "index.html")
+    exports = pcbench._EXPORTS
+    assert set(pcbench.__all__) == {*exports, "__version__"}
+    missing = sorted(f"{module}.{name}" for name, module in exports.items() if f"{module}.{name}" not in ids)
+    assert missing == []
+
+
+def command_paths(group: click.Group, prefix: str = "pcbench") -> list[str]:
+    paths = []
+    for name, command in sorted(group.commands.items()):
+        paths.append(f"{prefix} {name}")
+        if isinstance(command, click.Group):
+            paths += command_paths(command, f"{prefix} {name}")
+    return paths
+
+
+def test_the_cli_page_documents_every_command(site):
+    ids = anchors(site / "reference" / "cli" / "index.html")
+    commands = command_paths(cli)
+    assert "pcbench models show" in commands and "pcbench cache clear" in commands
+    assert [path for path in commands if path.replace(" ", "-") not in ids] == []
+
+
+def test_the_tutorial_shows_the_readme_script_itself(site):
+    """The README's example is included, not copied: the tutorial page carries its code."""
+    page = (site / "tutorials" / "own-model" / "index.html").read_text(encoding="utf-8")
+    text = re.sub(r"<[^>]+>", "", page)
+    assert 'name="my-pcnn", base="my-cnn"' in text.replace("&quot;", '"')
+    assert "--8&lt;--" not in page and "start:example" not in page
+
+
+def test_the_committed_example_is_published(site):
+    assert (site / "example" / "quick-report" / "index.html").is_file()
+    assert (site / "example" / "quick-plots" / "pc-vs-base.png").read_bytes() == (
+        ROOT / "leaderboards" / "quick-plots" / "pc-vs-base.png"
+    ).read_bytes()
+
+
+def test_the_readme_is_short_and_its_relative_links_exist():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.splitlines()) <= 200
+    targets = re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text)
+    local = [target for target in targets if "://" not in target]
+    assert "docs/getting-started.md" in local
+    assert [target for target in local if not (ROOT / target).exists()] == []
+
+
+def test_an_export_no_section_names_is_documented_under_more():
+    exports = {"run": "pcbench.api", "zz_new": "pcbench.new", "Stepwise": "pcbench.models.stepwise"}
+    page = load_hooks().api_members(exports)
+    assert page == (
+        "## Models\n\n::: pcbench.models.stepwise.Stepwise\n\n"
+        "## Running a suite\n\n::: pcbench.api.run\n\n"
+        "## More\n\n::: pcbench.new.zz_new\n"
+    )
