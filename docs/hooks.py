@@ -7,6 +7,10 @@
   new export is documented without editing this file, and a removed one never breaks the build.
 - The committed example (``leaderboards/``) is published under ``example/`` and
   ``CONTRIBUTING.md`` as ``contributing.md``, read from where they live (no copies in ``docs/``).
+- Snippets (``--8<-- "README.md:example"``) are read from the repository root, wherever
+  ``mkdocs`` runs from.
+- The docstrings' reStructuredText leftovers are tidied in the rendered API page: a role
+  (``:func:`run```) shows as its code alone, ``Example::`` as ``Example:``.
 
 Example (what the test command runs)::
 
@@ -15,6 +19,7 @@ Example (what the test command runs)::
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +28,8 @@ from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
 
 MARKER = "<!-- api-members -->"
+ROLE = re.compile(r":(?:mod|func|class|meth|attr|data|exc|obj):(?=<code>)")
+LITERAL_BLOCK = re.compile(r"(\S)::</p>")
 
 #: Section title -> the exports it documents, in reading order.
 SECTIONS: dict[str, tuple[str, ...]] = {
@@ -71,6 +78,13 @@ def api_members(exports: dict[str, str]) -> str:
     return "\n".join(lines)
 
 
+def on_config(config: MkDocsConfig) -> MkDocsConfig:
+    """Point ``pymdownx.snippets`` at the repository root (its default is the working directory)."""
+    root = Path(config.config_file_path).parent
+    config.mdx_configs.setdefault("pymdownx.snippets", {})["base_path"] = [str(root)]
+    return config
+
+
 def on_files(files: Files, config: MkDocsConfig) -> Files:
     """Add the committed example and the contributing notes to the site."""
     root = Path(config.config_file_path).parent
@@ -90,3 +104,16 @@ def on_page_markdown(markdown: str, page: Page, **_: Any) -> str:
     import pcbench  # light: the exports are resolved lazily, nothing below the API is imported
 
     return markdown.replace(MARKER, api_members(pcbench._EXPORTS))
+
+
+def on_page_content(html: str, page: Page, **_: Any) -> str:
+    """Tidy the API page's reStructuredText roles and literal-block markers.
+
+    Example::
+
+        >>> on_page_content("<p>see :func:<code>run</code>. Example::</p>", api_page)
+        '<p>see <code>run</code>. Example:</p>'
+    """
+    if page.file.src_uri != "reference/api.md":
+        return html
+    return LITERAL_BLOCK.sub(r"\1:</p>", ROLE.sub("", html))

@@ -10,6 +10,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import click
 import pytest
@@ -34,8 +35,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("site")
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
     done = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
-        cwd=ROOT,  # the snippets' base path (README.md) is the repository root
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "-f", str(ROOT / "mkdocs.yml"), "-d", str(out)],
+        cwd=out,  # anywhere: the snippets (README.md) are read from the repository root
         capture_output=True,
         text=True,
         env=env,
@@ -50,7 +51,9 @@ def anchors(page: Path) -> set[str]:
 
 
 def test_the_api_page_documents_every_export_under_its_defining_module(site):
-    ids = anchors(site / "reference" / "api" / "index.html")
+    page = site / "reference" / "api" / "index.html"
+    ids = anchors(page)
+    assert re.findall(r":(?:mod|func|class|meth):|::</p>", page.read_text(encoding="utf-8")) == []
     exports = pcbench._EXPORTS
     assert set(pcbench.__all__) == {*exports, "__version__"}
     missing = sorted(f"{module}.{name}" for name, module in exports.items() if f"{module}.{name}" not in ids)
@@ -105,3 +108,16 @@ def test_an_export_no_section_names_is_documented_under_more():
         "## Running a suite\n\n::: pcbench.api.run\n\n"
         "## More\n\n::: pcbench.new.zz_new\n"
     )
+
+
+def test_rst_roles_and_literal_block_markers_are_tidied_on_the_api_page_only():
+    hooks = load_hooks()
+    html = "<p>see :func:<code>run</code> and :mod:<code>pcbench.api</code>.</p><p>Example (Predify)::</p>"
+
+    def page(uri: str) -> SimpleNamespace:
+        return SimpleNamespace(file=SimpleNamespace(src_uri=uri))
+
+    assert hooks.on_page_content(html, page("reference/api.md")) == (
+        "<p>see <code>run</code> and <code>pcbench.api</code>.</p><p>Example (Predify):</p>"
+    )
+    assert hooks.on_page_content(html, page("design.md")) == html
