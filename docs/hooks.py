@@ -38,7 +38,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "Your own module": ("evaluate", "Evaluation"),
     "Running a suite": ("plan", "run", "status", "forget_run", "run_task"),
     "Executors": ("ExecutorOptions", "SlurmOptions", "RayOptions"),
-    "Results and leaderboards": ("load_results", "leaderboard", "write_report", "reproduce"),
+    "Results and leaderboards": ("load_results", "leaderboard", "write_report", "write_site", "reproduce"),
     "Registry": (
         "register",
         "register_model",
