@@ -100,6 +100,15 @@ def test_the_readme_is_short_and_its_relative_links_exist():
     assert [target for target in local if not (ROOT / target).exists()] == []
 
 
+def test_the_readme_test_command_is_what_ci_runs():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = [line for line in (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines() if line.strip()]
+    command = ci[-1]
+    assert command.startswith("python3.11 -m venv .venv && ") and command.endswith("python -m pytest")
+    block = readme.split("# 2. set up, lint and run the tests\n", 1)[1].split("\n", 1)[0]
+    assert block == command
+
+
 def test_an_export_no_section_names_is_documented_under_more():
     exports = {"run": "pcbench.api", "zz_new": "pcbench.new", "Stepwise": "pcbench.models.stepwise"}
     page = load_hooks().api_members(exports)
