@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, ...]] = [
         "pcbench.processes",
         "pcbench.parallel",
         "pcbench.array_cache",
+        "pcbench.streams",
     ),
     ("pcbench.suite", "pcbench.registry", "pcbench.store"),
     ("pcbench.data", "pcbench.models"),

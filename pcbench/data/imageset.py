@@ -77,7 +77,16 @@ class ImageSet:
         )
 
     def tensor(self, images: np.ndarray | None = None) -> torch.Tensor:
-        """``images`` (default: this set's) as float ``[N, 3, H, W]`` in [0, 1]."""
-        array = self.images if images is None else images
-        writable = np.require(array, requirements=["C", "W"])  # copies read-only memory maps
-        return torch.from_numpy(writable).permute(0, 3, 1, 2).float().div_(255.0)
+        """``images`` (default: this set's) as float ``[N, 3, H, W]`` in [0, 1] (:func:`float_images`)."""
+        return float_images(self.images if images is None else images)
+
+
+def float_images(images: np.ndarray) -> torch.Tensor:
+    """uint8 ``images [N, H, W, 3]`` as float ``[N, 3, H, W]`` in [0, 1].
+
+    Example::
+
+        float_images(np.full((1, 2, 2, 3), 255, np.uint8)).shape   # torch.Size([1, 3, 2, 2]), all 1.0
+    """
+    writable = np.require(images, requirements=["C", "W"])  # copies read-only memory maps
+    return torch.from_numpy(writable).permute(0, 3, 1, 2).float().div_(255.0)

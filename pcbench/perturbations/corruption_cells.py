@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -14,13 +15,25 @@ from pcbench.perturbations.corruptions import NonFinite
 class CorruptedCell:
     """The images of one (corruption, severity) cell, aligned with the evaluated samples.
 
-    ``images`` is ``uint8 [N, H, W, 3]``, often a read-only memory map; ``source`` is the
-    row's ``corruption_source``; ``nonfinite`` counts repaired pixels (zero for files).
+    ``blocks()`` starts a new pass over the cell's images: consecutive ``uint8 [n, H, W, 3]``
+    blocks in the order of the evaluated samples, read or decoded as they are consumed (the
+    runner streams them, :mod:`pcbench.streams`); ``source`` is the row's
+    ``corruption_source``; ``nonfinite`` counts repaired pixels (zero for files).
     """
 
-    images: np.ndarray
+    blocks: Callable[[], Iterator[np.ndarray]]
     source: str
     nonfinite: NonFinite
+
+    @property
+    def images(self) -> np.ndarray:
+        """The whole cell as one in-memory array (small sets and checks; runs stream ``blocks``).
+
+        Example::
+
+            source.cell("fog", 3).images.shape   # (N, H, W, 3)
+        """
+        return np.concatenate(list(self.blocks()))
 
 
 class CorruptionSource(Protocol):
@@ -31,5 +44,5 @@ class CorruptionSource(Protocol):
         ...
 
     def cell(self, corruption: str, severity: int) -> CorruptedCell:
-        """The cell's images, in the order of the evaluated samples."""
+        """The cell, its images in the order of the evaluated samples (read when streamed)."""
         ...

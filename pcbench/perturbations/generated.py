@@ -26,6 +26,7 @@ from pcbench.perturbations.corruptions import (
     corrupt_images,
     corruption_source,
 )
+from pcbench.streams import array_blocks
 
 
 class GeneratedCorruptions:
@@ -42,11 +43,12 @@ class GeneratedCorruptions:
         return corruption_source()
 
     def cell(self, corruption: str, severity: int) -> CorruptedCell:
-        """The cached cell, generated (with the pool's workers) when it is not cached intact."""
+        """The cached cell, generated (with the pool's workers) when it is not cached intact;
+        its blocks are read from the cache file (:func:`pcbench.streams.array_blocks`)."""
         path = self._cache_path(corruption, severity)
         entry = read_entry(path) or self._generate(path, corruption, severity)
         counts = NonFinite(entry.meta["nonfinite_images"], entry.meta["nonfinite_pixels"])
-        return CorruptedCell(entry.array, corruption_source(), counts)
+        return CorruptedCell(partial(array_blocks, entry.array), corruption_source(), counts)
 
     def _cache_path(self, corruption: str, severity: int) -> Path:
         """Where the cell's entry lives in the cache."""

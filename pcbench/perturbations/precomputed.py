@@ -15,6 +15,7 @@ the files the cell reads (hashing 50,000 JPEGs per cell on every run would cost 
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from pcbench.hashing import hash_file_once, hash_json
 from pcbench.parallel import WorkerPool
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruptions import NonFinite
+from pcbench.streams import array_blocks
 from pcbench.suite import Suite
 from pcbench.suite.schema import PRECOMPUTED_SETS
 
@@ -85,9 +87,10 @@ class CifarC:
         return f"precomputed:{self.root}:{hash_json([hash_file_once(path) for path in files])}"
 
     def cell(self, corruption: str, severity: int) -> CorruptedCell:
-        """Rows ``(severity - 1)·n + id`` of ``<corruption>.npy``."""
-        images = self.arrays[corruption][(severity - 1) * self.n + self.data.ids]
-        return CorruptedCell(images, self.source(corruption, severity), NonFinite())
+        """Rows ``(severity - 1)·n + id`` of ``<corruption>.npy``, read block by block from the file."""
+        rows = (severity - 1) * self.n + self.data.ids
+        blocks = partial(array_blocks, self.arrays[corruption], rows)
+        return CorruptedCell(blocks, self.source(corruption, severity), NonFinite())
 
     def _open(self, name: str, expected: str) -> np.ndarray:
         path = self.root / name
@@ -136,11 +139,13 @@ class ImageNetC:
         return self._sources[key]
 
     def cell(self, corruption: str, severity: int) -> CorruptedCell:
-        """The cell's images decoded (in parallel), in the order of the evaluated samples."""
+        """The cell's images, decoded as they are consumed by the pool's workers (at most two
+        chunks per worker ahead, :meth:`pcbench.parallel.WorkerPool.map`), in the order of the
+        evaluated samples."""
         source = self.source(corruption, severity)
         folder = self.root / corruption / str(severity)
-        blocks = decode_in_parallel(self.pool, folder, self.files, None, self.data.images.shape[1:3])
-        return CorruptedCell(np.concatenate(list(blocks)), source, NonFinite())
+        blocks = partial(decode_in_parallel, self.pool, folder, self.files, None, self.data.images.shape[1:3])
+        return CorruptedCell(blocks, source, NonFinite())
 
 
 def _npy_problem(path: Path, exc: Exception) -> str:
