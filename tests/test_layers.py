@@ -3,7 +3,7 @@
 For every layer, a fresh interpreter imports all modules of that layer and the layers
 below, then lists the pcbench modules it loaded: none may belong to a higher layer. A module
 of a lower layer that imported a higher one (directly, lazily at import time, or through
-the package ``__init__``) would show up here. The README's *Layout* states the same order.
+the package ``__init__``) would show up here. The layout in docs/design.md states the same order.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def layer_of(module: str) -> int:
     for index, prefixes in enumerate(LAYERS):
         if any(module == prefix or module.startswith(prefix + ".") for prefix in prefixes):
             return index
-    raise AssertionError(f"module {module} belongs to no layer: add it to LAYERS and the README's Layout")
+    raise AssertionError(f"module {module} belongs to no layer: add it to LAYERS and the Layout of docs/design.md")
 
 
 def all_modules() -> list[str]:
