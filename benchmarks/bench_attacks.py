@@ -7,14 +7,14 @@
     T = 10 unroll, with and without activation checkpointing across timesteps, on a PC
     variant of torchvision's VGG16 (PCoders as in PVGG16, derived predictors, random
     weights) at 112 px.
-(c) pcbench's ``autoattack`` (standard version, L∞) vs a bare loop of
-    ``AutoAttack.run_standard_evaluation`` on the same model (digits-cnn), images and batches
-    (pcbench runs AutoAttack one sample at a time, so the bare loop does too). Target: ratio
-    ≤ 1.10. Also the bare loop on batches of 64, the price of per-sample determinism.
-(d) ``apgd-ce`` through digits-pcnn's unroll (T = 10, full gradient) relative to digits-cnn,
-    same images.
+(c) pcbench's ``autoattack`` (standard version, L∞, ``batch_size = 64``) vs a bare batched
+    ``AutoAttack.run_standard_evaluation`` on the same model (digits-cnn), images, batch and
+    seed (the batch's seed, so both do the same work; the images must be identical).
+    Target: ratio ≤ 1.10.
+(d) ``apgd-ce`` through digits-pcnn's unroll (T = 10, full gradient): seconds per image at
+    ``batch_size = 64`` (64 images) vs ``batch_size = 1`` (the first ``--apgd-alone`` of them).
 
-Run:  python benchmarks/bench_attacks.py [--repeats 3] [--aa-images 16] [--skip-memory]
+Run:  python benchmarks/bench_attacks.py [--repeats 3] [--aa-images 16] [--apgd-alone 4] [--skip-memory]
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ from pcbench.models.build import build_model
 from pcbench.models.pc import PCModel
 from pcbench.models.predictors import derive_predictors, feature_shapes
 from pcbench.models.protocol import AtTimestep, Normalize
-from pcbench.perturbations.attacks import attack_images
-from pcbench.perturbations.autoattack import one_thread
+from pcbench.perturbations.attacks import attack_images, sample_seeds
 from pcbench.suite import AttackConfig, parse_suite
 
 BATCH = 64
@@ -112,55 +111,53 @@ def autoattack_overhead(images: int) -> None:
     data = load_digits_split("test").subset(images, seed=0)
     x, y = data.tensor().contiguous(), torch.from_numpy(data.labels).long()
     model = build_model("digits-cnn")
-    attacked = AtTimestep(model, "last").eval()
-    config = suite_attack(kind="autoattack", norm="Linf", epsilons=[AA_EPSILON])
-    logging.getLogger("auto-attack").setLevel(logging.ERROR)  # the bare loop's per-sample check warnings
+    config = suite_attack(kind="autoattack", norm="Linf", epsilons=[AA_EPSILON], batch_size=BATCH)
+    seeds = sample_seeds(data.ids[::BATCH], config, AA_EPSILON, 0)  # pcbench's seed of each batch
+    logging.getLogger("auto-attack").setLevel(logging.ERROR)  # the bare run's check warnings
     print(
-        f"(c) pcbench autoattack (standard, Linf, eps {AA_EPSILON}) vs bare run_standard_evaluation, digits-cnn, "
-        f"{len(y)} images (target <= 1.10)"
+        f"(c) pcbench autoattack (standard, Linf, eps {AA_EPSILON}, batch {BATCH}) vs bare batched "
+        f"run_standard_evaluation, digits-cnn, {len(y)} images, {torch.get_num_threads()} threads (target <= 1.10)"
     )
+    results = {}
 
-    def bare_per_sample() -> None:
-        attack = AutoAttack(attacked, eps=AA_EPSILON, norm="Linf", seed=0, version="standard")
-        for i in range(len(y)):
-            attack.run_standard_evaluation(x[i : i + 1], y[i : i + 1], batch_size=1)
-
-    def bare_batched() -> None:
-        attack = AutoAttack(attacked, eps=AA_EPSILON, norm="Linf", seed=0, version="standard")
-        attack.run_standard_evaluation(x, y, batch_size=BATCH)
+    def bare() -> None:
+        attacked = AtTimestep(model, "last").eval()
+        batches = []
+        for batch, seed in zip(range(0, len(y), BATCH), seeds, strict=True):
+            attack = AutoAttack(attacked, eps=AA_EPSILON, norm="Linf", seed=seed, version="standard")
+            xb, yb = x[batch : batch + BATCH], y[batch : batch + BATCH]
+            batches.append(attack.run_standard_evaluation(xb, yb, batch_size=BATCH)[0])
+        results["bare"] = torch.cat(batches)
 
     def ours() -> None:
-        attack_images(
+        results["pcbench"] = attack_images(
             model, x, y, data.ids, config, AA_EPSILON, 0, num_classes=10, seed=0, batch_size=BATCH, device=CPU
         )
 
-    batched_threads = once(bare_batched)
-    with one_thread(CPU):  # as pcbench runs AutoAttack on the CPU
-        reference, measured, batched = once(bare_per_sample), once(ours), once(bare_batched)
+    reference, measured = once(bare), once(ours)
     print(
-        f"    bare, one sample at a time {reference:7.1f} s   pcbench {measured:7.1f} s   ratio "
-        f"{measured / reference:5.2f}"
-    )
-    print(
-        f"    bare, batches of {BATCH}: one thread {batched:7.1f} s, {torch.get_num_threads()} threads "
-        f"{batched_threads:7.1f} s; pcbench / best batched {measured / min(batched, batched_threads):5.2f}"
+        f"    bare {reference:7.1f} s   pcbench {measured:7.1f} s   ratio {measured / reference:5.2f}   "
+        f"identical images: {torch.equal(results['bare'], results['pcbench'])}"
     )
 
 
-def apgd_through_the_unroll(images: int) -> None:
-    data = load_digits_split("test").subset(images, seed=0)
+def apgd_batch_vs_alone(alone: int) -> None:
+    data = load_digits_split("test").subset(BATCH, seed=0)
     x, y = data.tensor(), torch.from_numpy(data.labels)
-    config = suite_attack(kind="apgd-ce", norm="Linf", epsilons=[EPSILON])
-    print(f"(d) apgd-ce (Linf, eps {EPSILON}), {len(y)} images, one sample at a time")
-    times = {}
-    for name in ("digits-cnn", "digits-pcnn"):
-        model = build_model(name)
-        times[name] = once(
-            lambda model=model: attack_images(
+    model = build_model("digits-pcnn")
+    print(
+        f"(d) apgd-ce (Linf, eps {EPSILON}) through digits-pcnn's unroll (T = {model.timesteps}, full gradient), "
+        f"seconds per image, {torch.get_num_threads()} threads"
+    )
+    per_image = {}
+    for batch_size, count in ((BATCH, BATCH), (1, alone)):
+        config = suite_attack(kind="apgd-ce", norm="Linf", epsilons=[EPSILON], batch_size=batch_size)
+        seconds = once(
+            lambda config=config, count=count: attack_images(
                 model,
-                x,
-                y,
-                data.ids,
+                x[:count],
+                y[:count],
+                data.ids[:count],
                 config,
                 EPSILON,
                 model.timesteps,
@@ -170,8 +167,11 @@ def apgd_through_the_unroll(images: int) -> None:
                 device=CPU,
             )
         )
-        print(f"    {name:<12} {times[name]:7.1f} s")
-    print(f"    digits-pcnn (T = 10, full gradient) / digits-cnn: {times['digits-pcnn'] / times['digits-cnn']:5.1f}")
+        per_image[batch_size] = seconds / count
+        print(
+            f"    batch_size {batch_size:>3}: {count:>3} images {seconds:7.1f} s   {per_image[batch_size]:6.2f} s/image"
+        )
+    print(f"    per image, batch 1 / batch {BATCH}: {per_image[1] / per_image[BATCH]:5.1f}")
 
 
 def pvgg_like(size: int) -> PCModel:
@@ -228,7 +228,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--batch", type=int, default=2)
-    parser.add_argument("--aa-images", type=int, default=16, help="images for (c) and (d)")
+    parser.add_argument("--aa-images", type=int, default=16, help="images for (c)")
+    parser.add_argument("--apgd-alone", type=int, default=4, help="images attacked one at a time in (d)")
     parser.add_argument("--skip-memory", action="store_true", help="skip (b)")
     parser.add_argument("--child", type=int, choices=(0, 1), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -239,7 +240,7 @@ def main() -> None:
     if not args.skip_memory:
         memory(args.size, args.batch)
     autoattack_overhead(args.aa_images)
-    apgd_through_the_unroll(args.aa_images)
+    apgd_batch_vs_alone(args.apgd_alone)
 
 
 if __name__ == "__main__":

@@ -22,10 +22,9 @@ from pcbench.leaderboards.board import build_leaderboard
 from pcbench.leaderboards.merge import load_results
 from pcbench.models.build import build_model
 from pcbench.models.protocol import AtTimestep, ModuleTimestepModel
-from pcbench.perturbations.attacks import attack_images
+from pcbench.perturbations.attacks import attack_images, sample_seeds
 from pcbench.perturbations.autoattack import apply_settings, configured_autoattack
 from pcbench.runner import run_suite
-from pcbench.runner.adversarial import attacked_predictions
 from pcbench.suite import AttackConfig, load_suite, parse_suite
 
 CPU = torch.device("cpu")
@@ -50,19 +49,50 @@ def correct_at_last(model, images: torch.Tensor, labels: np.ndarray) -> int:
 # --- agreement with AutoAttack itself, and its settings --------------------------------
 
 
-def test_apgd_ce_robust_accuracy_equals_a_direct_autoattack_run_within_one_sample():
-    subset, model = digits(40), build_model("digits-cnn")
-    config = attack(kind="apgd-ce", epsilons=[0.05])  # the ε of quick
-    ours, _ = attacked_predictions(model, config, 0.05, subset, (0,), seed=0, batch_size=40, device=CPU)
-    ours_correct = int((ours[0] == subset.labels).sum())
-    x, y = subset.tensor().contiguous(), torch.from_numpy(subset.labels).long()
-    direct = AutoAttack(
-        AtTimestep(model, "last").eval(), attacks=["apgd-ce"], eps=0.05, norm="Linf", seed=0, version="custom"
+def adversarial(model, data, config, epsilon: float, seed: int = 3) -> torch.Tensor:
+    """pcbench's adversarial images of ``data`` under ``config`` at timestep 0 (its foolbox
+    batch size is 2: AutoAttack kinds ignore it)."""
+    labels = torch.from_numpy(data.labels)
+    return attack_images(
+        model, data.tensor(), labels, data.ids, config, epsilon, 0, num_classes=10, seed=seed, batch_size=2, device=CPU
     )
-    direct.apgd.n_restarts = 1  # APGD-CE as the standard version runs it, pcbench's default
-    adversarial, _ = direct.run_standard_evaluation(x, y, batch_size=40)
-    assert abs(ours_correct - correct_at_last(model, adversarial, subset.labels)) <= 1
-    assert ours_correct < correct_at_last(model, x, subset.labels) - 5  # the attack bites
+
+
+def direct_autoattack(model, config: AttackConfig, epsilon: float, x: torch.Tensor, y: torch.Tensor, seed: int):
+    """pyautoattack's own run of ``config``'s single attack on one batch, its settings set by hand."""
+    direct = AutoAttack(
+        AtTimestep(model, "last").eval(),
+        attacks=list(config.sub_attacks),
+        eps=epsilon,
+        norm="Linf",
+        seed=seed,
+        version="custom",
+    )
+    direct.apgd.n_restarts = direct.square.n_restarts = 1  # the standard version's, pcbench's default
+    if config.n_iter is not None:
+        direct.apgd = APGDAttack(direct.model, n_iter=config.n_iter, eps=epsilon, seed=seed, device=CPU)
+    if config.n_queries is not None:
+        direct.square.n_queries = config.n_queries
+    images, _ = direct.run_standard_evaluation(x.contiguous(), y.long(), batch_size=len(y))
+    return images
+
+
+@pytest.mark.parametrize("table", [{"kind": "apgd-ce", "n_iter": 10}, {"kind": "square", "n_queries": 50}])
+def test_each_batch_is_exactly_pyautoattacks_run_on_it_with_its_first_samples_seed(table):
+    """Batches of ``batch_size`` (5, 5 and 2 samples here), each exactly what pyautoattack
+    returns for it, seeded with its first sample's seed; the caller's RNG is untouched."""
+    data, model = digits(12), build_model("digits-cnn")
+    config = attack(**table, epsilons=[0.2], batch_size=5)
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    ours = adversarial(model, data, config, 0.2)
+    assert torch.equal(torch.get_rng_state(), before)
+    x, y = data.tensor(), torch.from_numpy(data.labels)
+    for start in (0, 5, 10):
+        seed = sample_seeds(data.ids[start : start + 1], config, 0.2, 3)[0]
+        batch = slice(start, start + 5)
+        assert torch.equal(ours[batch], direct_autoattack(model, config, 0.2, x[batch], y[batch], seed)), start
+    assert correct_at_last(model, ours, data.labels) < correct_at_last(model, x, data.labels)  # the attack bites
 
 
 #: Settings run_standard_evaluation sets itself before each sub-attack (shared instances).
@@ -96,12 +126,12 @@ def test_recorded_settings_are_what_autoattack_runs_for_the_version(version):
 
 #: Each AutoAttack kind's own keys, exactly (the common ones first); the override values tried.
 KIND_KEYS = {
-    "autoattack": ("norm", "version", "attacks", "n_iter", "n_restarts", "n_queries", "n_target_classes"),
-    "apgd-ce": ("norm", "n_iter", "n_restarts"),
-    "apgd-dlr": ("norm", "n_iter", "n_restarts"),
-    "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes"),
-    "fab-t": ("norm", "n_iter", "n_target_classes"),
-    "square": ("norm", "n_restarts", "n_queries"),
+    "autoattack": ("norm", "version", "attacks", "n_iter", "n_restarts", "n_queries", "n_target_classes", "batch_size"),
+    "apgd-ce": ("norm", "n_iter", "n_restarts", "batch_size"),
+    "apgd-dlr": ("norm", "n_iter", "n_restarts", "batch_size"),
+    "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes", "batch_size"),
+    "fab-t": ("norm", "n_iter", "n_target_classes", "batch_size"),
+    "square": ("norm", "n_restarts", "n_queries", "batch_size"),
 }
 COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples")
 OVERRIDES = {"n_iter": 7, "n_restarts": 2, "n_queries": 30, "n_target_classes": 3}
@@ -184,40 +214,29 @@ def test_unknown_and_other_kinds_keys_list_only_the_kinds_own_keys():
 # --- determinism --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("table", [{"kind": "square", "n_queries": 100}, {"kind": "apgd-ce"}])
-def test_same_seed_same_images_alone_in_a_batch_and_under_another_limit(table):
-    model, config = build_model("digits-cnn"), attack(**table, epsilons=[0.2])
+@pytest.mark.parametrize("table", [{"kind": "square", "n_queries": 50}, {"kind": "apgd-ce", "n_iter": 10}])
+def test_an_image_depends_on_the_seed_and_its_batch_only_and_batch_size_1_makes_it_per_sample(table):
+    model = build_model("digits-cnn")
+    batched = attack(**table, epsilons=[0.3], batch_size=4)
+    data = digits(8)
+    ours = adversarial(model, data, batched, 0.3)
+    assert torch.equal(ours, adversarial(model, data, batched, 0.3))  # same seed and batch size: same images
+    assert not torch.equal(ours, adversarial(model, data, batched, 0.3, seed=4))
+    # the second batch alone (its companions and first sample unchanged) gives its images again
+    assert torch.equal(ours[4:], adversarial(model, data.where(np.arange(8) >= 4), batched, 0.3))
+    clean = data.tensor()
+    assert sum(not torch.equal(a, b) for a, b in zip(ours, clean, strict=True)) >= 3  # attacked, not returned clean
 
-    def run(data, batch_size: int = 8, seed: int = 3) -> dict[int, torch.Tensor]:
-        images = attack_images(
-            model,
-            data.tensor(),
-            torch.from_numpy(data.labels),
-            data.ids,
-            config,
-            0.2,
-            0,
-            num_classes=10,
-            seed=seed,
-            batch_size=batch_size,
-            device=CPU,
-        )
-        return dict(zip(data.ids.tolist(), images, strict=True))
-
-    small, large = digits(6), digits(16)  # two --limit values: nested subsets, other companions
-    assert set(small.ids) < set(large.ids)
-    in_small, in_large = run(small), run(large, batch_size=5)
-    alone = run(small.subset(1, seed=0), batch_size=1)
-    for sample_id, image in in_small.items():
-        assert torch.equal(image, in_large[sample_id])
-    for sample_id, image in alone.items():
-        assert torch.equal(image, in_small[sample_id])
-    again = run(small, batch_size=3)
-    assert all(torch.equal(image, again[sample_id]) for sample_id, image in in_small.items())
-    clean = dict(zip(small.ids.tolist(), small.tensor(), strict=True))
-    assert sum(not torch.equal(image, clean[i]) for i, image in in_small.items()) >= 3  # attacked, not returned clean
-    reseeded = run(small, seed=4)
-    assert any(not torch.equal(image, reseeded[i]) for i, image in in_small.items())
+    # batch_size = 1: a sample's image is its own, whatever its companions or --limit
+    alone = dataclasses.replace(batched, batch_size=1)
+    small = digits(3)  # another --limit: a nested subset, other companions
+    assert set(small.ids) < set(data.ids)
+    per_sample = dict(zip(data.ids.tolist(), adversarial(model, data, alone, 0.3), strict=True))
+    in_small = adversarial(model, small, alone, 0.3)
+    assert all(torch.equal(image, per_sample[i]) for i, image in zip(small.ids.tolist(), in_small, strict=True))
+    # the documented dependence: without a companion (same batch seed) another sample's image changes
+    fewer = adversarial(model, data.where(np.isin(np.arange(8), [4, 6, 7])), batched, 0.3)
+    assert not torch.equal(fewer[1:], ours[6:])
 
 
 # --- attack_timestep = "sum" ------------------------------------------------------------
@@ -376,6 +395,8 @@ BAD = {
     "zero epsilon": ('kind = "apgd-ce"\nnorm = "L2"\n', ["attacks[0].epsilons[0] = 0", "> 0"], "[0]"),
     "foolbox key": ('kind = "square"\nsteps = 10\n', ["attacks[0].steps = 10", "kind 'square'", "n_queries"]),
     "key of another kind": ('kind = "fab-t"\nn_queries = 10\n', ["attacks[0].n_queries = 10", "n_target_classes"]),
+    "zero batch size": ('kind = "apgd-ce"\nbatch_size = 0\n', ["attacks[0].batch_size = 0", "integer >= 1"]),
+    "batch size of a foolbox kind": ('kind = "fgsm"\nbatch_size = 8\n', ["attacks[0].batch_size = 8", "kind 'fgsm'"]),
 }
 
 
@@ -427,6 +448,49 @@ def test_overridden_settings_and_limits_give_distinct_labels():
     ensemble = attack(kind="autoattack", epsilons=[0.1], n_iter=10, n_restarts=2, n_queries=30, n_target_classes=3)
     assert ensemble.label == "autoattack-linf-i10-r2-q30-c3"
     assert attack(kind="fab-t", epsilons=[0.1], n_iter=10).label == "fab-t-linf-i10"
+    batched = attack(kind="square", epsilons=[0.1], n_queries=1000, batch_size=32, limit=40)
+    assert batched.label == "square-linf-q1000-b32-n40" and batched.params()["batch_size"] == 32
+
+
+def test_the_batch_size_is_in_an_autoattack_cells_key_and_a_foolbox_cells_key_is_unchanged():
+    from pcbench.runner.run import cell_keys
+
+    def keys(*tables: dict[str, object]) -> dict[str, str]:
+        suite = {"name": "t", "models": ["digits-cnn"], "dataset": {"name": "digits"}, "clean": False}
+        return cell_keys(parse_suite({**suite, "attacks": list(tables)}))["digits-cnn"]
+
+    default = keys({"kind": "apgd-ce", "epsilons": [0.1]}, {"kind": "apgd-ce", "epsilons": [0.1], "batch_size": 64})
+    assert list(default) == ["apgd-ce-linf@0.1", "apgd-ce-linf-b64@0.1"]
+    assert default["apgd-ce-linf@0.1"] != default["apgd-ce-linf-b64@0.1"]
+    assert keys({"kind": "apgd-ce", "epsilons": [0.1], "batch_size": 128}) == {
+        "apgd-ce-linf@0.1": default["apgd-ce-linf@0.1"]  # the default, written out: the same cell
+    }
+    assert attack(kind="apgd-ce", epsilons=[0.1]).params()["batch_size"] == 128
+    assert "batch_size" not in attack(kind="fgsm", epsilons=[0.1]).params()
+
+
+def test_the_committed_quick_suites_apgd_ce_and_square_cells_run_as_one_pyautoattack_batch(tmp_path):
+    from pcbench.store import read_predictions, read_scores
+
+    suite, model = load_suite("quick"), build_model("digits-cnn")
+    configs = {config.label: config for config in suite.attacks if config.kind in ("apgd-ce", "square")}
+    assert list(configs) == ["apgd-ce-linf-n20", "square-linf-q200-n20"]
+    cells = [f"{label}@0.1" for label in configs]
+    run_suite(suite, results_dir=tmp_path, device="cpu", progress=False, cells={"digits-cnn": cells})
+    scores = read_scores(tmp_path / "quick").set_index("cell")
+    assert sorted(scores.index) == sorted(cells) and (scores["n"] == 20).all()
+    for cell in cells:
+        assert json.loads(scores.loc[cell, "attack_params"])["batch_size"] == 128
+    predictions = read_predictions(tmp_path / "quick").sort_values("sample_id")
+    attacked = load_digits_split("test").subset(20, seed=suite.seed)  # the attack's limit: one batch of 20
+    x, y = attacked.tensor(), torch.from_numpy(attacked.labels)
+    for label, config in configs.items():
+        stored = predictions[predictions["cell"] == f"{label}@0.1"]
+        assert np.array_equal(stored["sample_id"].to_numpy(), attacked.ids)
+        seed = sample_seeds(attacked.ids[:1], config, 0.1, suite.seed)[0]
+        with torch.no_grad():
+            direct = model(direct_autoattack(model, config, 0.1, x, y, seed))[0].argmax(-1).numpy()
+        assert np.array_equal(stored["prediction"].to_numpy(), direct), label
 
 
 def test_attacks_without_overrides_keep_the_labels_of_the_committed_example():

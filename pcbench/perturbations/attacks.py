@@ -13,7 +13,9 @@ returned adversarial images at every timestep itself.
 
 Determinism: random starts are drawn per sample from a seed derived from (suite seed,
 attack, ε, sample id), through foolbox's ``get_random_start`` hook, so a sample's
-adversarial image does not depend on the batch it is in or on ``--limit``.
+adversarial image does not depend on the batch it is in or on ``--limit``. AutoAttack kinds
+run in batches of their own ``batch_size``, each seeded with its first sample's seed, and a
+sample's image there depends on its batch (:mod:`pcbench.perturbations.autoattack`).
 """
 
 from __future__ import annotations
@@ -164,13 +166,14 @@ def attack_images(
 
     ``target`` is the timestep whose logits are attacked (the model is unrolled to it),
     ``"mean"`` for the mean of the logits over the model's full unroll, or ``"sum"`` for
-    the loss summed over all its timesteps. AutoAttack kinds run one sample at a time
+    the loss summed over all its timesteps. AutoAttack kinds run in batches of the attack's
+    own ``batch_size``, each seeded with the seed of its first sample
     (:mod:`pcbench.perturbations.autoattack`); ``batch_size`` batches the foolbox kinds.
     """
     unroll = model.timesteps if target in ("mean", "sum") else target
     with unrolled_to(model, unroll), gradient_mode(model, config.gradient_mode):
         if config.kind in AUTOATTACK_KINDS:
-            seeds = sample_seeds(ids, config, epsilon, seed)
+            seeds = sample_seeds(ids[:: config.batch_size], config, epsilon, seed)
             return autoattack_images(model, images, labels, seeds, config, epsilon, target, device=device)
         return _foolbox_images(
             model,

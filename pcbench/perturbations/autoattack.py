@@ -15,14 +15,22 @@ cross-entropy, DLR and targeted DLR (through APGD's adapter interface for models
 differentiate itself, ``is_tf_model``), Square's margin, and FAB-T's logit differences (FAB
 attacks the logits summed over timesteps).
 
-Determinism: AutoAttack seeds torch's global RNG at the start of every sub-attack and draws
-its random starts and Square's search for the whole batch at once, so a sample's image
-would depend on its batch companions. pcbench therefore runs it **one sample at a time**,
-each with a seed derived from (suite seed, attack, ε, sample id), inside
-``torch.random.fork_rng`` (the caller's RNG state is untouched): a sample's adversarial
-image is bitwise the same whatever the batch size, the other samples and ``--limit``. The
-price is throughput: batch-1 passes instead of batched ones. On the CPU they run on one
-intra-op thread (:func:`one_thread`).
+Batches and determinism: the samples are attacked in batches of the attack's ``batch_size``
+(:class:`pcbench.suite.AttackConfig`, default 128), one ``run_standard_evaluation`` call per
+batch, seeded with a seed derived from (suite seed, attack settings, ε, the id of the batch's
+first sample), inside ``torch.random.fork_rng`` (the caller's RNG state is untouched). Same
+suite, seed, samples, device and batch size give bitwise the same images, and a batch's
+images are exactly what pyautoattack returns for that batch with that seed.
+
+A sample's image **depends on its batch companions**: AutoAttack seeds torch's global RNG
+once per sub-attack and draws APGD's and FAB's random starts for the whole batch at once,
+Square draws one square position per iteration for the whole batch, and later restarts and
+sub-attacks run on the samples still robust in the batch. Per-sample random streams would
+mean rewriting those internals, so pcbench does not try; the batch size is therefore in
+the attack's ``params()`` (cell key, ``attack_params``), and ``batch_size = 1`` gives
+per-sample independence (a sample's image then depends on its own seed only) at batch-1
+speed. The batch only changes which random draws a sample gets, never which attack runs
+on it: each image is a valid attack and the best-known robust accuracy a valid upper bound.
 
 Overridden settings (``n_iter``, ``n_restarts``, ``n_queries``, ``n_target_classes``: see
 :class:`pcbench.suite.AttackConfig`) are set on AutoAttack's sub-attack objects like the
@@ -80,18 +88,26 @@ def autoattack_images(
     *,
     device: torch.device,
 ) -> torch.Tensor:
-    """Adversarial versions of ``images`` (on the CPU), one AutoAttack run per sample.
+    """Adversarial versions of ``images`` (on the CPU), one AutoAttack run per batch of
+    ``config.batch_size`` samples (module docstring).
 
     ``model`` is already unrolled to the attacked timestep (to T for ``"mean"`` and
     ``"sum"``); ``target`` is that timestep, ``"mean"`` or ``"sum"``; ``seeds`` has one
-    seed per sample.
+    seed per batch, e.g. two for 200 samples at ``batch_size = 128``::
+
+        autoattack_images(model, x, y, [seed_a, seed_b], config, 0.1, 0, device=torch.device("cpu"))
     """
+    assert config.batch_size is not None, "AutoAttack kinds always have a batch size"
+    batches = range(0, len(labels), config.batch_size)
+    if len(seeds) != len(batches):
+        raise ValueError(f"{len(seeds)} seeds for {len(batches)} batches of {config.batch_size}")
     attack = configured_autoattack(model, config, epsilon, target, device)
     checks.funcs.update(dict.fromkeys(checks.funcs, 0))  # check_dynamic's call counts never reset themselves
     adversarial = []
-    with collected_log() as messages, one_thread(device):
-        for x, y, seed in zip(images, labels, seeds, strict=True):
-            adversarial.append(_attack_one(attack, config, x[None], y[None], seed, device))
+    with collected_log() as messages:
+        for start, seed in zip(batches, seeds, strict=True):
+            end = start + config.batch_size
+            adversarial.append(_attack_batch(attack, config, images[start:end], labels[start:end], seed, device))
     for message in dict.fromkeys(messages):
         warnings.warn(message, AutoAttackWarning, stacklevel=2)
     return torch.cat(adversarial)
@@ -149,7 +165,7 @@ def apply_settings(attack: AutoAttack, config: AttackConfig) -> None:
             setattr(getattr(attack, owner), key, values[key])
 
 
-def _attack_one(
+def _attack_batch(
     attack: AutoAttack,
     config: AttackConfig,
     x: torch.Tensor,
@@ -157,30 +173,14 @@ def _attack_one(
     seed: int,
     device: torch.device,
 ) -> torch.Tensor:
-    """One sample's adversarial image, with its own seed and the caller's RNG state restored
-    (contiguous, with int64 labels: AutoAttack's ``view`` calls fail on channels-last strides
-    and FAB indexes with the labels)."""
+    """One batch's adversarial images, from one ``run_standard_evaluation`` call with the
+    batch's seed and the caller's RNG state restored (contiguous, with int64 labels:
+    AutoAttack's ``view`` calls fail on channels-last strides and FAB indexes with the labels)."""
     apply_settings(attack, config)
     attack.seed = seed
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        adversarial, _ = attack.run_standard_evaluation(x.contiguous(), y.long(), batch_size=1)
+        adversarial, _ = attack.run_standard_evaluation(x.contiguous(), y.long(), batch_size=len(y))
     return adversarial.detach().cpu()
-
-
-@contextlib.contextmanager
-def one_thread(device: torch.device) -> Iterator[None]:
-    """On the CPU, run torch on one intra-op thread: batch-1 passes are too small to split,
-    and threads that wait on each other made them 8-17x slower on a shared 2-core machine
-    (one thread also makes the images independent of the thread count)."""
-    if device.type != "cpu":
-        yield
-        return
-    saved = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(saved)
 
 
 @contextlib.contextmanager

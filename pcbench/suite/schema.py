@@ -72,18 +72,24 @@ _FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
 AUTOATTACK_OVERRIDES: Mapping[str, str] = MappingProxyType(
     {"n_iter": "i", "n_restarts": "r", "n_queries": "q", "n_target_classes": "c"}
 )
+#: The samples an AutoAttack kind attacks at once (its ``batch_size`` key), unless the suite
+#: says otherwise: ``pcbench run --batch-size``'s default. A sample's adversarial image can
+#: depend on its batch companions (:mod:`pcbench.perturbations.autoattack`), so the batch size
+#: is a suite setting, part of the attack's ``params()`` and so of its cells' keys.
+AUTOATTACK_BATCH_SIZE = 128
 #: kind -> the keys it takes besides the common ones: each single attack the overrides its
 #: AutoAttack object reads (FAB-T runs one restart whatever is set: AutoAttack forces it);
 #: the ensemble every override, applied to each of its sub-attacks that has the setting.
+#: Every AutoAttack kind also takes ``batch_size``.
 _KIND_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         **{kind: _FOOLBOX_KEYS for kind in FOOLBOX_KINDS},
-        "autoattack": ("norm", "version", "attacks", *AUTOATTACK_OVERRIDES),
-        "apgd-ce": ("norm", "n_iter", "n_restarts"),
-        "apgd-dlr": ("norm", "n_iter", "n_restarts"),
-        "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes"),
-        "fab-t": ("norm", "n_iter", "n_target_classes"),
-        "square": ("norm", "n_restarts", "n_queries"),
+        "autoattack": ("norm", "version", "attacks", *AUTOATTACK_OVERRIDES, "batch_size"),
+        "apgd-ce": ("norm", "n_iter", "n_restarts", "batch_size"),
+        "apgd-dlr": ("norm", "n_iter", "n_restarts", "batch_size"),
+        "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes", "batch_size"),
+        "fab-t": ("norm", "n_iter", "n_target_classes", "batch_size"),
+        "square": ("norm", "n_restarts", "n_queries", "batch_size"),
     }
 )
 #: Every key some attack kind takes: a key outside it is "unknown", one inside it but not
@@ -174,6 +180,12 @@ class AttackConfig:
     ``limit`` subset is drawn from them); the set then depends on the model, its rows' ``n``
     says how many there were and ``subset_hash`` which, and the label gets ``-correct``.
     ``"all"`` (the default) attacks every sample.
+
+    ``batch_size`` (AutoAttack kinds only; ``None`` for foolbox kinds, whose images do not
+    depend on their batch and which batch by ``pcbench run --batch-size``) is how many samples
+    one AutoAttack run attacks at once (default :data:`AUTOATTACK_BATCH_SIZE`). A sample's
+    image can depend on its batch companions, so it is in :meth:`params` (the cells' keys and
+    ``attack_params``) and a non-default value adds ``-b<batch_size>`` to the label.
     """
 
     kind: str
@@ -193,14 +205,16 @@ class AttackConfig:
     limit: int | None = None
     n_iter: int | None = None
     samples: str = "all"
+    batch_size: int | None = None
 
     @property
     def label(self) -> str:
         """Label used in file names and leaderboards, e.g. ``bim-linf-t800``, ``fgsm-detached``,
         ``autoattack-linf``, ``square-l2-sum``, ``square-linf-q1000-n40``, ``apgd-ce-linf-i10``:
         overridden AutoAttack settings add ``-i<n_iter>``, ``-r<n_restarts>``, ``-q<n_queries>``,
-        ``-c<n_target_classes>`` (:data:`AUTOATTACK_OVERRIDES`) and an attack ``limit`` adds
-        ``-n<limit>``, so entries that differ only there never share a label."""
+        ``-c<n_target_classes>`` (:data:`AUTOATTACK_OVERRIDES`), a non-default AutoAttack
+        ``batch_size`` adds ``-b<batch_size>`` and an attack ``limit`` adds ``-n<limit>``, so
+        entries that differ only there never share a label."""
         label = self.kind
         if self.version not in (None, "standard"):
             label += f"-{self.version}"
@@ -210,6 +224,8 @@ class AttackConfig:
             value = getattr(self, name)
             if value is not None:
                 label += f"-{prefix}{value}"
+        if self.batch_size not in (None, AUTOATTACK_BATCH_SIZE):
+            label += f"-b{self.batch_size}"
         if self.limit is not None:
             label += f"-n{self.limit}"
         if self.target_offset is not None:
@@ -233,6 +249,8 @@ class AttackConfig:
             del params["limit"]  # absent, not null: cell keys of attacks without a limit stay as they were
         if self.samples == "all":
             del params["samples"]  # absent by default: cell keys of attacks on every sample stay as they were
+        if self.batch_size is None:
+            del params["batch_size"]  # foolbox kinds: their images do not depend on the batch; keys unchanged
         if self.kind in AUTOATTACK_KINDS:
             params["autoattack"] = {
                 "version": self.version or "custom",
@@ -578,6 +596,7 @@ def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -
         ),
         limit=_attack_limit(src, key, table),
         samples=_attack_samples(src, key, table),
+        batch_size=_require_int(src, f"{key}.batch_size", table.get("batch_size", AUTOATTACK_BATCH_SIZE), minimum=1),
         norm=norm,
         version=version,
         sub_attacks=sub_attacks,
