@@ -26,7 +26,7 @@ from pcbench.errors import PcbenchError
 from pcbench.executors.options import EXECUTORS, ExecutorOptions
 from pcbench.names import check_name
 from pcbench.registry import get_model_spec, list_model_specs
-from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCLayer
+from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec, PCLayer
 
 if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench``
     import pandas as pd
@@ -57,8 +57,8 @@ def list_models(pattern: str = "*", *, variant: str | None = None, dataset: str 
 
         list_models("*resnet*", variant="pc")   # ['presnet18', 'presnet18-cifar100']
     """
-    if variant not in (None, "feedforward", "pc"):
-        raise PcbenchError(f"variant = {variant!r} is not allowed: feedforward, pc or None")
+    if variant is not None and variant not in VARIANTS:
+        raise PcbenchError(f"variant = {variant!r} is not allowed: {', '.join(VARIANTS)} or None")
     return sorted(
         spec.name
         for spec in list_model_specs()
@@ -614,7 +614,7 @@ def evaluate(
     ``base`` names the feedforward model a dynamic module (T >= 1) is a variant of: a
     registered model (evaluated too, if not yet stored) or a name evaluated before into
     ``results``. Every table and plot then pairs the two (Δ, paired p-values,
-    ``pc-vs-base.png``); ``leaderboards`` writes the whole report there.
+    ``variant-vs-base.png``); ``leaderboards`` writes the whole report there.
 
     A registered model can be passed by name instead of a module (then ``name`` is optional).
 

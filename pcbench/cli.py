@@ -369,7 +369,7 @@ def compare(
     <leaderboards>/<SUITE>.csv            long: model, metric, timestep, value, 95 % CI, n
     <leaderboards>/<SUITE>-timesteps.csv  wide: one row per model and timestep
     <leaderboards>/<SUITE>-summary.csv    one row per model: timestep 0, last and best,
-                                          PC variant vs its base (McNemar), masking flags
+                                          dynamic variant vs its base (McNemar), masking flags
 
     With --against, non-attack metrics must be equal as written (6 significant
     digits), attack metrics within max(2, 1 % of n) samples (see the README).
@@ -405,7 +405,7 @@ def plot(
 ) -> None:
     """Draw the plots of SUITE as PNGs into <leaderboards>/<SUITE>-plots/.
 
-    Accuracy vs timestep (clean, corruption families, each attack and ε), PC variant −
+    Accuracy vs timestep (clean, corruption families, each attack and ε), dynamic variant −
     base per timestep, accuracy vs severity, a model × corruption heatmap, Predify's
     relative corruption error and accuracy vs ε.
     """
@@ -431,7 +431,7 @@ def report(
     """Write the CSVs, the plots and a Markdown report <leaderboards>/<SUITE>-report.md.
 
     The report holds the summary table, the gradient-masking checks, a "did the dynamics
-    help?" table per PC variant, the plots (relative links) and the provenance.
+    help?" table per dynamic variant, the plots (relative links) and the provenance.
     """
     from pcbench import api
 

@@ -166,4 +166,4 @@ def test_run_load_results_and_leaderboard_equal_the_cli(suite_file, tmp_path):
     written = pd.read_csv(tmp_path / "cli-lb" / "api.csv")
     assert len(board.metrics) == len(written)
     assert [f"{v:.6g}" for v in board.metrics["value"]] == [f"{v:.6g}" for v in written["value"]]
-    assert (tmp_path / "api-lb" / "api-plots" / "pc-vs-base.png").is_file()
+    assert (tmp_path / "api-lb" / "api-plots" / "variant-vs-base.png").is_file()

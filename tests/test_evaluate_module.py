@@ -151,7 +151,7 @@ def test_base_pairs_the_variant_with_a_registered_base_or_a_stored_name(suite_fi
     row = paired.summary.set_index("model").loc["nb-pc"]
     assert row["delta_clean_acc:t0"] == 0.0  # at timestep 0 the variant is its base
     assert "p_clean_acc:last" in paired.summary.columns
-    assert (boards / "mine-plots" / "pc-vs-base.png").is_file()
+    assert (boards / "mine-plots" / "variant-vs-base.png").is_file()
     pcbench.evaluate(backbone(), suite_file, name="my-ff", results=results, mean=MEAN, std=STD, workers=1)
     mine = pcbench.evaluate(variant(0.8), suite_file, name="nb-pc2", base="my-ff", results=results, workers=1)
     assert mine.summary.set_index("model").loc["nb-pc2", "delta_clean_acc:t0"] == 0.0
@@ -214,7 +214,7 @@ def test_the_readme_script_without_a_main_guard_runs_once_and_finishes(tmp_path,
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("script body ran") == 1  # the corruption workers did not re-run the script
     assert "delta_clean_acc:last" in done.stdout and "my-pcnn" in done.stdout
-    assert (tmp_path / "lb-mine" / "smoke-plots" / "pc-vs-base.png").is_file()
+    assert (tmp_path / "lb-mine" / "smoke-plots" / "variant-vs-base.png").is_file()
     assert any((fresh_home / "corruptions").rglob("*.npy"))  # the corruptions really were generated
 
 

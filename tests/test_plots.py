@@ -7,7 +7,7 @@ from pathlib import Path
 from test_compare import SAMPLES, first, results
 
 from pcbench.leaderboards.board import CompareOptions, build_leaderboard
-from pcbench.leaderboards.differences import pc_differences
+from pcbench.leaderboards.differences import variant_differences
 from pcbench.leaderboards.plots import MIN_ACCURACY_SPAN, MIN_DELTA_SPAN, PLOTS, plots_dir, write_plots
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -29,14 +29,14 @@ def test_every_plot_is_a_non_empty_png(tmp_path: Path) -> None:
 def test_plots_without_data_are_left_out(tmp_path: Path) -> None:
     clean_only = {("ff", "clean", 0): first(9), ("pc", "clean", 0): first(9), ("pc", "clean", 1): first(10)}
     written = write_plots(build_leaderboard(results(clean_only)), tmp_path)
-    assert [path.name for path in written] == ["clean.png", "pc-vs-base.png"]
+    assert [path.name for path in written] == ["clean.png", "variant-vs-base.png"]
 
 
 def test_pc_minus_base_is_the_paired_difference_per_timestep() -> None:
     """pc gets 9 of the samples right at t = 0 (as ff) and 10 at t = 1: +1 sample, then."""
     clean_only = {("ff", "clean", 0): first(9), ("pc", "clean", 0): first(9), ("pc", "clean", 1): first(10)}
     board = build_leaderboard(results(clean_only))
-    table = pc_differences(board.outcomes, board.models, board.options.bootstrap)
+    table = variant_differences(board.outcomes, board.models, board.options.bootstrap)
     assert table[["model", "base", "metric"]].drop_duplicates().values.tolist() == [["pc", "ff", "clean_acc"]]
     assert table["timestep"].tolist() == [0, 1] and table["n"].tolist() == [SAMPLES, SAMPLES]
     assert table["delta"].tolist() == [0.0, 1 / SAMPLES]
@@ -44,7 +44,7 @@ def test_pc_minus_base_is_the_paired_difference_per_timestep() -> None:
     # the one differing sample is drawn k ~ Binomial(10, 0.1) times per resample: P(k = 0) = 0.35 and
     # P(k ≥ 3) = 0.07 > 2.5 % > P(k ≥ 4) = 0.013, so the 95 % interval is [0, 0.3]
     assert table["ci_low"].iloc[1] == 0.0 and abs(table["ci_high"].iloc[1] - 0.3) < 1e-9
-    figure = PLOTS["pc-vs-base"](board)
+    figure = PLOTS["variant-vs-base"](board)
     (ax,) = figure.axes
     assert figure.subfigs[0].get_suptitle() == "pc − ff" and ax.get_title() == f"clean\n({SAMPLES} samples)"
     low, high = ax.get_ylim()

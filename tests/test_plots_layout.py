@@ -36,7 +36,7 @@ SPANS = {
     "severity": MIN_ACCURACY_SPAN,
     "robust-vs-epsilon": MIN_ACCURACY_SPAN,
     "relative-corruption-error": MIN_ACCURACY_SPAN,
-    "pc-vs-base": MIN_DELTA_SPAN,
+    "variant-vs-base": MIN_DELTA_SPAN,
 }
 #: More than one pixel in both directions counts as an overlap (anti-aliasing aside).
 TOLERANCE_PX = 1.0
@@ -157,7 +157,7 @@ def test_no_two_texts_overlap(board: Leaderboard, name: str) -> None:
     assert not clashes, f"{name}: {clashes[:5]}"
 
 
-@pytest.mark.parametrize("name", [name for name in PLOTS if name not in ("pc-vs-base", "heatmap")])
+@pytest.mark.parametrize("name", [name for name in PLOTS if name not in ("variant-vs-base", "heatmap")])
 def test_legends_cover_no_panel_and_no_data_point(board: Leaderboard, name: str) -> None:
     figure = PLOTS[name](board)
     if figure is None:
@@ -205,9 +205,9 @@ def test_a_single_epsilon_gets_one_tick_at_that_epsilon(board: Leaderboard) -> N
         assert low < epsilon < high
 
 
-def test_pc_vs_base_names_each_pair_once_above_its_panels() -> None:
+def test_variant_vs_base_names_each_pair_once_above_its_panels() -> None:
     board = BOARDS["quick-like"]()
-    figure = drawn(PLOTS["pc-vs-base"](board))
+    figure = drawn(PLOTS["variant-vs-base"](board))
     (row,) = figure.subfigs
     assert row.get_suptitle() == "digits-pcnn − digits-cnn"
     titles = [ax.get_title() for ax in row.get_axes()]

@@ -1,6 +1,7 @@
-"""PC variant minus its feedforward base at every timestep, with a paired 95 % interval.
+"""A dynamic variant (PC or recurrent) minus its feedforward base at every timestep, with a
+paired 95 % interval.
 
-The direct answer to "did the dynamics help, and when?". For each PC variant whose base is
+The direct answer to "did the dynamics help, and when?". For each dynamic variant whose base is
 in the results and each headline metric — ``clean_acc``, ``corruption_acc`` (pooled over
 the stored corruption cells, whatever subset was run) and every best-known robust accuracy
 ``best_known_<norm>@<ε>_acc`` — every sample gets a score per model (the fraction of the
@@ -18,23 +19,25 @@ import numpy as np
 import pandas as pd
 
 from pcbench.leaderboards.outcomes import ModelOutcomes
+from pcbench.leaderboards.paired import is_paired_variant
 from pcbench.leaderboards.stats import Bootstrap
 
 COLUMNS = ["model", "base", "metric", "timestep", "delta", "ci_low", "ci_high", "n"]
 HEADLINE = ("clean_acc", "corruption_acc")
 
 
-def pc_differences(outcomes: dict[str, ModelOutcomes], models: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFrame:
-    """Rows :data:`COLUMNS` for every PC variant in ``models`` (columns model, variant,
+def variant_differences(outcomes: dict[str, ModelOutcomes], models: pd.DataFrame, bootstrap: Bootstrap) -> pd.DataFrame:
+    """Rows :data:`COLUMNS` for every dynamic variant in ``models`` (columns model, variant,
     base) whose base has outcomes; empty when there is none.
 
     Example::
 
-        table = pc_differences(board.outcomes, board.models, Bootstrap())
+        table = variant_differences(board.outcomes, board.models, Bootstrap())
         table[table.metric == "clean_acc"]   # delta per timestep, with ci_low, ci_high
     """
     frames = []
-    for model, base in models.loc[models["variant"] == "pc", ["model", "base"]].itertuples(index=False):
+    pairs = models.loc[is_paired_variant(models["variant"], models["base"]), ["model", "base"]]
+    for model, base in pairs.itertuples(index=False):
         if base not in outcomes or model not in outcomes:
             continue
         variant, reference = outcomes[model], outcomes[base]

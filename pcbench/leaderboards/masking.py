@@ -23,10 +23,10 @@ than a transferred FGSM or than the white-box attack on that timestep.
     One of those iterative L∞ attacks at ε ≥ :data:`LARGE_LINF_EPSILON` leaves accuracy above
     :data:`NEAR_ZERO_ACCURACY` (such a budget can turn any image into any other).
 ``flag_whitebox_weaker_than_transfer``
-    PC variants, at timesteps after 0: the white-box attack through the unroll leaves more
-    correct samples than the same attack on the feedforward pass (``attack_timestep =
-    "first"``, i.e. transferred from the feedforward base, whose timestep-0 network it
-    shares exactly), evaluated at the same timestep.
+    Dynamic variants (PC, recurrent), at timesteps after 0: the white-box attack through the
+    unroll leaves more correct samples than the same attack on timestep 0 (``attack_timestep
+    = "first"``; for a PC variant, transferred from the feedforward base, whose timestep-0
+    network it shares exactly), evaluated at the same timestep.
 ``flag_gradient_free_beats_whitebox``
     The gradient-free attack (``square``, which only queries the model's outputs) leaves
     fewer correct samples than the best gradient-based attack (every other kind, except an
@@ -140,7 +140,7 @@ def _large_epsilon_not_zero(group: pd.DataFrame) -> bool | None:
 
 def _whitebox_weaker(whitebox: pd.DataFrame, group: pd.DataFrame) -> bool | None:
     """``whitebox``: the white-box cells of ``group`` (one model and timestep)."""
-    if (group["variant"] != "pc").all():
+    if (group["variant"] == "feedforward").all():
         return None
     through_unroll = whitebox[whitebox["attack_timestep"] != "first"]
     transfer = group[group["attack_timestep"] == "first"]

@@ -1,4 +1,5 @@
-"""Paired comparison of a PC variant with its feedforward base on the same samples."""
+"""Paired comparison of a dynamic variant (PC or recurrent) with its feedforward base on the
+same samples."""
 
 from __future__ import annotations
 
@@ -8,6 +9,18 @@ import pandas as pd
 
 from pcbench.leaderboards.outcomes import ModelOutcomes
 from pcbench.leaderboards.stats import mcnemar_pvalue
+
+
+def is_paired_variant(variant: pd.Series, base: pd.Series) -> pd.Series:
+    """Which models (rows of a ``variant`` and a ``base`` column) every table, test and plot
+    pairs with their base: any dynamic variant (``pc``, ``recurrent``: all but
+    ``feedforward``) that names one.
+
+    Example::
+
+        models.loc[is_paired_variant(models["variant"], models["base"]), ["model", "base"]]
+    """
+    return (variant != "feedforward") & base.notna()
 
 
 @dataclass(frozen=True)

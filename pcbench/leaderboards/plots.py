@@ -8,7 +8,7 @@ have data for:
                                    accuracy pooled over the family's stored cells vs
                                    timestep (Wilson band); titles count what was evaluated
 ``attacks.png``                    one panel per attack and ε: accuracy vs timestep
-``pc-vs-base.png``                 per PC variant: variant − base per timestep with a paired
+``variant-vs-base.png``            per dynamic variant (PC, recurrent): variant − base per timestep with a paired
                                    95 % bootstrap band, for clean, corruption and each
                                    threat model (:mod:`pcbench.leaderboards.differences`)
 ``severity.png``                   accuracy pooled over corruptions vs severity, at
@@ -26,7 +26,7 @@ the plots over timesteps. Panels of one figure share their y-axis, and every acc
 collapse.
 
 Layout: the legend of a figure is one figure legend below the panels, so it never covers a
-curve or a band; ``pc-vs-base.png`` names each variant − base pair once,
+curve or a band; ``variant-vs-base.png`` names each variant − base pair once,
 above its row of panels, and titles each panel with the metric only; timestep and severity
 axes get integer ticks, and a panel with a single ε gets one tick, at that ε.
 ``tests/test_plots_layout.py`` checks the rendered layout: no two texts (titles, axis and
@@ -47,7 +47,7 @@ from matplotlib.ticker import MaxNLocator
 
 from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard
-from pcbench.leaderboards.differences import pc_differences
+from pcbench.leaderboards.differences import variant_differences
 from pcbench.leaderboards.families import FAMILIES
 from pcbench.leaderboards.stats import wilson_interval
 from pcbench.leaderboards.view import short_name
@@ -201,10 +201,10 @@ def attack_plot(board: Leaderboard) -> Figure | None:
     return figure
 
 
-def pc_vs_base_plot(board: Leaderboard) -> Figure | None:
-    """Per PC variant (one row of panels each, titled ``variant − base``): variant − base
+def variant_vs_base_plot(board: Leaderboard) -> Figure | None:
+    """Per dynamic variant (one row of panels each, titled ``variant − base``): variant − base
     per timestep with its paired band; every panel shares one y-axis."""
-    table = pc_differences(board.outcomes, board.models, board.options.bootstrap)
+    table = variant_differences(board.outcomes, board.models, board.options.bootstrap)
     if table.empty:
         return None
     pairs = list(table[["model", "base"]].drop_duplicates().itertuples(index=False))
@@ -370,7 +370,7 @@ PLOTS: dict[str, Callable[[Leaderboard], Figure | None]] = {
     "clean": clean_plot,
     "corruption-families": family_plot,
     "attacks": attack_plot,
-    "pc-vs-base": pc_vs_base_plot,
+    "variant-vs-base": variant_vs_base_plot,
     "severity": severity_plot,
     "heatmap": heatmap_plot,
     "relative-corruption-error": relative_error_plot,

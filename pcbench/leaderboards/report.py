@@ -1,4 +1,4 @@
-"""Markdown report ``<leaderboards>/<suite>-report.md``: summary, PC-vs-base table, plots, provenance.
+"""Markdown report ``<leaderboards>/<suite>-report.md``: summary, variant-vs-base tables, plots, provenance.
 
 The report links the plots and CSVs by paths relative to itself, so it renders on
 GitHub when committed next to them. It holds no timestamp, so regenerating it from
@@ -15,6 +15,7 @@ import pandas as pd
 from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard, csv_paths
 from pcbench.leaderboards.metrics import NOTE
+from pcbench.leaderboards.paired import is_paired_variant
 from pcbench.leaderboards.summary import AT, summary_metrics
 from pcbench.leaderboards.view import format_value, short_name, summary_view
 
@@ -22,7 +23,7 @@ PLOT_TITLES = {
     "clean": "Clean accuracy vs timestep",
     "corruption-families": "Corruption families vs timestep",
     "attacks": "Adversarial accuracy vs timestep",
-    "pc-vs-base": "Did the dynamics help, and when? PC variant − base per timestep (paired 95 % interval)",
+    "variant-vs-base": "Did the dynamics help, and when? Dynamic variant − base per timestep (paired 95 % interval)",
     "severity": "Accuracy vs severity",
     "heatmap": "Accuracy per corruption",
     "relative-corruption-error": "Relative corruption error (Predify) vs timestep",
@@ -60,7 +61,7 @@ def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
                 *_notes(board),
                 *_warnings(board),
                 *_masking_section(board),
-                *_pc_sections(board),
+                *_variant_sections(board),
                 "## Plots",
                 *[
                     f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})"
@@ -101,8 +102,9 @@ def _legend(board: Leaderboard) -> str:
     return (
         "Accuracies, mCE and relative mCE in %; `t`: the timestep shown; `robust-<norm>@<ε>`: best-known robust "
         "accuracy (a sample counts only if it survives every attack of that norm and ε); "
-        f"`Δ{short_name(board.selection.sort)}`/`p`: PC variant minus its feedforward base (percentage points) "
-        "and the exact McNemar p-value; `masking`: failed gradient-masking checks (`-` none, `?` nothing to check)."
+        f"`Δ{short_name(board.selection.sort)}`/`p`: dynamic variant (PC, recurrent) minus its feedforward base "
+        "(percentage points) and the exact McNemar p-value; `masking`: failed gradient-masking checks (`-` none, "
+        "`?` nothing to check)."
     )
 
 
@@ -116,9 +118,9 @@ MASKING_ADVICE = {
     "flag_large_epsilon_not_zero": "accuracy stayed above 5 % at L∞ ε ≥ 0.5, a budget that can turn any image into "
     "any other: the gradients are masked (a non-differentiable or saturating stage); add a transfer or "
     "gradient-free attack before trusting any robust accuracy.",
-    "flag_whitebox_weaker_than_transfer": "the white-box attack through the PC unroll was weaker than the same attack "
-    "transferred from the feedforward pass, so the unroll's gradients mislead the attack: read the transfer "
-    '(`attack_timestep = "first"`) and best-known robust accuracies, and try `gradient_mode = "full"`.',
+    "flag_whitebox_weaker_than_transfer": "the white-box attack through the unroll was weaker than the same attack "
+    "on timestep 0 (transferred from the feedforward pass), so the unroll's gradients mislead the attack: read "
+    'the transfer (`attack_timestep = "first"`) and best-known robust accuracies, and try `gradient_mode = "full"`.',
     "flag_gradient_free_beats_whitebox": "the gradient-free Square attack broke more samples than the best "
     "gradient-based attack at the same norm and ε, so the gradients are masked or misleading: trust only the "
     'best-known robust accuracy (which includes Square), and try `gradient_mode = "full"`, '
@@ -177,12 +179,12 @@ def _masking_section(board: Leaderboard) -> list[str]:
     return ["## Gradient-masking checks", "\n".join(lines)]
 
 
-def _pc_sections(board: Leaderboard) -> list[str]:
-    """One "did the dynamics help?" table per PC variant whose base is in the results."""
+def _variant_sections(board: Leaderboard) -> list[str]:
+    """One "did the dynamics help?" table per dynamic variant (PC, recurrent) whose base is in the results."""
     summary = board.summary.set_index("model")
     names = summary_metrics(board.metrics, board.selection.sort)
     sections = []
-    for model, row in summary[summary["variant"] == "pc"].iterrows():
+    for model, row in summary[is_paired_variant(summary["variant"], summary["base"])].iterrows():
         base = row["base"]
         if base not in summary.index:
             continue
@@ -212,7 +214,7 @@ def _pc_sections(board: Leaderboard) -> list[str]:
 
 
 def _decisive_rows(summary: pd.DataFrame, model: str, base: str, columns: pd.Index) -> pd.DataFrame:
-    """The PC table's ``robust-<threat>: broken only by`` rows: per value column, the attack
+    """The variant table's ``robust-<threat>: broken only by`` rows: per value column, the attack
     that alone broke the most samples and how many; the Δ columns stay empty."""
     suffix = ":last"
     threats = [

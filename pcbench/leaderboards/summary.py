@@ -3,7 +3,7 @@
 Columns
 -------
 ``model``, ``variant``, ``base``
-    The model, ``feedforward`` or ``pc``, and a PC variant's feedforward base.
+    The model, ``feedforward``, ``pc`` or ``recurrent``, and a dynamic variant's feedforward base.
 ``autoattack_warnings``
     Only when AutoAttack cells are stored: the distinct warnings of AutoAttack's own checks
     (e.g. that the model looks like a dynamic defense) over the model's cells, ``" | "``-joined.
@@ -28,7 +28,7 @@ Columns
     (:meth:`ModelOutcomes.decisive_attack`). Tells whether PGD, APGD-T or only the
     gradient-free Square breaks a model.
 ``delta_<metric>:t0|last|best``, ``p_<metric>:t0|last|best``
-    PC variants whose base is in the results: the metric minus the base's at the base's
+    Dynamic variants (PC, recurrent) whose base is in the results: the metric minus the base's at the base's
     last timestep, and the two-sided exact McNemar p-value on the per-sample predictions
     of the same sample ids (for the mean corruption accuracies: pooled over the
     (corruption, severity, sample) pairs, which are not independent, so read it as a
@@ -48,7 +48,7 @@ import pandas as pd
 from pcbench.errors import PcbenchError
 from pcbench.leaderboards.metrics import LOWER_IS_BETTER
 from pcbench.leaderboards.outcomes import BEST_KNOWN, CORRUPTION_GROUPS, ModelOutcomes
-from pcbench.leaderboards.paired import mcnemar_test
+from pcbench.leaderboards.paired import is_paired_variant, mcnemar_test
 
 AT = ("t0", "last", "best")
 #: Headline metrics of the summary, where present. ``corruption_acc`` (pooled) and
@@ -166,7 +166,7 @@ def summary_table(
     for where in AT:
         columns.update(decisive_attacks(outcomes, selection.at(where), where))
     for where in AT:
-        columns.update(pc_deltas(values, outcomes, table, selection.at(where), names, where))
+        columns.update(variant_deltas(values, outcomes, table, selection.at(where), names, where))
     table = pd.concat([table, pd.DataFrame(columns, index=table.index)], axis=1)
     order = sort_order(values_at(values, selection.chosen)[selection.sort], selection.sort)
     return table.loc[order].reset_index()
@@ -202,7 +202,7 @@ def sort_order(values: pd.Series, metric: str) -> list[str]:
     return list(key.sort_values(kind="stable", na_position="last").index)
 
 
-def pc_deltas(
+def variant_deltas(
     values: pd.DataFrame,
     outcomes: dict[str, ModelOutcomes],
     models: pd.DataFrame,
@@ -210,12 +210,13 @@ def pc_deltas(
     names: list[str],
     where: str,
 ) -> dict[str, pd.Series]:
-    """``delta_<metric>:<where>`` and ``p_<metric>:<where>`` columns for PC variants with a stored base."""
+    """``delta_<metric>:<where>`` and ``p_<metric>:<where>`` columns for dynamic variants (PC,
+    recurrent) with a stored base."""
     deltas = {
         f"{prefix}_{name}:{where}": pd.Series(np.nan, index=models.index) for name in names for prefix in ("delta", "p")
     }
     last = values.reset_index().groupby("model")["timestep"].max()
-    for model, base in models.loc[models["variant"] == "pc", "base"].items():
+    for model, base in models.loc[is_paired_variant(models["variant"], models["base"]), "base"].items():
         if base not in outcomes:
             continue
         t, t_base = int(timesteps[model]), int(last[base])

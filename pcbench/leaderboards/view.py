@@ -6,7 +6,7 @@ import pandas as pd
 
 from pcbench.leaderboards.board import Leaderboard
 from pcbench.leaderboards.outcomes import BEST_KNOWN
-from pcbench.leaderboards.summary import pc_deltas, sort_order, summary_metrics, values_at
+from pcbench.leaderboards.summary import sort_order, summary_metrics, values_at, variant_deltas
 
 SHORT = {
     "clean_acc": "clean",
@@ -39,7 +39,7 @@ def format_value(metric: str, value: float, signed: bool = False) -> str:
 def summary_view(board: Leaderboard) -> pd.DataFrame:
     """One row per model at its chosen timestep, as strings, sorted by the sort metric.
 
-    Columns: model, ``t``, each summary metric (percent), for PC variants the sort
+    Columns: model, ``t``, each summary metric (percent), for dynamic variants the sort
     metric's difference to the base (percentage points) and its McNemar p-value, and the
     masking flags that failed (``-`` none, ``?`` no attack cell to check).
     """
@@ -51,7 +51,7 @@ def summary_view(board: Leaderboard) -> pd.DataFrame:
     for name in names:
         view[short_name(name)] = at[name].map(lambda value, n=name: format_value(n, value))
     models = board.models.set_index("model")
-    deltas = pc_deltas(values, board.outcomes, models, selection.chosen, [selection.sort], "chosen")
+    deltas = variant_deltas(values, board.outcomes, models, selection.chosen, [selection.sort], "chosen")
     view[f"Δ{short_name(selection.sort)}"] = deltas[f"delta_{selection.sort}:chosen"].map(
         lambda value: format_value(selection.sort, value, signed=True)
     )
@@ -79,6 +79,6 @@ def format_summary(board: Leaderboard) -> str:
     selection = board.selection
     legend = (
         f"sorted by {selection.sort} at timestep '{board.options.timestep}'; accuracies and mCE in %; "
-        f"Δ and p: PC variant vs its feedforward base (exact McNemar)"
+        f"Δ and p: dynamic variant vs its feedforward base (exact McNemar)"
     )
     return summary_view(board).to_string(index=False) + "\n" + legend

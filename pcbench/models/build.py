@@ -19,7 +19,7 @@ from pcbench.hashing import hash_file_once, hash_json
 from pcbench.models.checkpoints import refusal_reason
 from pcbench.models.pc import GradientMode, PCModel
 from pcbench.models.predictors import derive_predictors, describe_predictor, feature_shapes
-from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel
+from pcbench.models.protocol import FeedforwardModel, Normalize, TimestepModel, UnrolledModel
 from pcbench.models.stepwise import Stepwise
 from pcbench.registry.registry import get_model_spec
 from pcbench.registry.spec import ModelSpec
@@ -38,9 +38,10 @@ def build_model(
 ) -> TimestepModel:
     """Build ``spec`` (or a registered name) in eval mode with frozen parameters.
 
-    ``timesteps`` overrides the spec's default T for a PC variant or a stepwise network
+    ``timesteps`` overrides the spec's default T for a dynamic variant or a stepwise network
     (ignored for other feedforward models, which have T = 0); a stepwise spec is built as
-    :class:`~pcbench.models.stepwise.Stepwise` around its network. Weights are read, never
+    :class:`~pcbench.models.stepwise.Stepwise` around its network, a recurrent variant as
+    :class:`~pcbench.models.protocol.UnrolledModel` around its ``arch(timesteps=T)``. Weights are read, never
     trained or downloaded (see :func:`weights_path`).
     """
     spec = get_model_spec(spec) if isinstance(spec, str) else spec
@@ -55,6 +56,9 @@ def build_model(
         )
     elif spec.variant == "feedforward":
         model = FeedforwardModel(_backbone(spec), _normalize(spec))
+    elif spec.variant == "recurrent":
+        steps = spec.timesteps if timesteps is None else timesteps
+        model = UnrolledModel(_backbone(spec, timesteps=steps), _normalize(spec), steps)
     else:
         model = build_pc_model(spec, timesteps=timesteps, gradient_mode=gradient_mode)
         path = weights_path(spec)
@@ -132,14 +136,15 @@ def expected_weights_path(spec: ModelSpec) -> Path | None:
 
 
 def checkpoint_hash(spec: ModelSpec) -> str:
-    """Identity of the weights a model is built with (a PC variant's includes its base's).
+    """Identity of the weights a model is built with (a PC variant's includes its base's; a
+    recurrent variant's weights are its whole network).
 
     A query: it reads (and hashes) the weight files, and raises :class:`PcbenchError` when
     one is missing; it never trains.
     """
     path = weights_path(spec)
     own = hash_file_once(path)[:16] if path is not None else f"init-seed-{INIT_SEED}"
-    if spec.base is None:
+    if spec.variant != "pc" or spec.base is None:
         return own
     return hash_json([checkpoint_hash(get_model_spec(spec.base)), own])
 
@@ -247,8 +252,9 @@ class Architecture:
 def describe_architecture(spec: ModelSpec) -> Architecture:
     """The model's :class:`Architecture`; allocates no memory and loads no weights."""
     with torch.device("meta"):
-        if spec.variant == "feedforward":
-            backbone = _backbone(spec, load_weights=False)
+        if spec.variant != "pc":
+            extra = {"timesteps": spec.timesteps} if spec.variant == "recurrent" else {}
+            backbone = _backbone(spec, load_weights=False, **extra)
             return Architecture(sum(p.numel() for p in backbone.parameters()), 0)
         assert spec.pc is not None and spec.input_size is not None
         model = build_pc_model(spec, base_weights=False)
@@ -268,9 +274,10 @@ def parameter_counts(spec: ModelSpec) -> tuple[int, int]:
     return architecture.backbone_parameters, architecture.feedback_parameters
 
 
-def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
-    """The backbone ``spec.arch`` builds; an arch that fails or builds no ``nn.Module`` is an
-    error naming the model and the arch."""
+def _backbone(spec: ModelSpec, load_weights: bool = True, **extra: Any) -> nn.Module:
+    """The backbone ``spec.arch`` builds (called with ``extra`` too: a recurrent variant's
+    ``timesteps``); an arch that fails or builds no ``nn.Module`` is an error naming the
+    model and the arch."""
     assert spec.arch is not None
     try:
         builder = resolve_callable(spec.arch)
@@ -279,7 +286,7 @@ def _backbone(spec: ModelSpec, load_weights: bool = True) -> nn.Module:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         try:
-            backbone = builder(num_classes=spec.num_classes, **spec.arch_kwargs)
+            backbone = builder(num_classes=spec.num_classes, **spec.arch_kwargs, **extra)
         except PcbenchError:
             raise
         except Exception as exc:  # noqa: BLE001 -- the user's builder may fail in any way

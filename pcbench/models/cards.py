@@ -41,8 +41,11 @@ def format_model_table() -> tuple[str, list[str]]:
 
 
 def format_model_card(name: str) -> str:
-    """Everything known about one model: spec, PCoders, parameters, weights, training."""
+    """Everything known about one model: spec, PCoders, parameters, weights, training, and
+    for a model built from a paper (:data:`pcbench.models.dynamics.REFERENCES`) the paper and
+    what was simplified."""
     from pcbench.models.build import describe_architecture
+    from pcbench.models.dynamics import REFERENCES
 
     spec = get_model_spec(name)
     architecture = describe_architecture(spec)
@@ -58,7 +61,9 @@ def format_model_card(name: str) -> str:
         ("timesteps", str(spec.timesteps)),
         (
             "parameters",
-            f"{architecture.backbone_parameters:,} backbone + {architecture.feedback_parameters:,} feedback",
+            f"{architecture.backbone_parameters:,} (the whole network)"
+            if spec.variant == "recurrent"
+            else f"{architecture.backbone_parameters:,} backbone + {architecture.feedback_parameters:,} feedback",
         ),
         *_weights_rows("weights", spec),
         *(_weights_rows("base weights", base) if base else []),
@@ -66,6 +71,9 @@ def format_model_card(name: str) -> str:
         ("spec hash", spec_hash(spec)),
         ("source", spec.source),
     ]
+    reference = REFERENCES.get(spec.name) if spec.source == "builtin" else None
+    if reference is not None:
+        rows += [("paper", reference.paper), ("simplified", reference.simplified)]
     lines = [f"{key:<20}{value}" for key, value in rows]
     if spec.pc is not None:
         lines.append(

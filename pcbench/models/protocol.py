@@ -45,6 +45,23 @@ class FeedforwardModel(TimestepModel):
         return self.backbone(self.normalize(x)).unsqueeze(0)
 
 
+class UnrolledModel(TimestepModel):
+    """A recurrent network that unrolls itself: ``backbone(normalize(x))`` is already
+    ``[T + 1, B, classes]`` (a registered recurrent variant).
+
+    Example::
+
+        model = UnrolledModel(net, Normalize(MEAN, STD), timesteps=net.timesteps)
+    """
+
+    def __init__(self, backbone: nn.Module, normalize: Normalize, timesteps: int) -> None:
+        super().__init__(backbone, normalize)
+        self.timesteps = timesteps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.backbone(self.normalize(x))
+
+
 class AtTimestep(nn.Module):
     """Reduce a timestep model to ``[B, classes]`` logits (for attacks and training).
 

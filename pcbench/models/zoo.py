@@ -1,4 +1,4 @@
-"""Built-in model specs: the embedded digits pair and the published PC zoo.
+"""Built-in model specs: the embedded digits models and the published PC zoo.
 
 Zoo backbones are torchvision architectures with weights read from the weights directory
 (``$PCBENCH_WEIGHTS``, see :mod:`pcbench.registry.weight_files`) under torchvision's file names;
@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 import torchvision
 
-from pcbench.models import digits, published
+from pcbench.models import digits, dynamics, published
 from pcbench.models.presets import DEFAULT_PRESET, TrainingPreset
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, ModelSpec, PCConfig, PCLayer
 from pcbench.registry.weight_files import in_package, in_weights_dir
@@ -22,12 +22,16 @@ from pcbench.registry.weight_files import in_package, in_weights_dir
 #: SHA-256 of the shipped digits weights (:mod:`pcbench.models.digits`).
 DIGITS_CNN_SHA256 = "4d9291c1e32c1a832379bf9decd26dfb395d4bb8c6faad4ca3959d514eb39422"
 DIGITS_FEEDBACK_SHA256 = "431f4c57332c64ce8f477025cdfe425df558c54437a8abd3685c94d16f89eb51"
+#: SHA-256 of the shipped weights of the recurrent digits families (:mod:`pcbench.models.dynamics`).
+DIGITS_HGRU_SHA256 = "4df8f361f9caab85c86ff568e7831376dd98f8331aa579a498e9aa22b10907c0"
+DIGITS_KURAMOTO_SHA256 = "bbc51d794a0ff822acce9b1574357501cc3584431c75eb566c20601847f93dfb"
+DIGITS_KURAMOTO_BASE_SHA256 = "44d790e247c7d85fc3581aace33b4c5d47aebaea89efbae4ed6b86e84434dcf6"
 ZOO_TIMESTEPS = 10
 
 
 def builtin_specs() -> list[ModelSpec]:
-    """Specs registered with pcbench itself, feedforward bases before their PC variants."""
-    return [*_digits_specs(), *_zoo_specs()]
+    """Specs registered with pcbench itself, feedforward bases before their dynamic variants."""
+    return [*_digits_specs(), *_dynamics_specs(), *_zoo_specs()]
 
 
 def feedback_preset(name: str) -> TrainingPreset:
@@ -63,6 +67,41 @@ def _digits_specs() -> list[ModelSpec]:
             weights=in_package(f"models/weights/{digits.FEEDBACK_WEIGHTS}"),
             weights_sha256=DIGITS_FEEDBACK_SHA256,
             description="embedded default: PC variant of digits-cnn (feedback weights ship with pcbench)",
+        ),
+    ]
+
+
+def _dynamics_specs() -> list[ModelSpec]:
+    """``digits-hgru`` (base ``digits-cnn``) and ``digits-kuramoto`` with its base."""
+    digits_data = {"num_classes": 10, "dataset": "digits", "input_size": 32, "mean": digits.MEAN, "std": digits.STD}
+    return [
+        ModelSpec(
+            name="digits-hgru",
+            variant="recurrent",
+            base="digits-cnn",
+            arch=dynamics.digits_hgru,
+            timesteps=dynamics.TIMESTEPS,
+            weights=in_package(f"models/weights/{dynamics.HGRU_WEIGHTS}"),
+            weights_sha256=DIGITS_HGRU_SHA256,
+            description="embedded: digits-cnn with an hGRU after its first stage (Linsley et al. 2018)",
+        ),
+        ModelSpec(
+            name="digits-kuramoto-base",
+            arch=dynamics.digits_kuramoto_base,
+            weights=in_package(f"models/weights/{dynamics.KURAMOTO_BASE_WEIGHTS}"),
+            weights_sha256=DIGITS_KURAMOTO_BASE_SHA256,
+            description="embedded: digits-kuramoto without coupling (phases all equal; real-valued)",
+            **digits_data,
+        ),
+        ModelSpec(
+            name="digits-kuramoto",
+            variant="recurrent",
+            base="digits-kuramoto-base",
+            arch=dynamics.digits_kuramoto,
+            timesteps=dynamics.TIMESTEPS,
+            weights=in_package(f"models/weights/{dynamics.KURAMOTO_WEIGHTS}"),
+            weights_sha256=DIGITS_KURAMOTO_SHA256,
+            description="embedded: complex-valued, Kuramoto phase coupling from random phases (stochastic)",
         ),
     ]
 

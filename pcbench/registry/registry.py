@@ -58,10 +58,10 @@ _sources_loaded = False
 
 
 def register_model(spec: ModelSpec) -> ModelSpec:
-    """Add ``spec`` to the registry and return it (completed from its base for PC variants).
+    """Add ``spec`` to the registry and return it (completed from its base for dynamic variants).
 
-    A PC variant inherits architecture, label space and preprocessing from its ``base``,
-    which must already be registered. Registering a name twice raises :class:`PcbenchError`.
+    A dynamic variant inherits label space and preprocessing from its ``base`` (a PC variant
+    its architecture too), which must already be registered. Registering a name twice raises :class:`PcbenchError`.
     """
     _load_sources()
     existing = _REGISTRY.get(spec.name)
@@ -70,7 +70,7 @@ def register_model(spec: ModelSpec) -> ModelSpec:
             f"model '{spec.name}' is already registered (source: {existing.source}); "
             "choose another name or remove the existing entry"
         )
-    if spec.variant == "pc":
+    if spec.variant != "feedforward":
         spec = _inherit_from_base(spec)
     _REGISTRY[spec.name] = spec
     return spec
@@ -153,7 +153,9 @@ def _inherit_from_base(spec: ModelSpec) -> ModelSpec:
         )
     if base.variant != "feedforward":
         raise PcbenchError(f"model '{spec.name}': base '{spec.base}' must be a feedforward model")
-    inherited = ("arch", "arch_kwargs", "num_classes", "dataset", "input_size", "mean", "std")
+    inherited = ("num_classes", "dataset", "input_size", "mean", "std")
+    if spec.variant == "pc":  # a recurrent variant builds its own network
+        inherited = ("arch", "arch_kwargs", *inherited)
     fields = {key: getattr(base, key) for key in inherited}
     fields["transfer_datasets"] = spec.transfer_datasets or base.transfer_datasets  # own list, else the base's
     return dataclasses.replace(spec, **fields)

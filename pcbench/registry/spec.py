@@ -1,8 +1,10 @@
 """Model specifications: everything needed to build a model and to say what produced a result.
 
 A :class:`ModelSpec` is small on purpose (RobustBench keeps model entries small): an
-architecture builder, a label space, preprocessing, weights, and for a predictive-coding
-(PC) variant the name of its feedforward ``base`` plus a :class:`PCConfig`.
+architecture builder, a label space, preprocessing, weights, and for a dynamic variant the
+name of its feedforward ``base``: a predictive-coding (PC) variant wraps the base's backbone
+and adds a :class:`PCConfig`; a recurrent variant is a network of its own (``arch``, unrolled
+for ``timesteps`` steps) that leaderboards pair with its base, as they pair a PC variant.
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ from pcbench.errors import InvalidValue, PcbenchError
 from pcbench.names import ALLOWED, check_name, is_name
 from pcbench.registry.predictor_spec import PredictorSpec
 
-Variant = Literal["feedforward", "pc"]
+Variant = Literal["feedforward", "pc", "recurrent"]
+#: Every variant; all but ``feedforward`` are dynamic (logits for timesteps 0..T, T >= 1).
+VARIANTS: tuple[Variant, ...] = ("feedforward", "pc", "recurrent")
 Protocol = Literal["unroll", "stepwise"]
 
 #: Paper setting for evaluation (Predify, NeurIPS 2021): the same at every PCoder.
@@ -146,11 +150,16 @@ class ModelSpec:
         weights: state-dict file. Feedforward: the whole network. PC: the predictors only
             (the backbone comes from ``base``). ``None``: no weights (seeded initialisation).
         weights_sha256: expected SHA-256 of ``weights``; checked when the model is built.
-        variant: ``"feedforward"`` or ``"pc"``.
-        base: for a PC variant, the feedforward model whose backbone (and weights) it wraps.
+        variant: ``"feedforward"``, ``"pc"`` or ``"recurrent"``.
+        base: for a dynamic variant, its feedforward base: the model whose backbone (and
+            weights) a PC variant wraps, and the model a recurrent variant is compared with
+            (the same network without the recurrence). Both inherit the base's label space
+            and preprocessing; a PC variant its architecture too.
         pc: the PC configuration (PC variants only).
-        timesteps: default number of PC timesteps T (logits for 0..T); 0 for feedforward (a
-            stepwise one: its T, >= 1).
+        timesteps: default number of timesteps T of a dynamic variant (logits for 0..T); 0
+            for feedforward (a stepwise one: its T, >= 1). A recurrent variant's ``arch`` is
+            called with ``timesteps=T`` and returns a module mapping normalised images to
+            logits ``[T + 1, B, classes]``; its ``weights`` are that whole module's.
         protocol: how the network is called: ``"unroll"`` (one call, logits ``[B, classes]``,
             or a PC variant's unroll) or ``"stepwise"`` (a feedforward-built, stateful
             recurrent network: ``reset``, then one call per timestep; see
@@ -194,7 +203,7 @@ class ModelSpec:
         where = f"model '{self.name}'"
         # (field, check, requirement); a check runs only once those before it passed (std needs mean)
         checks: list[tuple[str, Callable[[], bool], str]] = [
-            ("variant", lambda: self.variant in ("feedforward", "pc"), "must be one of feedforward, pc"),
+            ("variant", lambda: self.variant in VARIANTS, f"must be one of {', '.join(VARIANTS)}"),
             (
                 "arch",
                 lambda: self.arch is None or callable(self.arch) or _is_text(self.arch),
@@ -271,13 +280,21 @@ class ModelSpec:
             if self.pc is not None or self.base is not None:
                 raise PcbenchError(
                     f"model '{self.name}': a feedforward model takes no 'pc' or 'base'; "
-                    "set variant = 'pc' for a PC variant"
+                    "set variant = 'pc' for a PC variant or 'recurrent' for a recurrent one"
                 )
             if self.timesteps != 0 and self.protocol != "stepwise":
                 raise InvalidValue(where, "timesteps", self.timesteps, "must be 0: a feedforward model has T = 0")
             missing = [k for k in ("arch", "num_classes") if getattr(self, k) is None]
             if missing:
                 raise PcbenchError(f"model '{self.name}': missing {', '.join(missing)}")
+        elif self.variant == "recurrent":
+            if self.base is None or self.arch is None or self.pc is not None:
+                raise PcbenchError(
+                    f"model '{self.name}': a recurrent variant needs 'base' (a feedforward model) and 'arch' "
+                    "(its own network), and takes no 'pc'"
+                )
+            if self.timesteps < 1:
+                raise InvalidValue(where, "timesteps", self.timesteps, "must be >= 1 for a recurrent variant")
         elif self.base is None or self.pc is None:
             raise PcbenchError(f"model '{self.name}': a PC variant needs 'base' (a feedforward model) and 'pc'")
 

@@ -26,6 +26,13 @@ Both use one format, a table per model::
     # {module = "layer2", predictor = {kernel = 4, stride = 2, padding = 1, relu = true}}
     # keys: kind ("convtranspose"), kernel, stride, padding, upsample (bilinear ×n first), relu
 
+    [models.my-hgru]                       # a recurrent variant: its own network, paired with its base
+    variant = "recurrent"
+    base = "my-cnn"                        # label space and preprocessing come from the base
+    arch = "mymodels:hgru"                 # arch(num_classes, timesteps=T) -> logits [T + 1, B, classes]
+    timesteps = 8
+    weights = "checkpoints/my-hgru.pt"     # the whole network
+
     [models.my-recurrent]                  # a stateful network called step by step
     arch = "mymodels:recurrent"            # builds the whole network (weights: all of it)
     protocol = "stepwise"                  # net.reset(), net(images), then net(None) per step
@@ -61,7 +68,7 @@ entry -- a hand edit gone wrong, a deleted module or weights file -- is skipped 
 with a one-line reason (:class:`~pcbench.registry.registry.BrokenEntry`): the other models
 and every command keep working, ``pcbench models`` warns about it, looking it up raises the
 reason, and ``pcbench unregister NAME`` deletes its table without building it. Feedforward
-entries load before PC variants, so a variant may precede its base in the file. A registry
+entries load before dynamic (PC, recurrent) variants, so a variant may precede its base in the file. A registry
 file that is not valid TOML at all cannot be read entry by entry: it stays an error naming
 the line, to be fixed by hand.
 
@@ -155,7 +162,7 @@ def load_user_entries() -> list[BrokenEntry]:
         return []
     broken: dict[str, BrokenEntry] = {}
     tables = _model_tables(path, allow_empty=True)
-    for name, table in sorted(tables.items(), key=lambda item: _is_pc_table(item[1])):
+    for name, table in sorted(tables.items(), key=lambda item: _is_variant_table(item[1])):
         try:
             spec = _spec_from_table(name, table, path, "user")
             if spec.base in broken:
@@ -273,7 +280,7 @@ def remove_from_user_file(name: str) -> None:
         raise PcbenchError(
             f"model '{name}' is not in the user registry {target}; its entries: {', '.join(saved) or 'none'}"
         )
-    dependants = [other for other, table in saved.items() if _is_pc_table(table) and table.get("base") == name]
+    dependants = [other for other, table in saved.items() if _is_variant_table(table) and table.get("base") == name]
     if dependants:
         raise PcbenchError(f"model '{name}' is the base of {dependants}; remove those first")
     registered = _registered(name)
@@ -285,8 +292,8 @@ def remove_from_user_file(name: str) -> None:
 
 
 def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
-    """The TOML table of a spec, as written to the user registry (PC fields not inherited)."""
-    if not isinstance(spec.arch, str) and spec.variant == "feedforward":
+    """The TOML table of a spec, as written to the user registry (without what a variant inherits)."""
+    if not isinstance(spec.arch, str) and spec.variant != "pc":
         raise PcbenchError(f"model '{spec.name}': only an importable 'arch' string can be saved")
     table: dict[str, Any] = {"variant": spec.variant, "timesteps": spec.timesteps}
     if spec.variant == "feedforward":
@@ -301,6 +308,8 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
         )
         if spec.protocol == "stepwise":
             table.update(protocol=spec.protocol, reset=spec.reset, step=spec.step)
+    elif spec.variant == "recurrent":
+        table.update(base=spec.base, arch=spec.arch, arch_kwargs=spec.arch_kwargs)
     else:
         assert spec.pc is not None
         table["base"] = spec.base
@@ -505,8 +514,9 @@ def _import_target(target: str) -> Any:
 
 
 def _own_callable(spec: ModelSpec) -> Any:
-    """What the entry itself names to import: a feedforward ``arch``, a variant's predictors."""
-    if spec.variant == "feedforward":
+    """What the entry itself names to import: an ``arch`` (feedforward, recurrent), a PC
+    variant's predictors."""
+    if spec.variant != "pc":
         return spec.arch
     assert spec.pc is not None
     return spec.pc.predictors
@@ -577,8 +587,9 @@ def _absolute(value: Any, path: Path, where: str) -> str:
     return str(real_path(path.parent / Path(value).expanduser()))
 
 
-def _is_pc_table(table: Any) -> bool:
-    return isinstance(table, dict) and table.get("variant") == "pc"
+def _is_variant_table(table: Any) -> bool:
+    """A dynamic variant's table (PC or recurrent): it names a base, so it loads after them."""
+    return isinstance(table, dict) and table.get("variant") in ("pc", "recurrent")
 
 
 def _one_line(exc: Exception) -> str:

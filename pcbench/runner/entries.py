@@ -57,7 +57,8 @@ class UserModule:
     ``module`` maps images in [0, 1] (``[B, C, H, W]``; or normalised ones when ``mean`` and
     ``std`` are given, which then put ``Normalize(mean, std)`` in front of it) to logits
     ``[B, classes]`` or ``[T + 1, B, classes]``. ``base`` names its feedforward base (a model
-    of the same run or already stored), which makes a module with T > 0 a ``pc`` variant of it;
+    of the same run or already stored), which makes a module with T > 0 a dynamic variant of it
+    (``pc`` when it contains a :class:`~pcbench.models.pc.PCModel`, else ``recurrent``);
     ``key`` is any string that tells apart versions pcbench cannot see (see
     :mod:`pcbench.models.identity`).
     """
@@ -154,7 +155,7 @@ def module_entry(name: str, user: UserModule, suite: Suite, data: ImageSet, devi
         raise PcbenchError(
             f"model '{name}' predicts {classes} classes but dataset '{data.name}' has {data.num_classes}"
         )
-    variant = "feedforward" if model.timesteps == 0 else "pc"
+    variant = "feedforward" if model.timesteps == 0 else _dynamic_variant(module)
     if user.base is not None and variant == "feedforward":
         raise PcbenchError(
             f"evaluate: base = '{user.base}' for model '{name}', which has no timesteps (logits [B, classes]); "
@@ -210,3 +211,9 @@ def borrowed(modules: Sequence[nn.Module]) -> Iterator[None]:
 def _data(tensor: torch.Tensor | None) -> torch.Tensor | None:
     """``tensor.data`` (the storage a module's ``.to()`` replaces in place), or None."""
     return None if tensor is None else tensor.data
+
+
+def _dynamic_variant(module: nn.Module) -> str:
+    """``pc`` for a module holding a :class:`~pcbench.models.pc.PCModel` (e.g. from
+    :func:`pcbench.wrap_pc`), else ``recurrent``."""
+    return "pc" if any(isinstance(part, PCModel) for part in module.modules()) else "recurrent"
