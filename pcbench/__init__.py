@@ -57,6 +57,7 @@ _EXPORTS = {
             "unregister",
             "wrap_pc",
             "write_report",
+            "write_site",
         )
     },
     "PcbenchError": "pcbench.errors",

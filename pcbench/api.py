@@ -465,16 +465,24 @@ def leaderboard(
 
 
 def write_report(
-    board: Leaderboard, leaderboards: str | Path, *, csvs: bool = True, plots: bool = True, markdown: bool = True
+    board: Leaderboard,
+    leaderboards: str | Path,
+    *,
+    csvs: bool = True,
+    plots: bool = True,
+    markdown: bool = True,
+    html: bool = False,
 ) -> list[Path]:
-    """Write a leaderboard's CSVs, plots and Markdown report under ``leaderboards``; return
-    the paths written.
+    """Write a leaderboard's CSVs, plots and Markdown report under ``leaderboards``, and with
+    ``html`` its HTML site ``<leaderboards>/<suite>-site/`` (``report --html``, see
+    :func:`write_site`); return the paths written.
 
     Example::
 
-        write_report(leaderboard("quick"), "leaderboards")
+        write_report(leaderboard("quick"), "leaderboards", html=True)
     """
     from pcbench.leaderboards.board import write_csvs
+    from pcbench.leaderboards.html import site_dir
     from pcbench.leaderboards.plots import plots_dir, write_plots
     from pcbench.leaderboards.report import report_path
     from pcbench.leaderboards.report import write_report as write_markdown
@@ -484,21 +492,42 @@ def write_report(
     pictures = write_plots(board, plots_dir(directory, board.suite)) if plots or markdown else []
     if markdown:
         written.append(write_markdown(board, report_path(directory, board.suite), pictures))
+    if html:
+        written += write_site([board], site_dir(directory, board.suite))
     return written + (pictures if plots else [])
+
+
+def write_site(boards: Leaderboard | Sequence[Leaderboard], directory: str | Path) -> list[Path]:
+    """What ``pcbench site`` writes: a static HTML site of one or more suites' leaderboards
+    that works offline from ``file://`` and makes no request (:mod:`pcbench.leaderboards.html`):
+    per suite a sortable table (clean, corruption and best-known robust accuracy at the last
+    and best timestep, Δ against the base with its interval and p-value, masking flags) and
+    per-timestep curves, and a page per model (model card, provenance). Returns the pages
+    written, ``<directory>/index.html`` first (one suite: its table; several: a list of them).
+
+    Example::
+
+        write_site([leaderboard("quick"), leaderboard("cifar10-c")], "leaderboards/site")
+    """
+    from pcbench.leaderboards.html import write_site as write_pages
+
+    return write_pages([boards] if not isinstance(boards, Sequence) else list(boards), Path(directory))
 
 
 def reproduce(board: Leaderboard, reference: str | Path) -> Reproduction:
     """Compare a leaderboard's long table with a reference CSV (``compare --against``):
-    attack-free metrics must be equal as written, attack metrics within tolerance.
+    attack-free metrics must be equal as written, attack metrics within tolerance, and every
+    metric of a model with reduced-precision rows within the reduced-precision tolerance.
 
     Example::
 
         result = reproduce(leaderboard("quick"), "leaderboards/quick.csv")
         result.reproduced
     """
-    from pcbench.leaderboards.reproduce import compare_to_reference, read_reference
+    from pcbench.leaderboards.reproduce import compare_to_reference, read_reference, reduced_precision_models
 
-    return compare_to_reference(board.metrics, read_reference(Path(reference)))
+    reduced = reduced_precision_models(board.results.scores)
+    return compare_to_reference(board.metrics, read_reference(Path(reference)), reduced)
 
 
 def model_table() -> tuple[str, list[str]]:

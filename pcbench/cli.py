@@ -419,6 +419,12 @@ def plot(
 @cli.command()
 @click.argument("suite")
 @_leaderboard_options
+@click.option(
+    "--html",
+    is_flag=True,
+    help="Also write a static HTML site <leaderboards>/<SUITE>-site/ (sortable table, per-timestep "
+    "curves, a page per model; opens offline from file://).",
+)
 def report(
     suite: str,
     results: tuple[Path, ...],
@@ -427,17 +433,52 @@ def report(
     timestep: str,
     sort: str | None,
     on_conflict: str,
+    html: bool,
 ) -> None:
     """Write the CSVs, the plots and a Markdown report <leaderboards>/<SUITE>-report.md.
 
     The report holds the summary table, the gradient-masking checks, a "did the dynamics
-    help?" table per dynamic variant, the plots (relative links) and the provenance.
+    help?" table per dynamic variant, the plots (relative links) and the provenance. With --html
+    the same leaderboard also becomes a web page (see `pcbench site`).
     """
     from pcbench import api
 
     board = _leaderboard(suite, results, baseline, timestep, sort, on_conflict)
-    written = api.write_report(board, leaderboards, plots=False)
-    click.echo(written[-1])
+    for path in api.write_report(board, leaderboards, plots=False, html=html):
+        if path.suffix == ".md" or path.name == "index.html":
+            click.echo(path)
+
+
+@cli.command()
+@click.argument("suites", nargs=-1, required=True)
+@_leaderboard_options
+def site(
+    suites: tuple[str, ...],
+    results: tuple[Path, ...],
+    leaderboards: Path,
+    baseline: str | None,
+    timestep: str,
+    sort: str | None,
+    on_conflict: str,
+) -> None:
+    """Write one static HTML site of SUITES' leaderboards to <leaderboards>/site/.
+
+    \b
+    index.html            one suite: its table and curves; several: the list of suites
+    <SUITE>/index.html    (several suites) a suite's sortable table: clean, corruption and
+                          best-known robust accuracy at the last and best timestep, Δ against
+                          the base with interval and p-value, masking flags; per-timestep
+                          curves by metric, corruption and threat model
+    .../models/<M>.html   per model: every summary value, per-timestep values, model card,
+                          provenance
+
+    The pages work offline from file:// and make no request. The leaderboard options apply
+    to every suite.
+    """
+    from pcbench import api
+
+    boards = [_leaderboard(suite, results, baseline, timestep, sort, on_conflict) for suite in suites]
+    click.echo(api.write_site(boards, leaderboards / "site")[0])
 
 
 @cli.group(invoke_without_command=True)

@@ -246,9 +246,46 @@ def _delta(metric: str, delta: float, p: float) -> str:
 
 
 def _provenance(board: Leaderboard) -> str:
+    facts = provenance_facts(board) | {
+        "result directories": ", ".join(f"`{d}`" for d in board.results.directories)  # as code: `_` stays literal
+    }
+    lines = [f"- **{name}**: {value}" for name, value in facts.items()]
+    return "\n".join(lines) + "\n\n" + markdown_table(model_provenance(board).fillna("-"))
+
+
+def provenance_facts(board: Leaderboard) -> dict[str, str]:
+    """What produced the results, as ``{fact: text}``: suite hash, data set and subset,
+    seeds, devices, corruption source, package versions, result directories, bootstrap.
+
+    Example::
+
+        provenance_facts(board)["seeds"]   # '0'
+    """
     scores = board.results.scores
-    models = (
-        scores.groupby("model", sort=False)
+    versions = [column for column in scores.columns if column.endswith("_version")]
+    return {
+        "suite hash": _distinct(scores["suite_hash"]),
+        "dataset": f"{_distinct(scores['dataset'])} / {_distinct(scores['split'])} "
+        f"(dataset hash {_distinct(scores['dataset_hash'])}, subset hash {_distinct(scores['subset_hash'])})",
+        "seeds": _distinct(scores["seed"]),
+        "devices": _distinct(scores["device"]),
+        "corruption source": _distinct(scores["corruption_source"]),
+        "versions": "; ".join(f"{column.removesuffix('_version')} {_distinct(scores[column])}" for column in versions),
+        "result directories": ", ".join(map(str, board.results.directories)),
+        "bootstrap": f"{board.options.bootstrap.resamples} resamples over samples, seed {board.options.bootstrap.seed}",
+    }
+
+
+def model_provenance(board: Leaderboard) -> pd.DataFrame:
+    """One row per model: variant, base, spec and checkpoint hashes, cells, run ids (distinct
+    values comma-joined, ``-`` when none; ``base`` missing for a feedforward model).
+
+    Example::
+
+        model_provenance(board).set_index("model").loc["digits-pcnn", "checkpoint_hash"]
+    """
+    return (
+        board.results.scores.groupby("model", sort=False)
         .agg(
             variant=("variant", "first"),
             base=("base", "first"),
@@ -258,22 +295,7 @@ def _provenance(board: Leaderboard) -> str:
             run_ids=("run_id", _distinct),
         )
         .reset_index()
-        .fillna("-")
     )
-    versions = [column for column in scores.columns if column.endswith("_version")]
-    facts = {
-        "suite hash": _distinct(scores["suite_hash"]),
-        "dataset": f"{_distinct(scores['dataset'])} / {_distinct(scores['split'])} "
-        f"(dataset hash {_distinct(scores['dataset_hash'])}, subset hash {_distinct(scores['subset_hash'])})",
-        "seeds": _distinct(scores["seed"]),
-        "devices": _distinct(scores["device"]),
-        "corruption source": _distinct(scores["corruption_source"]),
-        "versions": "; ".join(f"{column.removesuffix('_version')} {_distinct(scores[column])}" for column in versions),
-        "result directories": ", ".join(f"`{d}`" for d in board.results.directories),
-        "bootstrap": f"{board.options.bootstrap.resamples} resamples over samples, seed {board.options.bootstrap.seed}",
-    }
-    lines = [f"- **{name}**: {value}" for name, value in facts.items()]
-    return "\n".join(lines) + "\n\n" + markdown_table(models)
 
 
 def _distinct(values: pd.Series) -> str:
