@@ -17,9 +17,10 @@ and the failed gradient-masking checks. Every value cell carries the summary CSV
 and text (``data-column``, ``data-value``), so the page can be checked against
 ``<suite>-summary.csv`` and sorts on exact values.
 
-Decisions: the plots are inline SVG drawn in Python (:mod:`~pcbench.leaderboards.svg`), and
-a few lines of vanilla JavaScript (``assets/site.js``) sort the table, switch last/best and
-pick the curve shown; no library is vendored. Each page inlines its CSS and script and sets a
+Decisions: the curves (:mod:`~pcbench.leaderboards.html_curves`) are inline SVG drawn in
+Python (:mod:`~pcbench.leaderboards.svg`), and a few lines of vanilla JavaScript
+(``assets/site.js``) sort the table, switch last/best and pick the curve shown; no library
+is vendored. Each page inlines its CSS and script and sets a
 Content-Security-Policy of ``default-src 'none'`` plus the hashes of exactly that script and
 style, so the browser refuses any request and any other script (a model name that got past
 the escaping would still not run). Pages hold no timestamp: the same results give the same
@@ -43,10 +44,10 @@ from pcbench.errors import PcbenchError
 from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard
 from pcbench.leaderboards.differences import variant_differences
+from pcbench.leaderboards.html_curves import curves_section
 from pcbench.leaderboards.outcomes import BEST_KNOWN
 from pcbench.leaderboards.report import MASKING_ADVICE, model_provenance, provenance_facts
 from pcbench.leaderboards.summary import summary_metrics
-from pcbench.leaderboards.svg import PALETTE, Line, Point, line_chart
 from pcbench.leaderboards.view import format_value, short_name
 from pcbench.models.cards import format_model_card
 from pcbench.names import is_name
@@ -55,17 +56,6 @@ from pcbench.names import is_name
 TABLE_AT = ("last", "best")
 #: Metrics of the suite table besides the best-known robust accuracies and the sort metric.
 TABLE_METRICS = ("clean_acc", "corruption_acc", "mce")
-#: The curves' metric groups, in menu order.
-CORRUPTION_SUMMARIES = (
-    "corruption_acc",
-    "mean_corruption_acc_15",
-    "mean_corruption_acc_19",
-    "relative_corruption_error",
-    "mce",
-    "relative_mce",
-)
-#: Smallest y span of an accuracy curve and of a difference curve, in percentage points.
-MIN_ACCURACY_SPAN, MIN_DELTA_SPAN = 10.0, 4.0
 
 
 def site_dir(leaderboards: Path, suite: str) -> Path:
@@ -188,7 +178,7 @@ def _suite_page(board: Leaderboard, differences: pd.DataFrame, home: str | None)
         f'<div class="controls">Show: {switch}</div>',
         _suite_table(board, differences, shown),
         _masking_legend(board),
-        _curves(board, differences),
+        curves_section(board, differences),
         "<h2>Provenance</h2>",
         _facts(provenance_facts(board)),
         _frame_table(model_provenance(board)),
@@ -359,128 +349,6 @@ def _masking_legend(board: Leaderboard) -> str:
 def _code_spans(markdown: str) -> str:
     """Escaped ``markdown`` with its `code` spans as ``<code>`` elements."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", escape(markdown))
-
-
-# --- curves -----------------------------------------------------------------------------------
-
-
-def curve_groups(metrics: Sequence[str]) -> dict[str, list[str]]:
-    """The metrics of the long table grouped for the curve menu: clean, corruption summaries,
-    single corruptions, attacks, best-known robust accuracies (empty groups left out)."""
-    groups: dict[str, list[str]] = {
-        "clean": [],
-        "corruption summaries": [],
-        "corruptions": [],
-        "attacks": [],
-        "best-known robust": [],
-    }
-    for name in metrics:
-        if name == "clean_acc":
-            groups["clean"].append(name)
-        elif name in CORRUPTION_SUMMARIES:
-            groups["corruption summaries"].append(name)
-        elif name.startswith(BEST_KNOWN):
-            groups["best-known robust"].append(name)
-        elif "@" in name:
-            groups["attacks"].append(name)
-        else:
-            groups["corruptions"].append(name)
-    return {group: names for group, names in groups.items() if names}
-
-
-def _curves(board: Leaderboard, differences: pd.DataFrame) -> str:
-    """The metric and view menus and one SVG per (metric, view); the script shows one."""
-    groups = curve_groups(list(pd.unique(board.metrics["metric"])))
-    first = next(iter(groups.values()))[0]
-    menu = "".join(
-        f'<optgroup label="{escape(group)}">'
-        + "".join(f'<option value="{escape(name)}">{escape(short_name(name))}</option>' for name in names)
-        + "</optgroup>"
-        for group, names in groups.items()
-    )
-    colors = {model: PALETTE[index % len(PALETTE)] for index, model in enumerate(board.summary["model"])}
-    figures = []
-    for names in groups.values():
-        for name in names:
-            figures.append(_figure(name, "value", first, _value_chart(board.metrics, name, colors)))
-            figures.append(_figure(name, "delta", first, _delta_chart(differences, name, colors)))
-    return (
-        '<h2>Per-timestep curves</h2><div class="controls">'
-        f'<label>Metric <select id="metric">{menu}</select></label> '
-        '<label>Show <select id="view"><option value="value">value (95 % interval)</option>'
-        '<option value="delta">variant − base (paired 95 % interval)</option></select></label></div>'
-        + "".join(figures)
-        + '<p id="no-curve" hidden>No curve for this choice (differences exist for clean, pooled corruption '
-        "and best-known robust accuracy of dynamic variants whose base is in the results).</p>"
-    )
-
-
-def _figure(metric: str, view: str, first: str, chart: str) -> str:
-    if not chart:
-        return ""
-    hidden = "" if (metric, view) == (first, "value") else " hidden"
-    return f'<figure class="curve" data-metric="{escape(metric)}" data-view="{view}"{hidden}>{chart}</figure>'
-
-
-def _value_chart(metrics: pd.DataFrame, metric: str, colors: dict[str, str]) -> str:
-    rows = metrics[metrics["metric"] == metric]
-    ratio = metric == "relative_corruption_error"
-    scale = 1.0 if ratio else 100.0
-    lines = [
-        Line(
-            str(model),
-            colors.get(str(model), PALETTE[0]),
-            [
-                Point(
-                    int(r.timestep),
-                    scale * r.value,
-                    scale * r.ci_low,
-                    scale * r.ci_high,
-                    f"{model}, t={r.timestep}: {format_value(metric, r.value)} "
-                    f"[{format_value(metric, r.ci_low)}, {format_value(metric, r.ci_high)}], n={r.n}",
-                )
-                for r in group.sort_values("timestep").itertuples()
-            ],
-            constant=group["timestep"].nunique() == 1,
-        )
-        for model, group in rows.groupby("model", sort=False)
-    ]
-    return line_chart(
-        lines,
-        title=f"{short_name(metric)} vs timestep",
-        y_label="ratio" if ratio else "%",
-        min_span=0.0 if ratio else MIN_ACCURACY_SPAN,
-    )
-
-
-def _delta_chart(differences: pd.DataFrame, metric: str, colors: dict[str, str]) -> str:
-    rows = differences[differences["metric"] == metric]
-    lines = [
-        Line(
-            f"{model} − {base}",
-            colors.get(str(model), PALETTE[0]),
-            [
-                Point(
-                    int(r.timestep),
-                    100 * r.delta,
-                    100 * r.ci_low,
-                    100 * r.ci_high,
-                    f"{model} − {base}, t={r.timestep}: {format_value(metric, r.delta, signed=True)} "
-                    f"[{format_value(metric, r.ci_low, signed=True)}, "
-                    f"{format_value(metric, r.ci_high, signed=True)}], n={r.n}",
-                )
-                for r in group.sort_values("timestep").itertuples()
-            ],
-        )
-        for (model, base), group in rows.groupby(["model", "base"], sort=False)
-    ]
-    return line_chart(
-        lines,
-        title=f"{short_name(metric)}: variant − base",
-        y_label="percentage points",
-        min_span=MIN_DELTA_SPAN,
-        zero_line=True,
-    )
 
 
 # --- small tables -----------------------------------------------------------------------------
