@@ -24,10 +24,13 @@ from click.testing import CliRunner
 from test_compare import SUITE, scenario, small, store, tables
 
 from pcbench.cli import cli
+from pcbench.errors import PcbenchError
 from pcbench.leaderboards.board import CompareOptions, build_leaderboard, csv_paths, write_csvs
 from pcbench.leaderboards.differences import variant_differences
-from pcbench.leaderboards.html import write_site
+from pcbench.leaderboards.html import model_card_text, write_site
 from pcbench.leaderboards.merge import Results
+from pcbench.registry import get_model_spec
+from pcbench.registry.weight_files import PACKAGE_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED_SITE = REPO / "leaderboards" / "quick-site"
@@ -155,6 +158,20 @@ def test_hostile_names_stay_text_and_get_safe_file_names(site: Path) -> None:
         assert f"script-src 'sha256-{digest}'" in text and "default-src 'none'" in text
     pc_page = (site / "site" / hashed[1]).read_text()
     assert f"<h1>{HOSTILE_PC.replace('<', '&lt;').replace('>', '&gt;')}</h1>" in pc_page
+
+
+def test_model_cards_name_packaged_weights_by_reference() -> None:
+    card = model_card_text("digits-pcnn")
+    assert "weights             pcbench:models/weights/digits-pcnn-feedback.pt\n" in card
+    assert "base weights        pcbench:models/weights/digits-cnn.pt\n" in card and str(PACKAGE_DIR) not in card
+    assert model_card_text("<b>") == "no model card: " + card_error("<b>")
+
+
+def card_error(name: str) -> str:
+    """The one-line error of asking the registry for an unknown model."""
+    with pytest.raises(PcbenchError) as raised:
+        get_model_spec(name)
+    return str(raised.value)
 
 
 def test_report_html_and_site_commands(tmp_path: Path, run_main) -> None:

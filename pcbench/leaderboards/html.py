@@ -23,8 +23,9 @@ Python (:mod:`~pcbench.leaderboards.svg`), and a few lines of vanilla JavaScript
 is vendored. Each page inlines its CSS and script and sets a
 Content-Security-Policy of ``default-src 'none'`` plus the hashes of exactly that script and
 style, so the browser refuses any request and any other script (a model name that got past
-the escaping would still not run). Pages hold no timestamp: the same results give the same
-files, except for the model cards, which describe this machine's registry (weight paths).
+the escaping would still not run). Pages hold no timestamp and no local path (model cards
+name weight files by their registry references): the same results and registry give the
+same files.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import math
+import os
 import re
 from collections.abc import Sequence
 from html import escape
@@ -51,6 +53,7 @@ from pcbench.leaderboards.summary import summary_metrics
 from pcbench.leaderboards.view import format_value, short_name
 from pcbench.models.cards import format_model_card
 from pcbench.names import is_name
+from pcbench.registry.weight_files import PACKAGE_DIR, PACKAGE_PREFIX, WEIGHTS_PREFIX, weights_dir
 
 #: Where each table value is shown; "t0" stays in the model pages.
 TABLE_AT = ("last", "best")
@@ -215,18 +218,29 @@ def _model_page(board: Leaderboard, model: str) -> str:
         "<h2>Per-timestep values</h2>",
         _timestep_table(board.metrics[board.metrics["model"] == model]),
         "<h2>Model card</h2>",
-        f"<pre>{escape(_card(model))}</pre>",
+        f"<pre>{escape(model_card_text(model))}</pre>",
         "<h2>Provenance</h2>",
         _frame_table(provenance),
     ]
     return _page(f"{model} ({board.suite})", "\n".join(part for part in parts if part))
 
 
-def _card(model: str) -> str:
+def model_card_text(model: str) -> str:
+    """``pcbench models show MODEL`` with paths inside the package and the weights directory
+    written as the registry's references (``pcbench:...``, ``$PCBENCH_WEIGHTS/...``), so the
+    page is the same on every machine; a line saying why when there is no card.
+
+    Example::
+
+        model_card_text("digits-cnn")   # '... weights  pcbench:models/weights/digits-cnn.pt ...'
+    """
     try:
-        return format_model_card(model)
+        text = format_model_card(model)
     except PcbenchError as error:
         return f"no model card: {error}"
+    for directory, reference in ((PACKAGE_DIR, PACKAGE_PREFIX), (weights_dir(), WEIGHTS_PREFIX)):
+        text = text.replace(f"{directory}{os.sep}", reference)
+    return text
 
 
 # --- the suite table --------------------------------------------------------------------------
