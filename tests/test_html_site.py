@@ -141,7 +141,7 @@ def test_delta_shows_the_paired_interval_of_its_timestep(site: Path) -> None:
     text = (site / "site" / "index.html").read_text()
     for where, timestep, value in (("last", 2, "-10.0"), ("best", 1, "+10.0")):
         low, high = differences.loc[(HOSTILE_PC, "clean_acc", timestep), ["ci_low", "ci_high"]]
-        shown = f"Δ {value} [{100 * low:+.1f}, {100 * high:+.1f}]"
+        shown = f'Δ {value} <span class="ci">[{100 * low:+.1f}, {100 * high:+.1f}]</span>'
         assert re.search(rf'data-column="delta_clean_acc:{where}" data-value="[^"]*">{re.escape(shown)} <span', text)
 
 

@@ -317,7 +317,8 @@ def _delta_span(row: pd.Series, metric: str, where: str, interval: tuple[float, 
         return ""
     text = f"Δ {format_value(metric, delta, signed=True)}"
     if interval is not None:
-        text += f" [{format_value(metric, interval[0], signed=True)}, {format_value(metric, interval[1], signed=True)}]"
+        low, high = (format_value(metric, bound, signed=True) for bound in interval)
+        text += f' <span class="ci">[{low}, {high}]</span>'
     p_span = (
         f' <span data-column="p_{escape(metric)}:{where}" data-value="{csv_text(p)}">p {p:.2g}</span>'
         if csv_text(p)
