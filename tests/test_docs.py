@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import csv
 import importlib.util
 import os
 import re
@@ -98,6 +99,43 @@ def test_the_readme_is_short_and_its_relative_links_exist():
     local = [target for target in targets if "://" not in target]
     assert "docs/getting-started.md" in local
     assert [target for target in local if not (ROOT / target).exists()] == []
+
+
+def headline() -> dict[str, str]:
+    """The committed example's headline figures, formatted as the README and the home page write them."""
+    boards = ROOT / "leaderboards"
+    summary = {row["model"]: row for row in csv.DictReader((boards / "quick-summary.csv").open())}
+    long = {(r["model"], r["metric"], r["timestep"]): r for r in csv.DictReader((boards / "quick.csv").open())}
+    base, pc = summary["digits-cnn"], summary["digits-pcnn"]
+    rce = long[("digits-pcnn", "relative_corruption_error", pc["last_timestep"])]
+
+    def acc(row: dict[str, str], metric: str) -> str:
+        return f"{100 * float(row[metric + ':last']):.1f} %"
+
+    def p(metric: str) -> str:
+        return f"p = {float(pc['p_' + metric + ':last']):.2g}"
+
+    ci = f"95 % CI {float(rce['ci_low']):.4g}–{float(rce['ci_high']):.4g}"
+    return {
+        "t": f"(t = {pc['last_timestep']})",
+        "clean": f"| clean accuracy | {acc(base, 'clean_acc')} | {acc(pc, 'clean_acc')} | {p('clean_acc')} |",
+        "corruption": f"| pooled corruption accuracy | {acc(base, 'corruption_acc')} | {acc(pc, 'corruption_acc')} | "
+        f"{p('corruption_acc')} (pooled pairs, not independent) |",
+        "rce": f"| Predify's relative corruption error (t = 0 is 1) | {base['relative_corruption_error:last']} | "
+        f"{rce['value']} ({ci}) | bootstrap |",
+        "robust": f"| best-known L∞ robust accuracy, ε = 0.1 | {acc(base, 'best_known_linf@0.1_acc')} | "
+        f"{acc(pc, 'best_known_linf@0.1_acc')} | {p('best_known_linf@0.1_acc')} |",
+        "home": f"{rce['value']}, {ci}",
+    }
+
+
+def test_the_readme_headline_is_the_committed_example():
+    """The README's table equals the committed leaderboard (rerun with the example: update them together)."""
+    lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
+    figures = headline()
+    assert f"| at the last timestep {figures['t']} | `digits-cnn` | `digits-pcnn` | paired test |" in lines
+    assert [figures[key] in lines for key in ("clean", "corruption", "rce", "robust")] == [True] * 4
+    assert figures["home"] in (ROOT / "docs" / "index.md").read_text(encoding="utf-8").replace("\n", " ")
 
 
 def test_the_readme_test_command_is_what_ci_runs():
