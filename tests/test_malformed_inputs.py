@@ -297,6 +297,15 @@ CASES = [
         "unknown corruption", SUITE + "[corruptions]\nnames = ['fog', 'smog']\n", "corruptions.names[1]", "'smog'"
     ),
     suite_case("unknown key", "colour = 'red'\n" + SUITE, "colour"),
+    suite_case("draws zero", "draws = 0\n" + SUITE, "draws", "0"),
+    suite_case("draws a string", 'draws = "5"\n' + SUITE, "draws", "'5'"),
+    suite_case("eot zero", SUITE + "[[attacks]]\nkind = 'fgsm'\nepsilons = [0.1]\neot = 0\n", "attacks[0].eot", "0"),
+    suite_case(
+        "eot for square",
+        SUITE + "[[attacks]]\nkind = 'square'\nepsilons = [0.1]\neot = 4\n",
+        "attacks[0].eot",
+        "'square'",
+    ),
     suite_case("models a string", SUITE.replace('["digits-cnn"]', '"digits-cnn"'), "models", "'digits-cnn'"),
     suite_case("clean a string", SUITE.replace("clean = true", 'clean = "yes"'), "clean", "'yes'"),
     suite_case("dataset a number", SUITE.replace('name = "digits"', "name = 5"), "dataset.name", "5"),

@@ -32,6 +32,14 @@ than a transferred FGSM or than the white-box attack on that timestep.
     fewer correct samples than the best gradient-based attack (every other kind, except an
     ``autoattack`` ensemble that runs Square itself) at the same norm and ε: the gradients
     mislead the white-box attacks.
+``flag_eot_beats_one_draw``
+    An attack with Expectation over Transformation (``eot`` > 1: each gradient averaged over
+    that many draws of a stochastic model's randomness) leaves fewer correct samples than the
+    same attack with one draw (every setting equal but ``eot``, and for AutoAttack kinds the
+    version, e.g. ``rand`` against ``custom`` with the same sub-attacks): single draws' gradients
+    were masked by the randomness, so one-draw robust accuracies of the model overestimate it.
+    A deterministic model's EOT attack runs one draw (n equal gradients average to it), so
+    it never fires there.
 
 Comparisons count correct samples and allow a slack of one (random starts make equal-strength attacks differ
 by a sample or so), and compare only cells of the same samples (the same ``subset_hash``, the
@@ -61,6 +69,7 @@ FLAGS = (
     "flag_large_epsilon_not_zero",
     "flag_whitebox_weaker_than_transfer",
     "flag_gradient_free_beats_whitebox",
+    "flag_eot_beats_one_draw",
 )
 
 
@@ -79,6 +88,7 @@ def masking_flags(scores: pd.DataFrame) -> pd.DataFrame:
                 FLAGS[2]: _large_epsilon_not_zero(whitebox),
                 FLAGS[3]: _whitebox_weaker(whitebox, group),
                 FLAGS[4]: _gradient_free_beats(whitebox),
+                FLAGS[5]: _eot_beats_one_draw(whitebox),
             }
         )
     table = pd.DataFrame(rows, columns=["model", "timestep", *FLAGS])
@@ -99,6 +109,23 @@ def autoattack_warnings(scores: pd.DataFrame) -> pd.Series | None:
     return messages.map(lambda found: " | ".join(dict.fromkeys(found)))
 
 
+def stochastic_models(scores: pd.DataFrame) -> pd.Series | None:
+    """Model -> whether it was found stochastic (:mod:`pcbench.runner.stochastic`) in any of
+    its stored cells (NA for a model whose cells were all stored before models were checked);
+    None when no model is stochastic, so suites of deterministic models keep their columns.
+
+    Example::
+
+        stochastic_models(read_scores(root))  # e.g. digits-kuramoto -> True, digits-cnn -> False
+    """
+    if "stochastic" not in scores.columns:
+        return None
+    found = scores["stochastic"].astype("boolean")
+    if not found.fillna(False).any():
+        return None
+    return found.groupby(scores["model"], sort=False).agg(lambda cells: cells.any() if cells.notna().any() else pd.NA)
+
+
 def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
     attacks = scores[scores["perturbation"] == "attack"].copy()
     params = attacks["attack_params"].map(json.loads)
@@ -108,6 +135,8 @@ def _attack_rows(scores: pd.DataFrame) -> pd.DataFrame:
     attacks["gradient_mode"] = params.map(lambda p: p.get("gradient_mode", "full"))
     attacks["runs_square"] = params.map(lambda p: GRADIENT_FREE in p.get("autoattack", {}).get("attacks", []))
     attacks["norm"] = attacks["attack"].map(attack_label_norm)
+    attacks["eot"] = params.map(lambda p: p.get("eot", 1))
+    attacks["one_draw"] = params.map(_one_draw)
     last = attacks.groupby("model")["timestep"].transform("max")
     target = attacks["attack_timestep"]
     attacks["whitebox"] = (
@@ -155,6 +184,29 @@ def _gradient_free_beats(whitebox: pd.DataFrame) -> bool | None:
     gradient = whitebox[~whitebox["runs_square"]].groupby(keys)["correct"].min()
     both = pd.concat({"free": free, "gradient": gradient}, axis=1).dropna()
     return None if both.empty else bool((both["gradient"] - both["free"] > SLACK_SAMPLES).any())
+
+
+def _eot_beats_one_draw(whitebox: pd.DataFrame) -> bool | None:
+    """Whether an EOT attack leaves fewer correct samples than the same attack with one draw
+    (``whitebox``: the cells attacking this timestep, one model)."""
+    keys = ["subset_hash", "epsilon", "one_draw"]
+    return _exceeds(whitebox[whitebox["eot"] == 1], whitebox[whitebox["eot"] > 1], keys)
+
+
+def _one_draw(params: dict) -> str:
+    """An attack's ``attack_params`` as they would be with one draw (JSON): without ``eot``,
+    every sub-attack's ``eot_iter`` 1 and no AutoAttack version (the sub-attacks say what ran)."""
+    one = {name: value for name, value in params.items() if name != "eot"}
+    if "autoattack" in one:
+        settings = one["autoattack"].get("settings", {})
+        one["autoattack"] = {
+            **{name: value for name, value in one["autoattack"].items() if name != "version"},
+            "settings": {
+                attack: {**values, "eot_iter": 1} if "eot_iter" in values else values
+                for attack, values in settings.items()
+            },
+        }
+    return json.dumps(one, sort_keys=True)
 
 
 def _iterative_linf(group: pd.DataFrame) -> pd.Series:

@@ -30,6 +30,13 @@ class ModelOutcomes:
     ``cells`` has one row per cell (columns :data:`CELL_COLUMNS`) in array order;
     ``correct`` and ``present`` are ``[timesteps, cells, samples]`` booleans over
     ``sample_ids``; ``present`` is False where a cell has no prediction for a sample.
+
+    A stochastic model evaluated with ``draws`` > 1 (:mod:`pcbench.runner.stochastic`) has
+    one prediction per draw: ``correct`` is then True only where every draw is right (so a
+    best-known robust accuracy counts a sample robust only if it survives every draw, and
+    paired tests read it so), and ``hits`` (float ``[timesteps, cells, samples]``) holds the
+    fraction of draws right, from which :meth:`accuracy` takes the mean accuracy over draws
+    (as the cells' scores do); ``None`` when every cell has one draw.
     """
 
     model: str
@@ -38,13 +45,13 @@ class ModelOutcomes:
     sample_ids: np.ndarray
     correct: np.ndarray
     present: np.ndarray
+    hits: np.ndarray | None = None
 
     @cached_property
     def _flat(self) -> tuple[np.ndarray, np.ndarray]:
         shape = (-1, len(self.sample_ids))
-        return (self.correct & self.present).reshape(shape).astype(np.float32), self.present.reshape(shape).astype(
-            np.float32
-        )
+        right = self.correct & self.present if self.hits is None else self.hits * self.present
+        return right.reshape(shape).astype(np.float32), self.present.reshape(shape).astype(np.float32)
 
     def accuracy(self, weights: np.ndarray | None = None) -> np.ndarray:
         """Cell accuracies ``[timesteps, cells, K]``; NaN where a cell has no (weighted) sample.
@@ -54,7 +61,8 @@ class ModelOutcomes:
         """
         with np.errstate(divide="ignore", invalid="ignore"):
             if weights is None:
-                return ((self.correct & self.present).sum(axis=-1) / self.present.sum(axis=-1))[..., None]
+                right = self.correct & self.present if self.hits is None else self.hits * self.present
+                return (right.sum(axis=-1) / self.present.sum(axis=-1))[..., None]
             correct, present = self._flat
             accuracy = (correct @ weights.T) / (present @ weights.T)
         return accuracy.reshape(len(self.timesteps), len(self.cells), len(weights))
@@ -167,7 +175,25 @@ def model_outcomes(scores: pd.DataFrame, predictions: pd.DataFrame) -> dict[str,
             pd.Categorical(mine["cell"], categories=cells["cell"]).codes,
             np.searchsorted(sample_ids, mine["sample_id"].to_numpy()),
         )
-        correct[position] = mine["prediction"].to_numpy() == mine["label"].to_numpy()
+        right = mine["prediction"].to_numpy() == mine["label"].to_numpy()
         present[position] = True
-        outcomes[model] = ModelOutcomes(model, cells, timesteps, sample_ids, correct, present)
+        correct[position] = True
+        correct[tuple(axis[~right] for axis in position)] = False  # right only if right in every draw
+        hits = _hits(position, right, shape) if _drawn(mine) else None
+        outcomes[model] = ModelOutcomes(model, cells, timesteps, sample_ids, correct, present, hits)
     return outcomes
+
+
+def _drawn(predictions: pd.DataFrame) -> bool:
+    """Whether some prediction row is of a draw other than the first (``draws`` > 1)."""
+    return "draw" in predictions.columns and bool((predictions["draw"].fillna(0) > 0).any())
+
+
+def _hits(position: tuple[np.ndarray, ...], right: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """The fraction of its predictions (one per draw) that are right, per (timestep, cell,
+    sample) ``position`` of the prediction rows; 0 where there is none."""
+    made, hit = np.zeros(shape), np.zeros(shape)
+    np.add.at(made, position, 1.0)
+    np.add.at(hit, position, right.astype(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(made > 0, hit / made, 0.0)

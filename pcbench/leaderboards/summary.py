@@ -7,6 +7,11 @@ Columns
 ``autoattack_warnings``
     Only when AutoAttack cells are stored: the distinct warnings of AutoAttack's own checks
     (e.g. that the model looks like a dynamic defense) over the model's cells, ``" | "``-joined.
+``stochastic``
+    Only when some model is stochastic (its outputs differ between two forwards of the same
+    batch, :mod:`pcbench.runner.stochastic`): whether the model is; its accuracies are then
+    means over the suite's ``draws`` and its best-known robust accuracies count a sample
+    only if it survives every draw.
 ``last_timestep``, ``best_timestep``
     The model's last stored timestep, and the timestep with the best value of the sort
     metric (highest accuracy; lowest ``mce``, ``relative_mce``,

@@ -42,17 +42,22 @@ AttackTarget = int | Literal["mean", "sum"]
 
 
 class _PcbenchAttack:
-    """Foolbox mix-in: the random start comes from ``self.noise`` (unit ball, per sample), and
+    """Foolbox mix-in: the random start comes from ``self.noise`` (unit ball, per sample),
     with ``self.summed`` (a foolbox model of all timesteps' logits ``[T + 1, B, classes]``)
-    the loss is the cross-entropy summed over timesteps."""
+    the loss is the cross-entropy summed over timesteps, and with ``self.eot`` > 1 it is the
+    mean of that many forwards' losses (:func:`expected_loss`)."""
 
     noise: torch.Tensor
     summed: fb.Model | None = None
+    eot: int = 1
 
     def get_random_start(self, x0: ep.Tensor, epsilon: float) -> ep.Tensor:
         return x0 + epsilon * ep.astensor(self.noise.to(x0.raw.device))
 
     def get_loss_fn(self, model: fb.Model, labels: ep.Tensor) -> Callable[[ep.Tensor], ep.Tensor]:
+        return expected_loss(self._loss_fn(model, labels), self.eot)
+
+    def _loss_fn(self, model: fb.Model, labels: ep.Tensor) -> Callable[[ep.Tensor], ep.Tensor]:
         if self.summed is None:
             return super().get_loss_fn(model, labels)  # type: ignore[misc]
         summed = self.summed
@@ -62,6 +67,24 @@ class _PcbenchAttack:
             return sum(ep.crossentropy(logits[t], labels).sum() for t in range(logits.shape[0]))
 
         return loss_fn
+
+
+def expected_loss(loss_fn: Callable[[ep.Tensor], ep.Tensor], draws: int) -> Callable[[ep.Tensor], ep.Tensor]:
+    """Expectation over Transformation: ``loss_fn`` averaged over ``draws`` calls (each a
+    forward that draws the model's randomness anew), so the gradient foolbox takes of it is
+    the mean of ``draws`` single-draw gradients; ``loss_fn`` itself for one draw.
+
+    Example::
+
+        loss = expected_loss(lambda x: ep.crossentropy(fmodel(x), labels).sum(), 8)
+    """
+    if draws == 1:
+        return loss_fn
+
+    def mean_loss(inputs: ep.Tensor) -> ep.Tensor:
+        return sum(loss_fn(inputs) for _ in range(draws)) / draws  # type: ignore[return-value]
+
+    return mean_loss
 
 
 class _FGSM(_PcbenchAttack, fb.attacks.FGSM):
@@ -84,14 +107,18 @@ _ITERATIVE = {"pgd-linf": _LinfPGD, "pgd-l2": _L2PGD, "bim-linf": _LinfBIM}
 
 
 def make_attack(config: AttackConfig) -> fb.attacks.Attack:
-    """The foolbox attack for a suite attack entry (iterative ones with per-sample starts)."""
+    """The foolbox attack for a suite attack entry (iterative ones with per-sample starts,
+    every one averaging its gradients over ``config.eot`` draws)."""
     if config.kind == "fgsm":
-        return _FGSM()
-    if config.kind not in _ITERATIVE:
+        attack = _FGSM()
+    elif config.kind in _ITERATIVE:
+        attack = _ITERATIVE[config.kind](
+            rel_stepsize=config.rel_stepsize, steps=config.steps, random_start=config.random_start
+        )
+    else:
         raise PcbenchError(f"attack kind '{config.kind}' is not a foolbox attack")
-    return _ITERATIVE[config.kind](
-        rel_stepsize=config.rel_stepsize, steps=config.steps, random_start=config.random_start
-    )
+    attack.eot = config.eot
+    return attack
 
 
 def sample_seeds(ids: np.ndarray, config: AttackConfig, epsilon: float, seed: int) -> list[int]:

@@ -63,9 +63,9 @@ from pcbench.suite import AttackConfig
 #: Settings pcbench applies per sub-attack before each sample (the others are AutoAttack's
 #: constructor values); FAB-T's single restart is set by AutoAttack itself.
 _APPLIED = {
-    "apgd-ce": ("apgd", ("n_iter", "n_restarts")),
-    "apgd-dlr": ("apgd", ("n_iter", "n_restarts")),
-    "apgd-t": ("apgd_targeted", ("n_iter", "n_restarts", "n_target_classes")),
+    "apgd-ce": ("apgd", ("n_iter", "n_restarts", "eot_iter")),
+    "apgd-dlr": ("apgd", ("n_iter", "n_restarts", "eot_iter")),
+    "apgd-t": ("apgd_targeted", ("n_iter", "n_restarts", "n_target_classes", "eot_iter")),
     "fab": ("fab", ("n_iter", "n_restarts")),
     "fab-t": ("fab", ("n_iter", "n_target_classes")),
     "square": ("square", ("n_restarts", "n_queries")),

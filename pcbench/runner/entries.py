@@ -33,7 +33,9 @@ from pcbench.suite import Suite
 @dataclass
 class Entry:
     """A model taking part in the run: its identity in the results, and its model, built
-    lazily (only when one of its cells runs) by ``build``."""
+    lazily (only when one of its cells runs) by ``build``; ``stochastic``: whether its
+    outputs differ between two forwards (:mod:`pcbench.runner.stochastic`), ``None`` until
+    the run has checked."""
 
     name: str
     variant: str
@@ -43,6 +45,7 @@ class Entry:
     timesteps: tuple[int, ...]
     build: Callable[[], TimestepModel]
     model: TimestepModel | None = None
+    stochastic: bool | None = None
 
     def built(self) -> TimestepModel:
         if self.model is None:

@@ -43,11 +43,12 @@ class Perturbation:
     def gradient_passes(self, samples: int, unroll: int) -> int:
         """Image-timestep forward+backward passes of the attack (0 for other cells): ``steps``
         per image through the attacked unroll (T + 1 timesteps; 1 for ``first``; Σ_t (t + 1)
-        for ``each``)."""
+        for ``each``), times ``eot`` (an upper bound: a deterministic model's EOT attack runs
+        one draw, and an ensemble's non-APGD sub-attacks take none)."""
         if self.attack is None:
             return 0
         attacked = {"first": 1, "each": unroll * (unroll + 1) // 2}.get(self.attack.attack_timestep, unroll)
-        return self.samples(samples) * self.attack.steps * attacked
+        return self.samples(samples) * self.attack.steps * self.attack.eot * attacked
 
     def cost(self, samples: int, unroll: int) -> int:
         """Relative cost of the cell in forward-pass units (a forward+backward pass counts 3):

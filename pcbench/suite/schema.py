@@ -36,8 +36,13 @@ AUTOATTACK_VERSIONS: Mapping[str, tuple[str, ...]] = MappingProxyType(
         "standard": ("apgd-ce", "apgd-t", "fab-t", "square"),
         "plus": ("apgd-ce", "apgd-dlr", "fab", "square", "apgd-t", "fab-t"),
         "custom": (),  # the sub-attacks come from the ``attacks`` key
+        "rand": ("apgd-ce", "apgd-dlr"),  # for randomised defenses: EOT over RAND_EOT draws
     }
 )
+#: Draws over which AutoAttack's ``rand`` version averages each APGD gradient (its ``eot_iter``).
+RAND_EOT = 20
+#: Attack kinds that take ``eot`` (their gradients can be averaged over draws): foolbox's and APGD's.
+EOT_KINDS = (*FOOLBOX_KINDS, "autoattack", "apgd-ce", "apgd-dlr", "apgd-t")
 GRADIENT_MODES = ("full", "detached")
 ATTACK_TIMESTEPS = ("last", "each", "first", "mean", "sum")
 SEVERITIES = (1, 2, 3, 4, 5)
@@ -62,10 +67,21 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
     }
 )
 
-_SUITE_KEYS = ("name", "description", "seed", "models", "timesteps", "clean", "dataset", "corruptions", "attacks")
+_SUITE_KEYS = (
+    "name",
+    "description",
+    "seed",
+    "draws",
+    "models",
+    "timesteps",
+    "clean",
+    "dataset",
+    "corruptions",
+    "attacks",
+)
 _DATASET_KEYS = ("name", "split", "root", "limit", "seed")
 _CORRUPTION_KEYS = ("names", "severities", "source", "root")
-_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples")
+_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples", "eot")
 _FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
 #: AutoAttack settings a suite may override (``None`` in :class:`AttackConfig` keeps the
 #: standard version's), with the label prefix that records each: ``-i100``, ``-r5``, ...
@@ -181,6 +197,12 @@ class AttackConfig:
     says how many there were and ``subset_hash`` which, and the label gets ``-correct``.
     ``"all"`` (the default) attacks every sample.
 
+    ``eot`` (Expectation over Transformation, for stochastic models) averages every gradient
+    the attack takes over that many forward passes (draws of the model's randomness): for
+    foolbox kinds the loss is averaged over ``eot`` forwards per step, for APGD (alone or in
+    an ensemble) it is AutoAttack's ``eot_iter``; FAB and Square take none. The label gets
+    ``-eot<n>``; AutoAttack's ``rand`` version defaults to :data:`RAND_EOT`.
+
     ``batch_size`` (AutoAttack kinds only; ``None`` for foolbox kinds, whose images do not
     depend on their batch and which batch by ``pcbench run --batch-size``) is how many samples
     one AutoAttack run attacks at once (default :data:`AUTOATTACK_BATCH_SIZE`). A sample's
@@ -205,6 +227,7 @@ class AttackConfig:
     limit: int | None = None
     n_iter: int | None = None
     samples: str = "all"
+    eot: int = 1
     batch_size: int | None = None
 
     @property
@@ -236,6 +259,8 @@ class AttackConfig:
             label += f"-{self.attack_timestep}"
         if self.samples != "all":
             label += f"-{self.samples}"
+        if self.eot != 1:
+            label += f"-eot{self.eot}"
         return label
 
     def params(self) -> dict[str, Any]:
@@ -249,6 +274,8 @@ class AttackConfig:
             del params["limit"]  # absent, not null: cell keys of attacks without a limit stay as they were
         if self.samples == "all":
             del params["samples"]  # absent by default: cell keys of attacks on every sample stay as they were
+        if self.eot == 1:
+            del params["eot"]  # absent with one draw: cell keys of attacks without EOT stay as they were
         if self.batch_size is None:
             del params["batch_size"]  # foolbox kinds: their images do not depend on the batch; keys unchanged
         if self.kind in AUTOATTACK_KINDS:
@@ -263,7 +290,8 @@ class AttackConfig:
     def sub_attack_settings(self) -> dict[str, dict[str, Any]]:
         """AutoAttack sub-attack -> the settings it runs with (empty for foolbox kinds): the
         standard version's, the plus version's restarts, then each override the sub-attack has
-        (an ensemble's ``n_queries`` reaches Square only, its ``n_restarts`` not FAB-T)."""
+        (an ensemble's ``n_queries`` reaches Square only, its ``n_restarts`` not FAB-T), and
+        ``eot`` as APGD's ``eot_iter``."""
         settings = {}
         for attack in self.sub_attacks:
             values = dict(_SUB_ATTACK_SETTINGS[attack])
@@ -273,6 +301,8 @@ class AttackConfig:
                 value = getattr(self, name)
                 if value is not None and name in values and (attack, name) not in _FORCED:
                     values[name] = value
+            if "eot_iter" in values:
+                values["eot_iter"] = self.eot
             settings[attack] = values
         return settings
 
@@ -300,6 +330,10 @@ class Suite:
     ``path`` is the file it was loaded from (``None`` when parsed from a dict);
     ``timesteps`` is ``None`` for each model's default; ``content_hash`` hashes every
     other field except ``path``, so it identifies what the suite evaluates.
+
+    ``draws`` (default 1): how many times each cell of a *stochastic* model (one whose
+    outputs differ between two forwards of the same batch, :mod:`pcbench.runner.stochastic`)
+    is evaluated, each draw with its own seeds; deterministic models are evaluated once.
     """
 
     name: str
@@ -313,6 +347,7 @@ class Suite:
     corruptions: CorruptionConfig | None
     attacks: tuple[AttackConfig, ...]
     content_hash: str
+    draws: int = 1
 
     def with_overrides(
         self,
@@ -350,7 +385,8 @@ def parse_suite(
 
     ``source`` names the suite in error messages; a relative ``dataset.root`` is taken
     relative to ``base_dir`` (the working directory when ``None``); ``datasets`` maps
-    each allowed data set name to whether it needs a ``root``.
+    each allowed data set name to whether it needs a ``root`` (one that needs none needs no
+    precomputed ``corruptions.root`` either: how ``pcbench run --dry-run`` plans without the data).
     """
     table = _table(source, "", data, _SUITE_KEYS)
     name = _require_str(source, "name", _required(source, table, "", "name"))
@@ -363,11 +399,14 @@ def parse_suite(
         description=_require_str(source, "description", table.get("description", ""), empty=True),
         path=None,
         seed=_require_int(source, "seed", table.get("seed", 0), minimum=0),
+        draws=_require_int(source, "draws", table.get("draws", 1), minimum=1),
         models=_require_list(source, "models", _required(source, table, "", "models"), _require_str),
         timesteps=_parse_timesteps(source, table.get("timesteps")),
         clean=_require_bool(source, "clean", table.get("clean", True)),
         dataset=dataset,
-        corruptions=None if corruptions is None else _parse_corruptions(source, corruptions, base_dir, dataset.name),
+        corruptions=None
+        if corruptions is None
+        else _parse_corruptions(source, corruptions, base_dir, dataset.name, datasets[dataset.name]),
         attacks=_parse_attacks(source, table.get("attacks", [])),
         content_hash="",
     )
@@ -378,6 +417,8 @@ def _with_hash(suite: Suite) -> Suite:
     """``suite`` with ``content_hash`` computed from every field but ``path``."""
     content = dataclasses.asdict(suite)
     del content["path"], content["content_hash"]
+    if suite.draws == 1:
+        del content["draws"]  # absent by default: the hashes of suites without draws stay as they were
     content["attacks"] = [{"epsilons": list(attack.epsilons), **attack.params()} for attack in suite.attacks]
     root = suite.dataset.root
     content["dataset"]["root"] = None if root is None else str(root)
@@ -436,7 +477,9 @@ def _existing_path(src: str, key: str, value: object, base_dir: Path | None, exp
     return path.resolve()
 
 
-def _parse_corruptions(src: str, value: object, base_dir: Path | None, dataset: str) -> CorruptionConfig:
+def _parse_corruptions(
+    src: str, value: object, base_dir: Path | None, dataset: str, needs_root: bool
+) -> CorruptionConfig:
     """The ``[corruptions]`` table: names (``"all"``, ``"common"`` or a list), severities,
     and the source: ``generated`` (default) or ``precomputed`` from ``root`` (the data set's
     canonical -C set, which must exist)."""
@@ -466,6 +509,8 @@ def _parse_corruptions(src: str, value: object, base_dir: Path | None, dataset: 
             source,
             f"'generated' for dataset {dataset!r}: precomputed sets exist for {', '.join(PRECOMPUTED_SETS)}",
         )
+    if raw_root is None and not needs_root:  # a plan without the data (pcbench run --dry-run)
+        return CorruptionConfig(names=names, severities=severities, source=source)
     if raw_root is None:
         raise PcbenchError(
             f"{src}: corruptions.root is missing; source = 'precomputed' needs "
@@ -542,6 +587,7 @@ def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
         ),
         limit=_attack_limit(src, key, table),
         samples=_attack_samples(src, key, table),
+        eot=_attack_eot(src, key, table, kind),
     )
 
 
@@ -573,6 +619,20 @@ def _attack_samples(src: str, key: str, table: Mapping[str, Any]) -> str:
     return _require_choice(src, f"{key}.samples", table.get("samples", "all"), ATTACK_SAMPLES)
 
 
+def _attack_eot(src: str, key: str, table: Mapping[str, Any], kind: str, default: int = 1) -> int:
+    """An attack's ``eot``: draws per gradient (``default`` when absent), for :data:`EOT_KINDS` only."""
+    if "eot" not in table:
+        return default
+    if kind not in EOT_KINDS:
+        _fail(
+            src,
+            f"{key}.eot",
+            table["eot"],
+            f"no eot for kind {kind!r} (eot averages gradients of {', '.join(EOT_KINDS)})",
+        )
+    return _require_int(src, f"{key}.eot", table["eot"], minimum=1)
+
+
 def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -> AttackConfig:
     """An AutoAttack ``[[attacks]]`` table (its keys already checked against the kind's)."""
     norm = _require_choice(src, f"{key}.norm", table.get("norm", "Linf"), AUTOATTACK_NORMS)
@@ -596,6 +656,7 @@ def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -
         ),
         limit=_attack_limit(src, key, table),
         samples=_attack_samples(src, key, table),
+        eot=_attack_eot(src, key, table, kind, RAND_EOT if version == "rand" else 1),
         batch_size=_require_int(src, f"{key}.batch_size", table.get("batch_size", AUTOATTACK_BATCH_SIZE), minimum=1),
         norm=norm,
         version=version,
