@@ -19,8 +19,9 @@ from pcbench.leaderboards.stats import Bootstrap, wilson_interval
 from pcbench.perturbations.attacks import make_attack
 from pcbench.perturbations.autoattack import apply_settings, configured_autoattack
 from pcbench.runner.entries import UserModule
-from pcbench.runner.run import run_suite
+from pcbench.runner.run import cell_keys, run_suite
 from pcbench.runner.stochastic import is_stochastic
+from pcbench.store import cell_stem, stored_key
 from pcbench.store.results import read_predictions, read_scores
 from pcbench.suite import parse_suite
 
@@ -103,7 +104,7 @@ def test_eot_unmasks_the_random_mask_and_the_flag_fires_for_it_only(tmp_path):
 def test_same_suite_same_numbers_and_draws_pooled(tmp_path):
     """Two runs of one suite store the same predictions bit for bit; the draws differ from
     each other; the scores pool them: correct and n summed over draws, every draw stored."""
-    config = suite(draws=3, attacks=[{"kind": "pgd-linf", "epsilons": [0.05], "steps": 2}])
+    config = suite(draws=3, attacks=[{"kind": "pgd-linf", "epsilons": [0.05], "steps": 2}], limit=10)
     runs = []
     for name in ("a", "b"):
         summary = run_suite(
@@ -117,8 +118,8 @@ def test_same_suite_same_numbers_and_draws_pooled(tmp_path):
     right = (predictions["prediction"] == predictions["label"]).groupby(predictions["cell"]).sum()
     rows = scores.set_index("cell")
     assert rows["correct"].to_dict() == right.to_dict()
-    assert rows["n"].tolist() == [60, 60] and rows["draws"].tolist() == [3, 3] and rows["stochastic"].all()
-    assert rows.loc["clean", "accuracy"] == right["clean"] / 60
+    assert rows["n"].tolist() == [30, 30] and rows["draws"].tolist() == [3, 3] and rows["stochastic"].all()
+    assert rows.loc["clean", "accuracy"] == right["clean"] / 30
 
 
 def test_draws_give_mean_accuracy_with_interval_and_best_known_over_every_draw():
@@ -176,3 +177,17 @@ def test_autoattack_kinds_run_apgd_with_eot_iter():
     single = suite(attacks=[{"kind": "apgd-t", "epsilons": [0.1], "eot": 3}]).attacks[0]
     apply_settings(attack, single)
     assert attack.apgd_targeted.eot_iter == 3
+
+
+def test_stochastic_cells_resume_at_their_batch_size_and_cell_keys_agree(tmp_path):
+    """A stochastic model's cell is skipped when rerun alike and recomputed at another batch
+    size (its draws are cut by batches); ``cell_keys`` (executors, status, dry runs) detects it
+    too and gives the key the run stored."""
+    config = suite(models=("digits-kuramoto",), limit=10)
+    first = run_suite(config, results_dir=tmp_path, device="cpu", batch_size=8, progress=False)
+    assert first.evaluated == [cell_stem("digits-kuramoto", "clean")]
+    assert stored_key(first.results, first.evaluated[0]) == cell_keys(config, batch_size=8)["digits-kuramoto"]["clean"]
+    again = run_suite(config, results_dir=tmp_path, device="cpu", batch_size=8, progress=False)
+    assert again.skipped == first.evaluated and again.evaluated == []
+    other = run_suite(config, results_dir=tmp_path, device="cpu", batch_size=4, progress=False)
+    assert other.evaluated == first.evaluated
