@@ -52,6 +52,7 @@ _EXPORTS = {
             "reproduce",
             "run",
             "run_task",
+            "schema",
             "status",
             "train_feedback",
             "unregister",

@@ -20,7 +20,7 @@ import dataclasses
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import EXECUTORS, ExecutorOptions
@@ -557,6 +557,33 @@ def describe_suites() -> list[tuple[str, str]]:
         except PcbenchError as exc:  # e.g. a data set root that is not set up yet
             described.append((name, f"(not runnable yet) {exc}"))
     return described
+
+
+#: The files ``pcbench schema`` describes: a suite, a model file.
+SCHEMA_KINDS = ("suite", "models")
+
+
+def schema(kind: Literal["suite", "models"]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a suite file (``"suite"``) or a model file
+    (``"models"``), from the pydantic models that validate them: what ``pcbench schema
+    suite|models`` prints and ``schema/suite.json`` / ``schema/models.json`` hold, for an editor
+    (a ``#:schema`` comment at the top of a TOML file). It states each key's type, range,
+    default and description; the checks across keys (a PC variant needs a ``base``, ``fgsm``
+    takes one step, a ``root`` must exist) run when pcbench loads the file.
+
+    Example::
+
+        >>> pcbench.schema("suite")["properties"]["seed"]["minimum"]
+        0
+    """
+    from pcbench.registry.user_file import ModelsFile
+    from pcbench.suite.tables import SuiteTable
+    from pcbench.validation import json_schema
+
+    tables = {"suite": SuiteTable, "models": ModelsFile}
+    if kind not in tables:
+        raise PcbenchError(f"schema: unknown kind {kind!r}; allowed: {', '.join(SCHEMA_KINDS)}")
+    return json_schema(tables[kind])
 
 
 def cache_usage() -> list[CacheUsage]:

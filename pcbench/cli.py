@@ -658,6 +658,21 @@ def suites() -> None:
         click.echo(f"{name:<20} {description}")
 
 
+@cli.command()
+@click.argument("kind", type=click.Choice(["suite", "models"]))
+def schema(kind: str) -> None:
+    """Print the JSON Schema of a suite file or a model file.
+
+    Point your editor at it: a first line ``#:schema ./suite.json`` in a TOML file (Taplo,
+    Even Better TOML), as the built-in suites do with the copy in schema/.
+    """
+    import json
+
+    from pcbench import api
+
+    click.echo(json.dumps(api.schema(kind), indent=2, ensure_ascii=False))
+
+
 @cli.group()
 def cache() -> None:
     """The on-disk cache of generated corruptions and decoded image folders.

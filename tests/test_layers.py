@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     (
         "pcbench.errors",
         "pcbench.names",
+        "pcbench.validation",
         "pcbench.hashing",
         "pcbench.paths",
         "pcbench.files",

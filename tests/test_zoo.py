@@ -235,9 +235,9 @@ def test_pc_variant_of_any_cnn_registers_with_declared_predictors(registry_snaps
         ),
         (
             lambda t: t.replace('kind = "convtranspose"', 'kind = "conv"'),
-            r"layers\[0\].predictor: predictor kind = 'conv'; allowed: convtranspose",
+            r"layers\[0\].predictor.kind = 'conv' must be one of convtranspose",
         ),
-        (lambda t: t.replace("padding = 2", "padding = -2"), r"predictor padding = -2 must be an integer >= 0"),
+        (lambda t: t.replace("padding = 2", "padding = -2"), r"predictor.padding = -2 must be an integer >= 0"),
         (
             lambda t: t.replace("layers = [", 'predictors = "pcbench.models.digits:digits_predictors"\nlayers = ['),
             r"model 'ptiny': pc.predictors and per-layer 'predictor' tables exclude each other",

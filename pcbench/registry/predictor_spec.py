@@ -9,18 +9,37 @@ a dry forward of the backbone (see :mod:`pcbench.models.predictors`).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated, Literal
 
-from pcbench.errors import PcbenchError
+from pydantic import Field
+
+from pcbench.registry.tables import EntryTable, Flag, NonNegativeInt, PositiveInt, must
+from pcbench.validation import check_fields
 
 #: Predictor kinds understood by the schema (``kind`` in a TOML ``predictor`` table).
 PREDICTOR_KINDS = ("convtranspose",)
 
-_MINIMUMS = {"kernel": 1, "stride": 1, "padding": 0, "upsample": 1}
+
+class PredictorTable(EntryTable):
+    """A ``predictor`` table of a model file, and the fields :class:`PredictorSpec` checks."""
+
+    kind: Annotated[Literal["convtranspose"], must(f"one of {', '.join(PREDICTOR_KINDS)}")] = Field(
+        "convtranspose", description="The predictor's kind."
+    )
+    kernel: PositiveInt = Field(3, description="Kernel size of the transposed convolution.")
+    stride: PositiveInt = Field(1, description="Its stride.")
+    padding: NonNegativeInt = Field(1, description="Its padding.")
+    upsample: PositiveInt = Field(1, description="Bilinear upsampling factor applied first (1: none).")
+    relu: Flag = Field(False, description="A ReLU after the convolution.")
 
 
 @dataclass(frozen=True)
 class PredictorSpec:
-    """One PCoder's predictor: upsampling factor, transposed-convolution geometry, ReLU."""
+    """One PCoder's predictor: upsampling factor, transposed-convolution geometry, ReLU.
+
+    Its fields are checked by :class:`PredictorTable` (a bad one raises
+    :class:`~pcbench.errors.InvalidValue`: ``predictor: kernel = 0 must be an integer >= 1``).
+    """
 
     kind: str = "convtranspose"
     kernel: int = 3
@@ -30,14 +49,7 @@ class PredictorSpec:
     relu: bool = False
 
     def __post_init__(self) -> None:
-        if self.kind not in PREDICTOR_KINDS:
-            raise PcbenchError(f"predictor kind = {self.kind!r}; allowed: {', '.join(PREDICTOR_KINDS)}")
-        for key, minimum in _MINIMUMS.items():
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise PcbenchError(f"predictor {key} = {value!r} must be an integer >= {minimum}")
-        if not isinstance(self.relu, bool):
-            raise PcbenchError(f"predictor relu = {self.relu!r} must be true or false")
+        check_fields(PredictorTable, self, "predictor")
 
     def output_size(self, size: int) -> int:
         """Side of the prediction made from a feature map of side ``size``."""

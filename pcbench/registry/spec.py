@@ -10,16 +10,17 @@ for ``timesteps`` steps) that leaderboards pair with its base, as they pair a PC
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, Strict, model_validator
 
 from pcbench.errors import InvalidValue, PcbenchError
-from pcbench.names import ALLOWED, check_name, is_name
+from pcbench.names import ALLOWED, NAME_PATTERN, check_name
 from pcbench.registry.predictor_spec import PredictorSpec
+from pcbench.registry.tables import EntryTable, NonNegativeInt, importable, instance_of, must
+from pcbench.validation import check_fields, fail, rule
 
 Variant = Literal["feedforward", "pc", "recurrent"]
 #: Every variant; all but ``feedforward`` are dynamic (logits for timesteps 0..T, T >= 1).
@@ -28,22 +29,50 @@ Protocol = Literal["unroll", "stepwise"]
 
 #: Paper setting for evaluation (Predify, NeurIPS 2021): the same at every PCoder.
 PAPER_BETA, PAPER_LAMBDA, PAPER_ALPHA = 0.8, 0.1, 0.01
-_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
+
+# --- field rules: one place for the dataclasses below and the model files' tables ---------
+
+Module = Annotated[str, Strict(), Field(min_length=1), must("a dotted module path (a non-empty string)")]
+Weight = Annotated[float, Strict(), Field(ge=0.0, le=1.0, allow_inf_nan=False), rule("must lie in [0, 1]")]
+Predictors = importable("'module:function' or a callable", lambda text: ":" in text)
+GradientScaling = Annotated[bool, Strict(), must("true or false")]
+Arch = importable("'module:function', a torchvision model name or a callable", bool)
+Text = Annotated[str, Strict(), Field(min_length=1)]
+Channels = Annotated[
+    tuple[Annotated[float, Strict(), Field(allow_inf_nan=False), must("a finite number")], ...],
+    Field(min_length=1),
+    must("a list of numbers, one per channel (at least one)"),
+]
+_SPREADS = "a list of positive numbers, one per channel (as many as mean)"
+Spreads = Annotated[
+    tuple[Annotated[float, Strict(), Field(gt=0.0, allow_inf_nan=False), must("a positive number")], ...],
+    Field(min_length=1),
+    must(_SPREADS),
+]
+TransferDatasets = Annotated[
+    tuple[Annotated[str, Strict(), Field(min_length=1)], ...],
+    must('a list of data set names (or ["*"] for any)', items=False),
+]
 
 
-def _is_number(value: object) -> bool:
-    """A finite real number (NumPy's too), not a bool."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+class LayerFields(EntryTable):
+    """The fields of a :class:`PCLayer` (``lambda`` is its ``lam``)."""
 
+    module: Module = Field(description="The backbone module whose output this PCoder replaces (dotted path).")
+    beta: Weight = Field(PAPER_BETA, description="Weight of the feedforward drive.")
+    lam: Weight = Field(PAPER_LAMBDA, alias="lambda", description="Weight of the feedback prediction from above.")
+    alpha: Weight = Field(PAPER_ALPHA, description="Error-correction step size.")
+    predictor: instance_of(PredictorSpec, "a predictor table or none") | None = None
 
-def _is_int(value: object, minimum: int) -> bool:
-    """An integer (NumPy's too), not a bool, ``>= minimum``."""
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= minimum
-
-
-def _is_text(value: object, optional: bool = True) -> bool:
-    """A non-empty string, or ``None`` when ``optional``."""
-    return (optional and value is None) or (isinstance(value, str) and bool(value))
+    @model_validator(mode="after")
+    def _memory_weight(self) -> LayerFields:
+        beta, lam = self.beta, self.lam
+        if beta is not None and lam is not None and beta + lam > 1.0 + 1e-12:
+            fail(
+                "beta + lambda = {value:g} must be <= 1 (the memory weight is 1 - beta - lambda)",
+                value=beta + lam,
+            )
+        return self
 
 
 @dataclass(frozen=True)
@@ -63,19 +92,15 @@ class PCLayer:
     predictor: PredictorSpec | None = None
 
     def __post_init__(self) -> None:
-        if not _is_text(self.module, optional=False):
-            raise InvalidValue("PCoder", "module", self.module, "must be a dotted module path (a non-empty string)")
-        where = f"PCoder '{self.module}'"
-        for key, value in (("beta", self.beta), ("lambda", self.lam), ("alpha", self.alpha)):
-            if not _is_number(value) or not 0.0 <= value <= 1.0:
-                raise InvalidValue(where, key, value, "must lie in [0, 1]")
-        if self.predictor is not None and not isinstance(self.predictor, PredictorSpec):
-            raise InvalidValue(where, "predictor", self.predictor, "must be a predictor table or none")
-        if self.beta + self.lam > 1.0 + 1e-12:
-            raise PcbenchError(
-                f"PCoder '{self.module}': beta + lambda = {self.beta + self.lam:g} must be <= 1 "
-                "(the memory weight is 1 - beta - lambda)"
-            )
+        check_fields(LayerFields, self, f"PCoder {self.module!r}" if isinstance(self.module, str) else "PCoder")
+
+
+class PcFields(EntryTable):
+    """The fields of a :class:`PCConfig`."""
+
+    layers: Annotated[tuple[instance_of(PCLayer, "a PCLayer"), ...], Strict(), must("a tuple of PCLayer", items=False)]
+    predictors: Predictors | None = None
+    gradient_scaling: GradientScaling = False
 
 
 @dataclass(frozen=True)
@@ -96,16 +121,7 @@ class PCConfig:
     gradient_scaling: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.layers, tuple) or not all(isinstance(layer, PCLayer) for layer in self.layers):
-            raise InvalidValue("pc", "layers", self.layers, "must be a tuple of PCLayer")
-        if not (
-            self.predictors is None
-            or callable(self.predictors)
-            or (isinstance(self.predictors, str) and ":" in self.predictors)
-        ):
-            raise InvalidValue("pc", "predictors", self.predictors, "must be 'module:function' or a callable")
-        if not isinstance(self.gradient_scaling, bool):
-            raise InvalidValue("pc", "gradient_scaling", self.gradient_scaling, "must be true or false")
+        check_fields(PcFields, self, "pc")
         if not self.layers:
             raise PcbenchError("pc.layers is empty: a PC variant needs at least one PCoder")
         modules = [layer.module for layer in self.layers]
@@ -133,6 +149,66 @@ class PCConfig:
         if self.gradient_scaling:
             record["gradient_scale"] = "fan-out"
         return record
+
+
+class SpecFields(EntryTable):
+    """The fields of a :class:`ModelSpec` as its ``__post_init__`` checks them (a model file's
+    table, :class:`pcbench.registry.user_file.ModelEntry`, extends it), in the order they are
+    checked."""
+
+    variant: Annotated[Variant, must(f"one of {', '.join(VARIANTS)}")] = Field(
+        "feedforward", description="feedforward; pc (wraps its base with PCoders); recurrent (a network of its own)."
+    )
+    arch: Arch | None = Field(
+        None, description="Builder of the network: 'module:function' or a torchvision model name."
+    )
+    num_classes: Annotated[int, Strict(), Field(ge=1), must("an integer >= 1")] | None = Field(
+        None, description="Size of the label space."
+    )
+    dataset: Annotated[Text, must("a data set name (a non-empty string)")] | None = Field(
+        None, description="The label space / training data set (digits, cifar10, imagenet, ...)."
+    )
+    input_size: Annotated[int, Strict(), Field(ge=1), must("an integer >= 1 (pixels per side)")] | None = Field(
+        None, description="Side of the square input, in pixels."
+    )
+    mean: Channels = Field((0.0, 0.0, 0.0), description="Per-channel mean subtracted inside the model.")
+    std: Spreads = Field((1.0, 1.0, 1.0), description="Per-channel standard deviation divided by inside the model.")
+    weights: Annotated[Text, must("a path (a non-empty string)")] | None = Field(
+        None, description="State-dict file (relative to the model file, or $PCBENCH_WEIGHTS/FILE)."
+    )
+    weights_sha256: (
+        Annotated[
+            str, Strict(), Field(pattern=r"^[0-9a-fA-F]{64}$"), must("the file's SHA-256 as 64 hexadecimal digits")
+        ]
+        | None
+    ) = Field(None, description="Expected SHA-256 of the weights file.")
+    base: (
+        Annotated[str, Strict(), Field(pattern=f"^{NAME_PATTERN.pattern}$"), must(f"a model name ({ALLOWED})")] | None
+    ) = Field(None, description="A dynamic variant's feedforward base model.")
+    pc: instance_of(PCConfig, "a pc table") | None = None
+    timesteps: NonNegativeInt = Field(0, description="Default T of a dynamic variant (0 for feedforward).")
+    protocol: Annotated[Protocol, must("one of unroll, stepwise")] = Field(
+        "unroll", description="unroll (one call) or stepwise (reset, then one call per timestep)."
+    )
+    reset: Annotated[Text, must("a method name (a non-empty string)")] = Field(
+        "reset", description="A stepwise network's reset method."
+    )
+    step: Annotated[Text, must("a method name (a non-empty string), or absent: net(None)")] | None = Field(
+        None, description="A stepwise network's step method (absent: net(None))."
+    )
+    arch_kwargs: Annotated[dict[str, Any], must("a table of keyword arguments", items=False)] = Field(
+        default_factory=dict, description="Extra keyword arguments for arch."
+    )
+    transfer_datasets: TransferDatasets = Field(
+        (), description='Data sets besides dataset it may be evaluated on ("*": any).'
+    )
+    description: Annotated[str, Strict(), must("a string")] = Field("", description="One line for listings.")
+
+    @model_validator(mode="after")
+    def _as_many_spreads_as_means(self) -> SpecFields:
+        if len(self.std) != len(self.mean):
+            fail(f"{{key}} = {{value!r}} must be {_SPREADS}", at="std", value=list(self.std))
+        return self
 
 
 @dataclass(frozen=True)
@@ -201,73 +277,7 @@ class ModelSpec:
         fields a variant lacks or may not have."""
         check_name("model", self.name, "registry")
         where = f"model '{self.name}'"
-        # (field, check, requirement); a check runs only once those before it passed (std needs mean)
-        checks: list[tuple[str, Callable[[], bool], str]] = [
-            ("variant", lambda: self.variant in VARIANTS, f"must be one of {', '.join(VARIANTS)}"),
-            (
-                "arch",
-                lambda: self.arch is None or callable(self.arch) or _is_text(self.arch),
-                "must be 'module:function', a torchvision model name or a callable",
-            ),
-            (
-                "num_classes",
-                lambda: self.num_classes is None or _is_int(self.num_classes, 1),
-                "must be an integer >= 1",
-            ),
-            ("dataset", lambda: _is_text(self.dataset), "must be a data set name (a non-empty string)"),
-            (
-                "input_size",
-                lambda: self.input_size is None or _is_int(self.input_size, 1),
-                "must be an integer >= 1 (pixels per side)",
-            ),
-            (
-                "mean",
-                lambda: isinstance(self.mean, tuple) and bool(self.mean) and all(map(_is_number, self.mean)),
-                "must be a non-empty list of numbers, one per channel",
-            ),
-            (
-                "std",
-                lambda: (
-                    isinstance(self.std, tuple)
-                    and len(self.std) == len(self.mean)
-                    and all(_is_number(s) and s > 0 for s in self.std)
-                ),
-                "must be a list of positive numbers, one per channel (as many as mean)",
-            ),
-            ("weights", lambda: _is_text(self.weights), "must be a path (a non-empty string)"),
-            (
-                "weights_sha256",
-                lambda: (
-                    self.weights_sha256 is None
-                    or (isinstance(self.weights_sha256, str) and _SHA256.fullmatch(self.weights_sha256) is not None)
-                ),
-                "must be the file's SHA-256 as 64 hexadecimal digits",
-            ),
-            ("base", lambda: self.base is None or is_name(self.base), f"must be a model name ({ALLOWED})"),
-            ("pc", lambda: self.pc is None or isinstance(self.pc, PCConfig), "must be a pc table"),
-            ("timesteps", lambda: _is_int(self.timesteps, 0), "must be an integer >= 0"),
-            ("protocol", lambda: self.protocol in ("unroll", "stepwise"), "must be one of unroll, stepwise"),
-            ("reset", lambda: _is_text(self.reset, optional=False), "must be a method name (a non-empty string)"),
-            ("step", lambda: _is_text(self.step), "must be a method name (a non-empty string), or absent: net(None)"),
-            (
-                "arch_kwargs",
-                lambda: isinstance(self.arch_kwargs, Mapping) and all(isinstance(key, str) for key in self.arch_kwargs),
-                "must be a table of keyword arguments",
-            ),
-            (
-                "transfer_datasets",
-                lambda: (
-                    isinstance(self.transfer_datasets, tuple)
-                    and all(_is_text(name, optional=False) for name in self.transfer_datasets)
-                ),
-                'must be a list of data set names (or ["*"] for any)',
-            ),
-            ("description", lambda: isinstance(self.description, str), "must be a string"),
-        ]
-        for key, ok, requirement in checks:
-            if not ok():
-                value = getattr(self, key)
-                raise InvalidValue(where, key, list(value) if isinstance(value, tuple) else value, requirement)
+        check_fields(SpecFields, self, where)
         if self.protocol == "stepwise":
             if self.variant != "feedforward" or self.timesteps < 1:
                 raise PcbenchError(

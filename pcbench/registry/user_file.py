@@ -88,14 +88,16 @@ import sysconfig
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import tomli_w
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from pcbench.errors import InvalidValue, PcbenchError
 from pcbench.files import atomic_write, real_path
+from pcbench.names import NAME_PATTERN
 from pcbench.paths import user_registry_file
-from pcbench.registry.predictor_spec import PredictorSpec
+from pcbench.registry.predictor_spec import PredictorSpec, PredictorTable
 from pcbench.registry.registry import (
     BrokenEntry,
     forget_broken_entry,
@@ -108,40 +110,85 @@ from pcbench.registry.spec import (
     PAPER_ALPHA,
     PAPER_BETA,
     PAPER_LAMBDA,
+    GradientScaling,
+    LayerFields,
     ModelSpec,
+    Module,
     PCConfig,
     PCLayer,
+    Predictors,
+    SpecFields,
+    Text,
+    Weight,
     callable_path,
 )
+from pcbench.registry.tables import EntryTable, must
 from pcbench.registry.weight_files import WEIGHTS_PREFIX, missing_weights_message, resolve_weights
+from pcbench.validation import Table, validated
 
 #: Checks a registered spec before it is saved (raises PcbenchError); supplied by the caller.
 Validator = Callable[[ModelSpec], None]
 
-_MODEL_KEYS = {
-    "arch",
-    "arch_kwargs",
-    "num_classes",
-    "dataset",
-    "input_size",
-    "mean",
-    "std",
-    "weights",
-    "weights_sha256",
-    "variant",
-    "base",
-    "pc",
-    "timesteps",
-    "protocol",
-    "reset",
-    "step",
-    "description",
-    "python_path",
-    "transfer_datasets",
-}
-_PC_KEYS = {"layers", "beta", "lambda", "alpha", "gradient_scaling", "predictors"}
-_LAYER_KEYS = {"module", "beta", "lambda", "alpha", "predictor"}
-_PREDICTOR_KEYS = {"kind", "kernel", "stride", "padding", "upsample", "relu"}
+
+_NAME = f"^{NAME_PATTERN.pattern}$"
+
+
+class LayerTable(LayerFields):
+    """A table in ``pc.layers``: a PCoder whose own ``beta``, ``lambda``, ``alpha`` (when set)
+    replace the ``pc`` table's."""
+
+    beta: Weight | None = Field(None, description="Weight of the feedforward drive (default: the pc table's).")
+    lam: Weight | None = Field(None, alias="lambda", description="Weight of the feedback (default: the pc table's).")
+    alpha: Weight | None = Field(None, description="Error-correction step (default: the pc table's).")
+    predictor: PredictorTable | None = Field(None, description="This PCoder's predictor (default: derived).")
+
+    @model_validator(mode="after")
+    def _memory_weight(self) -> LayerTable:
+        return self  # checked once the pc table's shared values are in (PCLayer)
+
+
+def _layer_kind(item: Any) -> str:
+    return "<module>" if isinstance(item, str) else "<table>"
+
+
+class PcTable(EntryTable):
+    """A PC variant's ``pc`` table: its PCoders bottom-up and their shared hyperparameters."""
+
+    layers: Annotated[
+        list[
+            Annotated[
+                Annotated[Module, Tag("<module>")] | Annotated[LayerTable, Tag("<table>")], Discriminator(_layer_kind)
+            ]
+        ],
+        Field(min_length=1),
+        must("a non-empty list of module paths or tables"),
+    ] = Field(description="The PCoders, bottom-up: module paths, or tables with their own settings.")
+    beta: Weight = Field(PAPER_BETA, description="Weight of the feedforward drive, for every layer.")
+    lam: Weight = Field(PAPER_LAMBDA, alias="lambda", description="Weight of the feedback prediction, for every layer.")
+    alpha: Weight = Field(PAPER_ALPHA, description="Error-correction step size, for every layer.")
+    gradient_scaling: GradientScaling = Field(False, description="Scale the error gradient by numel / sqrt(C).")
+    predictors: Predictors | None = Field(None, description="'module:function' building every predictor.")
+
+
+class ModelEntry(SpecFields):
+    """A ``[models.NAME]`` table: one model."""
+
+    pc: PcTable | None = Field(None, description="A PC variant's PCoders.")
+    python_path: Annotated[Text, must("a path string")] | None = Field(
+        None, description="Directory the arch module imports from (relative to the file)."
+    )
+
+
+class ModelsFile(Table):
+    """A model file: the user registry, or a file given to ``pcbench register``.
+
+    Its JSON Schema; pcbench validates the file entry by entry (:func:`load_user_entries`).
+    """
+
+    models: dict[Annotated[str, Field(pattern=_NAME)], ModelEntry] = Field(
+        description="One table per model, named by the model's name.",
+        json_schema_extra={"additionalProperties": False},  # a name outside the pattern is refused
+    )
 
 
 def read_spec_file(path: Path, source: str = "user") -> list[ModelSpec]:
@@ -329,89 +376,55 @@ def spec_to_table(spec: ModelSpec) -> dict[str, Any]:
 
 def _spec_from_table(name: str, table: Any, path: Path, source: str) -> ModelSpec:
     where = f"{path}: models.{name}"
-    table = _check_table(table, _MODEL_KEYS, where)
+    validated(ModelEntry, table, str(path), f"models.{name}")
     fields = dict(table)
     if "python_path" in fields:
-        _add_to_sys_path(_absolute(fields.pop("python_path"), path, f"{where}.python_path"))
-    if "weights" in fields and not str(fields["weights"]).startswith(WEIGHTS_PREFIX):
-        fields["weights"] = _absolute(fields["weights"], path, f"{where}.weights")
-    for key in ("mean", "std"):
+        _add_to_sys_path(_absolute(fields.pop("python_path"), path))
+    if "weights" in fields and not fields["weights"].startswith(WEIGHTS_PREFIX):
+        fields["weights"] = _absolute(fields["weights"], path)
+    for key in ("mean", "std", "transfer_datasets"):
         if key in fields:
-            if not isinstance(fields[key], list):
-                raise PcbenchError(f"{where}.{key} = {fields[key]!r} must be a list, one number per channel")
             fields[key] = tuple(fields[key])
-    if "transfer_datasets" in fields:
-        value = fields["transfer_datasets"]
-        if not isinstance(value, list) or not all(isinstance(item, str) and item for item in value):
-            raise PcbenchError(
-                f'{where}.transfer_datasets = {value!r} must be a list of data set names (or ["*"] for any)'
-            )
-        fields["transfer_datasets"] = tuple(value)
     if "pc" in fields:
         fields["pc"] = _pc_from_table(fields["pc"], f"{where}.pc")
     try:
         return ModelSpec(name=name, source=source, **fields)
-    except TypeError as exc:
-        raise PcbenchError(f"{where}: {exc}") from None
     except InvalidValue as exc:
         raise exc.at(where) from None
     except PcbenchError as exc:
         raise PcbenchError(f"{path}: {exc}") from None
 
 
-def _pc_from_table(table: Any, where: str) -> PCConfig:
-    table = _check_table(table, _PC_KEYS, where)
+def _pc_from_table(table: Mapping[str, Any], where: str) -> PCConfig:
+    """A validated ``pc`` table (:class:`PcTable`) as a :class:`PCConfig`; its values as written
+    (an integer stays one: spec hashes hold)."""
     shared = {
         "beta": table.get("beta", PAPER_BETA),
         "lam": table.get("lambda", PAPER_LAMBDA),
         "alpha": table.get("alpha", PAPER_ALPHA),
     }
-    layers = table.get("layers")
-    if not isinstance(layers, list) or not layers:
-        raise PcbenchError(f"{where}.layers = {layers!r} must be a non-empty list of module paths or tables")
-    parsed = tuple(
-        _layer_from_item(item, f"{where}.layers[{index}]", shared, where) for index, item in enumerate(layers)
+    layers = tuple(
+        _layer_from_item(item, f"{where}.layers[{index}]", shared) for index, item in enumerate(table["layers"])
     )
     try:
         return PCConfig(
-            layers=parsed, predictors=table.get("predictors"), gradient_scaling=table.get("gradient_scaling", False)
+            layers=layers, predictors=table.get("predictors"), gradient_scaling=table.get("gradient_scaling", False)
         )
-    except InvalidValue as exc:
-        raise exc.at(where) from None
     except PcbenchError as exc:
         raise PcbenchError(f"{where}: {exc}") from None
 
 
-def _layer_from_item(item: Any, where: str, shared: Mapping[str, Any], pc_where: str) -> PCLayer:
-    """One entry of ``pc.layers``: a module path (with the shared hyperparameters) or a table.
-
-    A bad hyperparameter is reported where it was written: at the layer's table when it sets
-    it, else at the ``pc`` table (``pc_where``) whose shared value it took.
-    """
-    own: set[str] = set()
+def _layer_from_item(item: str | Mapping[str, Any], where: str, shared: Mapping[str, Any]) -> PCLayer:
+    """One validated entry of ``pc.layers``: a module path (with the shared hyperparameters)
+    or a table (its own replacing them); what is left to check is beta + lambda <= 1."""
     if isinstance(item, str):
         fields = {"module": item, **shared}
     else:
-        item = _check_table(item, _LAYER_KEYS, where)
-        if "module" not in item:
-            raise PcbenchError(f"{where} needs a 'module' (a dotted module path)")
-        own = set(item)
         fields = {**shared, **{"lam" if k == "lambda" else k: v for k, v in item.items()}}
         if "predictor" in item:
-            fields["predictor"] = _predictor_from_table(item["predictor"], f"{where}.predictor")
+            fields["predictor"] = PredictorSpec(**item["predictor"])
     try:
         return PCLayer(**fields)
-    except InvalidValue as exc:
-        shared_value = exc.key in ("beta", "lambda", "alpha") and exc.key not in own
-        raise exc.at(pc_where if shared_value else where) from None
-    except PcbenchError as exc:
-        raise PcbenchError(f"{where}: {exc}") from None
-
-
-def _predictor_from_table(table: Any, where: str) -> PredictorSpec:
-    table = _check_table(table, _PREDICTOR_KEYS, where)
-    try:
-        return PredictorSpec(**table)
     except PcbenchError as exc:
         raise PcbenchError(f"{where}: {exc}") from None
 
@@ -580,10 +593,8 @@ def _add_to_sys_path(directory: str) -> None:
         sys.path.append(directory)
 
 
-def _absolute(value: Any, path: Path, where: str) -> str:
+def _absolute(value: str, path: Path) -> str:
     """A path from a TOML file, made absolute relative to the file's directory."""
-    if not isinstance(value, str):
-        raise PcbenchError(f"{where} = {value!r} must be a path string")
     return str(real_path(path.parent / Path(value).expanduser()))
 
 
@@ -596,15 +607,6 @@ def _one_line(exc: Exception) -> str:
     """The first line of an error, named by its type unless it is a :class:`PcbenchError`."""
     text = str(exc) if isinstance(exc, PcbenchError) else f"{type(exc).__name__}: {exc}"
     return next(iter(text.splitlines()), "")
-
-
-def _check_table(table: Any, allowed: set[str], where: str) -> Mapping[str, Any]:
-    if not isinstance(table, dict):
-        raise PcbenchError(f"{where} = {table!r} must be a table")
-    unknown = sorted(set(table) - allowed)
-    if unknown:
-        raise PcbenchError(f"{where}: unknown key '{unknown[0]}'; allowed: {', '.join(sorted(allowed))}")
-    return table
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

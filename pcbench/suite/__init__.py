@@ -7,8 +7,8 @@ from pcbench.suite.schema import (
     CorruptionConfig,
     DatasetConfig,
     Suite,
-    parse_suite,
 )
+from pcbench.suite.tables import parse_suite
 
 __all__ = [
     "ATTACK_KINDS",

@@ -7,7 +7,8 @@ from pathlib import Path
 
 from pcbench.errors import PcbenchError
 from pcbench.files import file_problem, real_path
-from pcbench.suite.schema import DEFAULT_DATASETS, Suite, parse_suite
+from pcbench.suite.schema import DEFAULT_DATASETS, Suite
+from pcbench.suite.tables import parse_suite
 
 _HERE = Path(__file__).resolve()
 # Built-in suites: the repository's suites/ folder (source or editable install), then the

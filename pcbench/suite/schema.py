@@ -1,24 +1,21 @@
-"""Benchmark suite schema: frozen dataclasses and the validation that builds them.
+"""Benchmark suite schema: the frozen dataclasses of a validated suite and its constants.
 
 A suite says which models to evaluate, on which data set, at which timesteps, under
-which corruptions and attacks. :func:`parse_suite` turns the mapping read from a suite
-TOML file into a :class:`Suite`; every problem raises :class:`PcbenchError` with one
-line naming the file (``<suite>`` when there is none), the dotted key, the bad value
-and what is allowed.
+which corruptions and attacks. :func:`pcbench.suite.tables.parse_suite` validates a suite
+file's tables (pydantic) and builds the :class:`Suite` defined here.
 """
 
+from __future__ import annotations
+
 import dataclasses
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache, partial
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
-from pcbench.names import ALLOWED, is_name
 
 #: Attack kinds run through foolbox 3.
 FOOLBOX_KINDS = ("fgsm", "pgd-linf", "pgd-l2", "bim-linf")
@@ -57,32 +54,6 @@ DEFAULT_DATASETS: Mapping[str, bool] = MappingProxyType(
     {"digits": False, "cifar10": True, "cifar100": True, "imagenet": True, "imagefolder": True}
 )
 
-# kind -> (steps, rel_stepsize, random_start) defaults; foolbox's defaults for pgd/bim.
-_ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyType(
-    {
-        "fgsm": (1, None, False),
-        "pgd-linf": (40, 0.01 / 0.3, True),
-        "pgd-l2": (50, 0.025, True),
-        "bim-linf": (10, 0.2, False),
-    }
-)
-
-_SUITE_KEYS = (
-    "name",
-    "description",
-    "seed",
-    "draws",
-    "models",
-    "timesteps",
-    "clean",
-    "dataset",
-    "corruptions",
-    "attacks",
-)
-_DATASET_KEYS = ("name", "split", "root", "limit", "seed")
-_CORRUPTION_KEYS = ("names", "severities", "source", "root")
-_COMMON_ATTACK_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples", "eot")
-_FOOLBOX_KEYS = ("steps", "rel_stepsize", "random_start", "targeted")
 #: AutoAttack settings a suite may override (``None`` in :class:`AttackConfig` keeps the
 #: standard version's), with the label prefix that records each: ``-i100``, ``-r5``, ...
 AUTOATTACK_OVERRIDES: Mapping[str, str] = MappingProxyType(
@@ -93,24 +64,6 @@ AUTOATTACK_OVERRIDES: Mapping[str, str] = MappingProxyType(
 #: depend on its batch companions (:mod:`pcbench.perturbations.autoattack`), so the batch size
 #: is a suite setting, part of the attack's ``params()`` and so of its cells' keys.
 AUTOATTACK_BATCH_SIZE = 128
-#: kind -> the keys it takes besides the common ones: each single attack the overrides its
-#: AutoAttack object reads (FAB-T runs one restart whatever is set: AutoAttack forces it);
-#: the ensemble every override, applied to each of its sub-attacks that has the setting.
-#: Every AutoAttack kind also takes ``batch_size``.
-_KIND_KEYS: Mapping[str, tuple[str, ...]] = MappingProxyType(
-    {
-        **{kind: _FOOLBOX_KEYS for kind in FOOLBOX_KINDS},
-        "autoattack": ("norm", "version", "attacks", *AUTOATTACK_OVERRIDES, "batch_size"),
-        "apgd-ce": ("norm", "n_iter", "n_restarts", "batch_size"),
-        "apgd-dlr": ("norm", "n_iter", "n_restarts", "batch_size"),
-        "apgd-t": ("norm", "n_iter", "n_restarts", "n_target_classes", "batch_size"),
-        "fab-t": ("norm", "n_iter", "n_target_classes", "batch_size"),
-        "square": ("norm", "n_restarts", "n_queries", "batch_size"),
-    }
-)
-#: Every key some attack kind takes: a key outside it is "unknown", one inside it but not
-#: the kind's "not allowed for" that kind; both errors list the kind's keys only.
-_ANY_ATTACK_KEY = frozenset(_COMMON_ATTACK_KEYS).union(*_KIND_KEYS.values())
 #: Each sub-attack's settings as AutoAttack's standard version runs it (pyautoattack 0.2.0, L∞
 #: and L2); pcbench applies them, so the recorded ``attack_params`` are what ran. The plus
 #: version differs only in :data:`_PLUS_RESTARTS`.
@@ -135,9 +88,8 @@ _PLUS_RESTARTS = MappingProxyType({"apgd-ce": 5, "apgd-dlr": 5, "fab": 5})
 #: Settings AutoAttack sets itself while it runs, which no override changes.
 _FORCED = frozenset({("fab-t", "n_restarts")})
 _AUTOATTACK_FIELDS = ("norm", "version", "sub_attacks", *AUTOATTACK_OVERRIDES)
-_OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
-
-T = TypeVar("T")
+#: What an attack's ``samples`` may be: every sample, or those correct at every timestep.
+ATTACK_SAMPLES = ("all", "correct")
 
 
 @dataclass(frozen=True)
@@ -356,64 +308,18 @@ class Suite:
         limit: int | None = None,
         models: Sequence[str] | None = None,
         timesteps: int | Sequence[int] | None = None,
-    ) -> "Suite":
+    ) -> Suite:
         """A copy with the suite seed, the data subset size, the models or the timesteps
         (T, or a list) replaced."""
-        changes: dict[str, Any] = {}
-        if timesteps is not None:
-            changes["timesteps"] = _parse_timesteps(
-                _OVERRIDES, list(timesteps) if isinstance(timesteps, (list, tuple)) else timesteps
-            )
-        if seed is not None:
-            changes["seed"] = _require_int(_OVERRIDES, "seed", seed, minimum=0)
-        if limit is not None:
-            limit = _require_int(_OVERRIDES, "dataset.limit", limit, minimum=1)
-            changes["dataset"] = dataclasses.replace(self.dataset, limit=limit)
-        if models is not None:
-            changes["models"] = _require_list(_OVERRIDES, "models", models, _require_str)
-        return _with_hash(dataclasses.replace(self, **changes))
+        from pcbench.suite.tables import checked_overrides  # the tables build Suites: imported when used
+
+        changes = checked_overrides(seed=seed, limit=limit, models=models, timesteps=timesteps)
+        if "limit" in changes:
+            changes["dataset"] = dataclasses.replace(self.dataset, limit=changes.pop("limit"))
+        return with_content_hash(dataclasses.replace(self, **changes))
 
 
-def parse_suite(
-    data: Mapping[str, Any],
-    *,
-    source: str = "<suite>",
-    base_dir: Path | None = None,
-    datasets: Mapping[str, bool] = DEFAULT_DATASETS,
-) -> Suite:
-    """Validate a parsed suite mapping and build a :class:`Suite` (with ``path=None``).
-
-    ``source`` names the suite in error messages; a relative ``dataset.root`` is taken
-    relative to ``base_dir`` (the working directory when ``None``); ``datasets`` maps
-    each allowed data set name to whether it needs a ``root`` (one that needs none needs no
-    precomputed ``corruptions.root`` either: how ``pcbench run --dry-run`` plans without the data).
-    """
-    table = _table(source, "", data, _SUITE_KEYS)
-    name = _require_str(source, "name", _required(source, table, "", "name"))
-    if not is_name(name):
-        _fail(source, "name", name, ALLOWED)
-    corruptions = table.get("corruptions")
-    dataset = _parse_dataset(source, _required(source, table, "", "dataset"), base_dir, datasets)
-    suite = Suite(
-        name=name,
-        description=_require_str(source, "description", table.get("description", ""), empty=True),
-        path=None,
-        seed=_require_int(source, "seed", table.get("seed", 0), minimum=0),
-        draws=_require_int(source, "draws", table.get("draws", 1), minimum=1),
-        models=_require_list(source, "models", _required(source, table, "", "models"), _require_str),
-        timesteps=_parse_timesteps(source, table.get("timesteps")),
-        clean=_require_bool(source, "clean", table.get("clean", True)),
-        dataset=dataset,
-        corruptions=None
-        if corruptions is None
-        else _parse_corruptions(source, corruptions, base_dir, dataset.name, datasets[dataset.name]),
-        attacks=_parse_attacks(source, table.get("attacks", [])),
-        content_hash="",
-    )
-    return _with_hash(suite)
-
-
-def _with_hash(suite: Suite) -> Suite:
+def with_content_hash(suite: Suite) -> Suite:
     """``suite`` with ``content_hash`` computed from every field but ``path``."""
     content = dataclasses.asdict(suite)
     del content["path"], content["content_hash"]
@@ -423,396 +329,3 @@ def _with_hash(suite: Suite) -> Suite:
     root = suite.dataset.root
     content["dataset"]["root"] = None if root is None else str(root)
     return dataclasses.replace(suite, content_hash=hash_json(content))
-
-
-# --- sections -------------------------------------------------------------------------
-
-
-def _parse_timesteps(src: str, value: object) -> tuple[int, ...] | None:
-    """``None`` (absent), an int T meaning 0..T, or a list of distinct ints, sorted."""
-    if value is None:
-        return None
-    if isinstance(value, int) and not isinstance(value, bool):
-        return tuple(range(_require_int(src, "timesteps", value, minimum=0) + 1))
-    if isinstance(value, (list, tuple)):
-        check = partial(_require_int, minimum=0)
-        return tuple(sorted(_require_list(src, "timesteps", value, check, distinct=True)))
-    _fail(src, "timesteps", value, "an integer T >= 0 (timesteps 0..T) or a non-empty list of distinct integers >= 0")
-
-
-def _parse_dataset(src: str, value: object, base_dir: Path | None, datasets: Mapping[str, bool]) -> DatasetConfig:
-    """The ``[dataset]`` table; checks that a needed root is given and exists."""
-    table = _table(src, "dataset", value, _DATASET_KEYS)
-    name = _require_choice(src, "dataset.name", _required(src, table, "dataset", "name"), tuple(datasets))
-    raw_root = table.get("root")
-    if raw_root is None and datasets[name]:
-        raise PcbenchError(
-            f"{src}: dataset.root is missing; data set {name!r} needs "
-            "root = a directory holding its files (or pass pcbench run --root DIR)"
-        )
-    limit = table.get("limit")
-    return DatasetConfig(
-        name=name,
-        split=_require_str(src, "dataset.split", table.get("split", "test")),
-        root=None if raw_root is None else _resolve_root(src, raw_root, base_dir, name),
-        limit=None if limit is None else _require_int(src, "dataset.limit", limit, minimum=1),
-        seed=_require_int(src, "dataset.seed", table.get("seed", 0), minimum=0),
-    )
-
-
-def _resolve_root(src: str, value: object, base_dir: Path | None, dataset: str) -> Path:
-    """``dataset.root`` with ``~`` expanded, made absolute against ``base_dir``; must exist."""
-    return _existing_path(src, "dataset.root", value, base_dir, f"a directory holding the {dataset} data set")
-
-
-def _existing_path(src: str, key: str, value: object, base_dir: Path | None, expected: str) -> Path:
-    """A path with ``~`` expanded, made absolute against ``base_dir``; must exist."""
-    raw = _require_str(src, key, value)
-    path = Path(raw).expanduser()
-    if base_dir is not None and not path.is_absolute():
-        path = base_dir / path
-    if not path.exists():
-        resolved = "" if str(path) == raw else f" (resolved to {str(path)!r})"
-        raise PcbenchError(f"{src}: {key} = {raw!r}{resolved} does not exist; expected {expected}")
-    return path.resolve()
-
-
-def _parse_corruptions(
-    src: str, value: object, base_dir: Path | None, dataset: str, needs_root: bool
-) -> CorruptionConfig:
-    """The ``[corruptions]`` table: names (``"all"``, ``"common"`` or a list), severities,
-    and the source: ``generated`` (default) or ``precomputed`` from ``root`` (the data set's
-    canonical -C set, which must exist)."""
-    table = _table(src, "corruptions", value, _CORRUPTION_KEYS)
-    names = table.get("names", "all")
-    if names in ("all", "common"):
-        names = _corruption_names(names)
-    elif isinstance(names, (list, tuple)):
-        check = partial(_require_choice, choices=_corruption_names("all"))
-        names = _require_list(src, "corruptions.names", names, check)
-    else:
-        _fail(src, "corruptions.names", names, "'all', 'common' or a non-empty list of corruption names")
-    check_severity = partial(_require_int, minimum=SEVERITIES[0], maximum=SEVERITIES[-1])
-    severities = _require_list(src, "corruptions.severities", table.get("severities", list(SEVERITIES)), check_severity)
-    source = _require_choice(src, "corruptions.source", table.get("source", "generated"), CORRUPTION_SOURCES)
-    raw_root = table.get("root")
-    if source == "generated":
-        if raw_root is not None:
-            _fail(
-                src, "corruptions.root", raw_root, "no root with source = 'generated' (the root of precomputed files)"
-            )
-        return CorruptionConfig(names=names, severities=severities)
-    if dataset not in PRECOMPUTED_SETS:
-        _fail(
-            src,
-            "corruptions.source",
-            source,
-            f"'generated' for dataset {dataset!r}: precomputed sets exist for {', '.join(PRECOMPUTED_SETS)}",
-        )
-    if raw_root is None and not needs_root:  # a plan without the data (pcbench run --dry-run)
-        return CorruptionConfig(names=names, severities=severities, source=source)
-    if raw_root is None:
-        raise PcbenchError(
-            f"{src}: corruptions.root is missing; source = 'precomputed' needs "
-            f"root = the directory holding {PRECOMPUTED_SETS[dataset]} "
-            "(or pass pcbench run --corruptions-root DIR)"
-        )
-    root = _existing_path(
-        src, "corruptions.root", raw_root, base_dir, f"a directory holding {PRECOMPUTED_SETS[dataset]}"
-    )
-    return CorruptionConfig(names=names, severities=severities, source=source, root=root)
-
-
-@cache
-def _corruption_names(subset: str) -> tuple[str, ...]:
-    """``imagecorruptions`` names of a subset, in its order (imported lazily: it is slow)."""
-    from imagecorruptions import get_corruption_names
-
-    return tuple(get_corruption_names(subset))
-
-
-def _parse_attacks(src: str, value: object) -> tuple[AttackConfig, ...]:
-    """The ``[[attacks]]`` tables; their labels must be distinct."""
-    if not isinstance(value, (list, tuple)):
-        _fail(src, "attacks", value, "an array of tables ([[attacks]])")
-    attacks = tuple(_parse_attack(src, f"attacks[{i}]", item) for i, item in enumerate(value))
-    first_with_label: dict[str, int] = {}
-    for i, attack in enumerate(attacks):
-        j = first_with_label.setdefault(attack.label, i)
-        if j == i:
-            continue
-        if attack == attacks[j]:
-            raise PcbenchError(
-                f"{src}: attacks[{i}] repeats attacks[{j}] ({attack.label!r} with identical settings); remove one"
-            )
-        raise PcbenchError(
-            f"{src}: attacks[{j}] and attacks[{i}] share the label {attack.label!r}; merge "
-            "them into one table (list all epsilons) or change targeted, norm, version, gradient_mode "
-            "or attack_timestep in one of them"
-        )
-    return attacks
-
-
-def _parse_attack(src: str, key: str, value: object) -> AttackConfig:
-    """One ``[[attacks]]`` table, with the kind's defaults filled in."""
-    if not isinstance(value, Mapping):
-        _fail(src, key, value, "a table")
-    kind = _require_choice(src, f"{key}.kind", _required(src, value, key, "kind"), ATTACK_KINDS)
-    table = _attack_table(src, key, value, kind)
-    if kind in AUTOATTACK_KINDS:
-        return _parse_autoattack(src, key, table, kind)
-    default_steps, default_rel_stepsize, default_random_start = _ATTACK_DEFAULTS[kind]
-    steps = _require_int(src, f"{key}.steps", table.get("steps", default_steps), minimum=1)
-    rel_stepsize = table.get("rel_stepsize", default_rel_stepsize)
-    if kind == "fgsm":
-        if steps != 1:
-            _fail(src, f"{key}.steps", steps, "1 (fgsm takes a single step)")
-        if rel_stepsize is not None:
-            _fail(src, f"{key}.rel_stepsize", rel_stepsize, "none for fgsm (its step is epsilon)")
-    else:
-        rel_stepsize = _require_number(src, f"{key}.rel_stepsize", rel_stepsize, minimum=0.0, inclusive=False)
-    targeted = table.get("targeted")
-    return AttackConfig(
-        kind=kind,
-        epsilons=_require_list(
-            src, f"{key}.epsilons", _required(src, table, key, "epsilons"), partial(_require_number, minimum=0.0)
-        ),
-        steps=steps,
-        rel_stepsize=rel_stepsize,
-        random_start=_require_bool(src, f"{key}.random_start", table.get("random_start", default_random_start)),
-        target_offset=None if targeted is None else _require_int(src, f"{key}.targeted", targeted, minimum=1),
-        gradient_mode=_require_choice(src, f"{key}.gradient_mode", table.get("gradient_mode", "full"), GRADIENT_MODES),
-        attack_timestep=_require_choice(
-            src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
-        ),
-        limit=_attack_limit(src, key, table),
-        samples=_attack_samples(src, key, table),
-        eot=_attack_eot(src, key, table, kind),
-    )
-
-
-def _attack_table(src: str, key: str, table: Mapping[str, Any], kind: str) -> Mapping[str, Any]:
-    """``table`` once each of its keys is one ``kind`` takes; the error lists that kind's keys only."""
-    allowed = (*_COMMON_ATTACK_KEYS, *_KIND_KEYS[kind])
-    for name in table:
-        if name in allowed:
-            continue
-        if name not in _ANY_ATTACK_KEY:
-            raise PcbenchError(f"{src}: unknown key '{key}.{name}'; kind {kind!r} takes: {', '.join(allowed)}")
-        raise PcbenchError(
-            f"{src}: {key}.{name} = {table[name]!r} is not allowed for kind {kind!r}; its keys: {', '.join(allowed)}"
-        )
-    return table
-
-
-def _attack_limit(src: str, key: str, table: Mapping[str, Any]) -> int | None:
-    """An attack's optional ``limit``: a positive number of samples."""
-    return None if "limit" not in table else _require_int(src, f"{key}.limit", table["limit"], minimum=1)
-
-
-#: What an attack's ``samples`` may be: every sample, or those correct at every timestep.
-ATTACK_SAMPLES = ("all", "correct")
-
-
-def _attack_samples(src: str, key: str, table: Mapping[str, Any]) -> str:
-    """An attack's ``samples``: ``"all"`` (default) or ``"correct"`` (see :class:`AttackConfig`)."""
-    return _require_choice(src, f"{key}.samples", table.get("samples", "all"), ATTACK_SAMPLES)
-
-
-def _attack_eot(src: str, key: str, table: Mapping[str, Any], kind: str, default: int = 1) -> int:
-    """An attack's ``eot``: draws per gradient (``default`` when absent), for :data:`EOT_KINDS` only."""
-    if "eot" not in table:
-        return default
-    if kind not in EOT_KINDS:
-        _fail(
-            src,
-            f"{key}.eot",
-            table["eot"],
-            f"no eot for kind {kind!r} (eot averages gradients of {', '.join(EOT_KINDS)})",
-        )
-    return _require_int(src, f"{key}.eot", table["eot"], minimum=1)
-
-
-def _parse_autoattack(src: str, key: str, table: Mapping[str, Any], kind: str) -> AttackConfig:
-    """An AutoAttack ``[[attacks]]`` table (its keys already checked against the kind's)."""
-    norm = _require_choice(src, f"{key}.norm", table.get("norm", "Linf"), AUTOATTACK_NORMS)
-    version, sub_attacks = _autoattack_version(src, key, table, kind)
-    overrides = {
-        name: _require_int(src, f"{key}.{name}", table[name], minimum=1)
-        for name in AUTOATTACK_OVERRIDES
-        if name in table
-    }
-    config = AttackConfig(
-        kind=kind,
-        epsilons=_require_list(
-            src, f"{key}.epsilons", _required(src, table, key, "epsilons"), partial(_require_epsilon, norm=norm)
-        ),
-        steps=1,
-        rel_stepsize=None,
-        random_start=False,
-        gradient_mode=_require_choice(src, f"{key}.gradient_mode", table.get("gradient_mode", "full"), GRADIENT_MODES),
-        attack_timestep=_require_choice(
-            src, f"{key}.attack_timestep", table.get("attack_timestep", "last"), ATTACK_TIMESTEPS
-        ),
-        limit=_attack_limit(src, key, table),
-        samples=_attack_samples(src, key, table),
-        eot=_attack_eot(src, key, table, kind, RAND_EOT if version == "rand" else 1),
-        batch_size=_require_int(src, f"{key}.batch_size", table.get("batch_size", AUTOATTACK_BATCH_SIZE), minimum=1),
-        norm=norm,
-        version=version,
-        sub_attacks=sub_attacks,
-        **overrides,
-    )
-    return dataclasses.replace(config, steps=_gradient_passes(config))
-
-
-def _autoattack_version(src: str, key: str, table: Mapping[str, Any], kind: str) -> tuple[str | None, tuple[str, ...]]:
-    """The version (``None`` for a single attack) and the sub-attacks it runs, in order."""
-    if kind != "autoattack":
-        return None, (kind,)
-    version = _require_choice(src, f"{key}.version", table.get("version", "standard"), tuple(AUTOATTACK_VERSIONS))
-    if version == "custom":
-        check = partial(_require_choice, choices=AUTOATTACK_ATTACKS)
-        return version, _require_list(src, f"{key}.attacks", _required(src, table, key, "attacks"), check)
-    if "attacks" in table:
-        _fail(
-            src,
-            f"{key}.attacks",
-            table["attacks"],
-            f"no attacks with version = {version!r}, which runs {', '.join(AUTOATTACK_VERSIONS[version])}; "
-            "choose them with version = 'custom'",
-        )
-    return version, AUTOATTACK_VERSIONS[version]
-
-
-def _require_epsilon(src: str, key: str, value: object, *, norm: str) -> float:
-    """An AutoAttack budget: a finite number > 0, at most 1 in L∞ (images lie in [0, 1])."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-        and (norm != "Linf" or value <= 1)
-    )
-    if not ok:
-        _fail(
-            src,
-            key,
-            value,
-            "a number in (0, 1] for norm 'Linf' (images lie in [0, 1])"
-            if norm == "Linf"
-            else f"a finite number > 0 for norm {norm!r}",
-        )
-    return float(value)
-
-
-def _gradient_passes(config: AttackConfig) -> int:
-    """The most gradient passes one sample can cost (the sample survives every sub-attack);
-    Square's forward-only queries count a third of a pass."""
-    passes = 0
-    for attack, settings in config.sub_attack_settings().items():
-        if attack == "square":
-            passes += settings["n_queries"] * settings["n_restarts"] // 3
-        else:
-            passes += settings["n_iter"] * settings["n_restarts"] * settings.get("n_target_classes", 1)
-    return max(passes, 1)
-
-
-# --- generic checkers -----------------------------------------------------------------
-
-
-def _fail(src: str, key: str, value: object, allowed: str) -> NoReturn:
-    """Raise the standard one-line error for a bad value."""
-    raise PcbenchError(f"{src}: {key} = {value!r} is not allowed: {allowed}")
-
-
-def _dotted(prefix: str, name: object) -> str:
-    """``prefix.name``, or just ``name`` at the top level."""
-    return f"{prefix}.{name}" if prefix else str(name)
-
-
-def _table(src: str, key: str, value: object, allowed: Sequence[str]) -> Mapping[str, Any]:
-    """Check that ``value`` is a table whose keys are all in ``allowed``."""
-    if not isinstance(value, Mapping):
-        _fail(src, key or "suite", value, "a table")
-    for name in value:
-        if name not in allowed:
-            raise PcbenchError(f"{src}: unknown key {_dotted(key, name)!r}; allowed: {', '.join(allowed)}")
-    return value
-
-
-def _required(src: str, table: Mapping[str, Any], prefix: str, name: str) -> Any:
-    """``table[name]``, or an error naming the missing key."""
-    if name not in table:
-        raise PcbenchError(f"{src}: missing required key {_dotted(prefix, name)!r}")
-    return table[name]
-
-
-def _require_int(src: str, key: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
-    """An int (not a bool) in ``minimum..maximum``."""
-    in_range = (
-        isinstance(value, int)
-        and not isinstance(value, bool)
-        and value >= minimum
-        and (maximum is None or value <= maximum)
-    )
-    if not in_range:
-        _fail(
-            src,
-            key,
-            value,
-            f"an integer >= {minimum}" if maximum is None else f"an integer from {minimum} to {maximum}",
-        )
-    return value
-
-
-def _require_number(src: str, key: str, value: object, *, minimum: float, inclusive: bool = True) -> float:
-    """A finite int or float (not a bool) ``>= minimum`` (``> minimum`` unless inclusive)."""
-    ok = (
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and (value >= minimum if inclusive else value > minimum)
-    )
-    if not ok:
-        _fail(src, key, value, f"a finite number {'>=' if inclusive else '>'} {minimum:g}")
-    return float(value)
-
-
-def _require_bool(src: str, key: str, value: object) -> bool:
-    """A bool."""
-    if not isinstance(value, bool):
-        _fail(src, key, value, "true or false")
-    return value
-
-
-def _require_str(src: str, key: str, value: object, *, empty: bool = False) -> str:
-    """A string, non-empty unless ``empty``."""
-    if not isinstance(value, str) or not (empty or value):
-        _fail(src, key, value, "a string" if empty else "a non-empty string")
-    return value
-
-
-def _require_choice(src: str, key: str, value: object, choices: Sequence[str]) -> str:
-    """One of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        _fail(src, key, value, f"one of {', '.join(choices)}")
-    return value
-
-
-def _require_list(
-    src: str, key: str, value: object, check_item: Callable[[str, str, object], T], *, distinct: bool = False
-) -> tuple[T, ...]:
-    """A non-empty list whose items pass ``check_item(src, item_key, item)``.
-
-    Repeated items are dropped (keeping the first), or rejected when ``distinct``.
-    """
-    if not isinstance(value, (list, tuple)) or not value:
-        _fail(src, key, value, "a non-empty list")
-    items: dict[T, None] = {}
-    for index, item in enumerate(value):
-        checked = check_item(src, f"{key}[{index}]", item)
-        if distinct and checked in items:
-            _fail(src, f"{key}[{index}]", item, f"a value not already in {key}")
-        items[checked] = None
-    return tuple(items)
