@@ -27,6 +27,8 @@ R = TypeVar("R")
 _PRELOAD = ["pcbench", "imagecorruptions", "torchvision.transforms.functional"]
 #: Upper bound on the items of one task (keeps the results in flight small).
 MAX_CHUNK = 64
+#: Tasks in flight per worker in :meth:`WorkerPool.map`.
+IN_FLIGHT_PER_WORKER = 2
 
 
 def default_workers() -> int:
@@ -60,9 +62,11 @@ class WorkerPool:
     def map(self, func: Callable[..., R], *iterables: Iterable) -> Iterator[R]:
         """``func(*args)`` for ``args`` in ``zip(*iterables)``, yielded in input order.
 
-        At most two tasks per worker are in flight, so neither the inputs nor the
-        finished results pile up in memory when the consumer is slower than the workers.
-        ``func`` must be a module-level function (or a ``functools.partial`` of one).
+        At most :attr:`in_flight` tasks are in flight (submitted, not yet yielded): task
+        ``i`` is submitted only after result ``i - in_flight`` has been yielded and the
+        consumer has asked for the next, so neither the inputs nor the finished results pile
+        up in memory when the consumer is slower than the workers. ``func`` must be a
+        module-level function (or a ``functools.partial`` of one).
         """
         if self.workers == 1:
             yield from map(func, *iterables)
@@ -70,11 +74,16 @@ class WorkerPool:
         executor = self._started()
         pending: deque[Future[R]] = deque()
         for args in zip(*iterables, strict=True):
-            if len(pending) >= 2 * self.workers:
+            if len(pending) >= self.in_flight:
                 yield pending.popleft().result()
             pending.append(executor.submit(func, *args))
         while pending:
             yield pending.popleft().result()
+
+    @property
+    def in_flight(self) -> int:
+        """Tasks :meth:`map` keeps in flight (``IN_FLIGHT_PER_WORKER`` per worker)."""
+        return IN_FLIGHT_PER_WORKER * self.workers
 
     def _started(self) -> ProcessPoolExecutor:
         if self._executor is None:

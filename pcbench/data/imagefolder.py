@@ -17,7 +17,11 @@ size and modification time, and the preprocessing, so changed files are decoded 
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -30,6 +34,7 @@ from pcbench.data.imageset import ImageSet
 from pcbench.errors import PcbenchError
 from pcbench.hashing import hash_json
 from pcbench.parallel import MAX_CHUNK, WorkerPool, chunk_slices
+from pcbench.streams import read_rows
 
 #: ImageNet preprocessing: resize the shorter side to 256, then centre-crop 224.
 IMAGENET_RESIZE_CROP = (256, 224)
@@ -134,10 +139,71 @@ def decode_in_parallel(
     resize_crop: tuple[int, int] | None,
     size: tuple[int, int],
 ) -> Iterator[np.ndarray]:
-    """Decoded blocks of ``files`` in order, each image checked to be ``size`` (height, width)."""
+    """Decoded blocks of ``files`` in order, each image checked to be ``size`` (height, width).
+
+    Blocks are decoded as the iterator is consumed, at most ``pool.in_flight`` blocks ahead.
+    With worker processes, a worker decodes its block into one slot of a shared buffer file
+    (one slot per task in flight) and only the image count crosses the pipe; each block is
+    read out of its slot, in order, before the slot's next task is submitted. (Pickling the
+    decoded pixels through the pool's pipe would cost the parent a copy and many pipe round
+    trips per block.)
+
+    Example::
+
+        blocks = decode_in_parallel(pool, root / "fog" / "3", files, None, (224, 224))
+    """
     slices = chunk_slices(len(files), pool.workers)
-    work = partial(decode_files, folder, resize_crop=resize_crop, size=size)
-    return pool.map(work, (files[s] for s in slices))
+    if pool.workers == 1 or not slices:
+        yield from pool.map(
+            partial(decode_files, folder, resize_crop=resize_crop, size=size), (files[s] for s in slices)
+        )
+        return
+    rows = max(s.stop - s.start for s in slices)
+    slot_shape = (rows, *size, 3)
+    buffer = _slot_buffer(pool.in_flight * int(np.prod(slot_shape)))
+    try:
+        work = partial(decode_into_slot, buffer, slot_shape, folder=folder, resize_crop=resize_crop)
+        slots = [index % pool.in_flight for index in range(len(slices))]
+        slot_rows = np.memmap(buffer, np.uint8, "r", shape=(pool.in_flight * rows, *size, 3))
+        for slot, count in zip(slots, pool.map(work, slots, (files[s] for s in slices)), strict=True):
+            yield read_rows(slot_rows, slot * rows + np.arange(count))
+    finally:
+        buffer.unlink(missing_ok=True)
+
+
+def decode_into_slot(
+    buffer: Path,
+    slot_shape: tuple[int, ...],
+    slot: int,
+    files: tuple[str, ...],
+    folder: Path,
+    resize_crop: tuple[int, int] | None,
+) -> int:
+    """:func:`decode_files` into slot ``slot`` (``uint8 slot_shape`` each) of the shared
+    ``buffer`` file; returns how many images it wrote (a worker's task).
+
+    A worker keeps the last buffer it wrote to mapped (its pages stay faulted in for the
+    next task), so at most one unlinked buffer per worker outlives its cell.
+    """
+    if _mapped.get("path") != buffer:
+        _mapped.clear()  # the previous cell's buffer is unmapped, and so freed
+        _mapped.update(path=buffer, slots=np.memmap(buffer, np.uint8, "r+").reshape(-1, *slot_shape))
+    return len(decode_files(folder, files, resize_crop, slot_shape[1:3], out=_mapped["slots"][slot]))
+
+
+#: :func:`decode_into_slot`'s mapping of the buffer it last wrote to (per worker process).
+_mapped: dict = {}
+
+
+def _slot_buffer(nbytes: int) -> Path:
+    """A new ``nbytes`` file for :func:`decode_in_parallel`'s slots: in ``/dev/shm`` (memory)
+    when it has room for it twice over, else in the temporary folder."""
+    shm = Path("/dev/shm")
+    folder = shm if shm.is_dir() and shutil.disk_usage(shm).free > 2 * nbytes else Path(tempfile.gettempdir())
+    handle, name = tempfile.mkstemp(prefix=f"pcbench-decode-{uuid.uuid4().hex}-", dir=folder)  # never reused
+    os.ftruncate(handle, nbytes)
+    os.close(handle)
+    return Path(name)
 
 
 def decode_files(
@@ -145,17 +211,19 @@ def decode_files(
     files: tuple[str, ...],
     resize_crop: tuple[int, int] | None,
     size: tuple[int, int] | None,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """Decode ``files`` (relative to ``folder``) to RGB ``uint8 [N, H, W, 3]``.
 
     ``resize_crop = (resize, crop)`` applies torchvision's ``resize`` then ``center_crop``;
-    every image must then have ``size`` (height, width) when it is given.
+    every image must then have ``size`` (height, width) when it is given. With ``out``
+    (``uint8 [>= N, *size, 3]``) the images are written there and ``out[:N]`` is returned.
     """
     import torchvision.transforms.functional as F
     from PIL import Image
 
     images = []
-    for file in files:
+    for index, file in enumerate(files):
         path = folder / file
         try:
             with Image.open(path) as opened:
@@ -170,5 +238,8 @@ def decode_files(
                 f"{path} is {array.shape[1]}x{array.shape[0]} but the images before it are "
                 f"{size[1]}x{size[0]}: all images of a data set must share one size"
             )
-        images.append(array)
-    return np.stack(images)
+        if out is None:
+            images.append(array)
+        else:
+            out[index] = array
+    return np.stack(images) if out is None else out[: len(files)]
