@@ -2,7 +2,7 @@
 
 Both are *recurrent variants* (``variant = "recurrent"``): self-contained networks that map
 normalised images ``[B, 3, 32, 32]`` to logits ``[T + 1, B, classes]`` from one unroll, read
-out at every step, each paired with a feedforward ``base`` (see :mod:`docs/dynamics.md`).
+out at every step, each paired with a feedforward ``base`` (docs/dynamics.md).
 
 ``digits-hgru`` -- ``digits-cnn``'s first stage (conv 3→16, ReLU, max-pool: X, 16×16×16),
 then a horizontal gated recurrent unit (hGRU; Linsley et al. 2018, NeurIPS, "Learning
@@ -170,6 +170,7 @@ class KuramotoNet(nn.Module):
             nn.Flatten(),
             nn.Linear(64 * 4 * 4, num_classes),
         )
+        self.coupling: nn.Parameter | None = None  # K; none in the base (not in its state dict)
         if coupling:
             self.coupling = nn.Parameter(torch.full((1, 16, KERNEL, KERNEL), 1.0 / (16 * KERNEL * KERNEL)))
 
@@ -180,7 +181,7 @@ class KuramotoNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         a = self.amplitude(x)
-        if not hasattr(self, "coupling"):
+        if self.coupling is None:
             return self._read(a, torch.zeros_like(a))
         batch, _, height, width = a.shape
         theta = 2 * math.pi * torch.rand(batch, 1, height, width, device=a.device, dtype=a.dtype)
