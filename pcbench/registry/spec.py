@@ -66,11 +66,10 @@ class LayerFields(EntryTable):
 
     @model_validator(mode="after")
     def _memory_weight(self) -> LayerFields:
-        beta, lam = self.beta, self.lam
-        if beta is not None and lam is not None and beta + lam > 1.0 + 1e-12:
+        if self.beta + self.lam > 1.0 + 1e-12:
             fail(
                 "beta + lambda = {value:g} must be <= 1 (the memory weight is 1 - beta - lambda)",
-                value=beta + lam,
+                value=self.beta + self.lam,
             )
         return self
 

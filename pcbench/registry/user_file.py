@@ -144,7 +144,9 @@ class LayerTable(LayerFields):
 
     @model_validator(mode="after")
     def _memory_weight(self) -> LayerTable:
-        return self  # checked once the pc table's shared values are in (PCLayer)
+        """Replaces LayerFields' check: beta + lambda is known once the pc table's shared values
+        are in, and PCLayer checks it then."""
+        return self
 
 
 def _layer_kind(item: Any) -> str:
