@@ -193,7 +193,7 @@ def readme_script() -> str:
     """The README's script example: the Python block between its snippet markers (the block the
     documentation's tutorial includes)."""
     text = README.read_text(encoding="utf-8")
-    section = text[text.index("### Your own model, from a script or a notebook") :]
+    section = text.split("<!-- --8<-- [start:example] -->\n", 1)[1].split("<!-- --8<-- [end:example] -->", 1)[0]
     return section.split("```python\n", 1)[1].split("```", 1)[0]
 
 
