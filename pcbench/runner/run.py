@@ -15,7 +15,7 @@ import contextlib
 import errno
 import json
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,17 +30,17 @@ from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
 from pcbench.files import inside
 from pcbench.hashing import hash_arrays, hash_json
-from pcbench.models.protocol import TimestepModel
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruption_sources import open_corruptions
 from pcbench.runner.adversarial import attacked_predictions, attacked_samples, correct_at_every_timestep
 from pcbench.runner.entries import Entry, UserModule, module_entry, registered_entry
-from pcbench.runner.evaluate import predict
+from pcbench.runner.evaluate import predict_batches
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.runner.notices import announce_run
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
+from pcbench.streams import array_blocks, stream_batches
 from pcbench.suite import Suite
 
 
@@ -206,7 +206,7 @@ def run_suite(
                     todo.append((entry, key, stem))
             if not todo:
                 continue
-            images, corrupted = _perturbed_inputs(perturbation, data, corruptions)
+            corrupted = _corrupted_cell(perturbation, corruptions)
             for entry, key, stem in todo:
                 _show_cells(bar, summary, len(wanted), f"{entry.name} {perturbation.label}")
                 if on_cell is not None:
@@ -219,9 +219,8 @@ def run_suite(
                     correct = None
                     if perturbation.attack.samples == "correct":
                         if entry.name not in clean_correct:  # once per model and run
-                            clean = _predict_in_chunks(
-                                model, data, data.images, batch_size=batch_size, device=torch_device
-                            )
+                            batches = _image_batches(data, None, batch_size)
+                            clean = predict_batches(model, batches, device=torch_device)
                             clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
                         correct = clean_correct[entry.name]
                     cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
@@ -236,7 +235,8 @@ def run_suite(
                         device=torch_device,
                     )
                 else:
-                    predictions = _predict_in_chunks(model, data, images, batch_size=batch_size, device=torch_device)
+                    batches = _image_batches(data, corrupted, batch_size)
+                    predictions = predict_batches(model, batches, device=torch_device)
                 wall = time.perf_counter() - started
                 scores, per_sample = _tables(
                     entry,
@@ -340,42 +340,23 @@ def _corruption_source(perturbation: Perturbation, corruptions: CorruptionSource
     return corruptions.source(perturbation.corruption, perturbation.severity)
 
 
-def _perturbed_inputs(
-    perturbation: Perturbation, data: ImageSet, corruptions: CorruptionSource | None
-) -> tuple[np.ndarray, CorruptedCell | None]:
-    """uint8 images every model sees (attacks start from clean ones), and their corrupted cell."""
+def _corrupted_cell(perturbation: Perturbation, corruptions: CorruptionSource | None) -> CorruptedCell | None:
+    """The corrupted cell every model of a corruption perturbation is evaluated on (``None``
+    for other perturbations: clean cells and attacks start from the clean images)."""
     if perturbation.kind != "corruption":
-        return data.images, None
+        return None
     assert corruptions is not None and perturbation.corruption is not None
     assert perturbation.severity is not None
-    cell = corruptions.cell(perturbation.corruption, perturbation.severity)
-    return cell.images, cell
+    return corruptions.cell(perturbation.corruption, perturbation.severity)
 
 
-#: Float bytes converted at a time when predicting on uint8 images.
-_FLOAT_CHUNK_BYTES = 256 << 20
-
-
-def _predict_in_chunks(
-    model: TimestepModel,
-    data: ImageSet,
-    images: np.ndarray,
-    *,
-    batch_size: int,
-    device: torch.device,
-) -> np.ndarray:
-    """:func:`predict` on uint8 ``images``, converted to float a few whole batches at a time.
-
-    A cell (often memory-mapped) never sits in RAM as float; chunks hold whole batches, so
-    every batch, and every prediction, is the one a single ``predict`` call would make.
-    """
-    batch_bytes = batch_size * 4 * int(np.prod(images.shape[1:]))
-    step = batch_size * max(1, _FLOAT_CHUNK_BYTES // batch_bytes)
-    chunks = [
-        predict(model, data.tensor(images[start : start + step]), batch_size=batch_size, device=device)
-        for start in range(0, len(images), step)
-    ]
-    return np.concatenate(chunks, axis=1)
+def _image_batches(data: ImageSet, cell: CorruptedCell | None, batch_size: int) -> Iterator[np.ndarray]:
+    """The uint8 batches a model is evaluated on: the corrupted cell's, else the clean images,
+    streamed (:func:`pcbench.streams.stream_batches`) so that memory depends on the batch
+    size, not on the number of samples. Batches are cut at multiples of ``batch_size``, as
+    ``images.split(batch_size)`` would cut the whole array, so predictions are the same bits."""
+    blocks = array_blocks(data.images) if cell is None else cell.blocks()
+    return stream_batches(blocks, batch_size)
 
 
 def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int) -> dict[str, Any]:
