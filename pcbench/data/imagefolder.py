@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 import uuid
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
@@ -161,14 +162,16 @@ def decode_in_parallel(
     rows = max(s.stop - s.start for s in slices)
     slot_shape = (rows, *size, 3)
     buffer = _slot_buffer(pool.in_flight * int(np.prod(slot_shape)))
+    slot_rows = np.memmap(buffer, np.uint8, "r", shape=(pool.in_flight * rows, *size, 3))
+    # removed when the blocks end or stop, or at the latest when the interpreter exits
+    remove = weakref.finalize(slot_rows, buffer.unlink, missing_ok=True)
     try:
         work = partial(decode_into_slot, buffer, slot_shape, folder=folder, resize_crop=resize_crop)
         slots = [index % pool.in_flight for index in range(len(slices))]
-        slot_rows = np.memmap(buffer, np.uint8, "r", shape=(pool.in_flight * rows, *size, 3))
         for slot, count in zip(slots, pool.map(work, slots, (files[s] for s in slices)), strict=True):
             yield read_rows(slot_rows, slot * rows + np.arange(count))
     finally:
-        buffer.unlink(missing_ok=True)
+        remove()
 
 
 def decode_into_slot(
