@@ -370,6 +370,8 @@ def compare(
     <leaderboards>/<SUITE>-timesteps.csv  wide: one row per model and timestep
     <leaderboards>/<SUITE>-summary.csv    one row per model: timestep 0, last and best,
                                           dynamic variant vs its base (McNemar), masking flags
+    <leaderboards>/<SUITE>-attack-readout.csv  with attack cells: accuracy of the images
+                                          attacked at each timestep, read at each timestep
 
     With --against, non-attack metrics must be equal as written (6 significant
     digits), attack metrics within max(2, 1 % of n) samples (see the README).

@@ -45,7 +45,7 @@ def plain_pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, st
 def test_pgd_agrees_with_plain_torch_pgd_within_one_sample(name):
     subset, model = data(), build_model(name)
     last = model.timesteps
-    ours, _ = attacked_predictions(
+    ours, _, _ = attacked_predictions(
         model, PGD, 0.05, subset, tuple(range(last + 1)), seed=0, batch_size=32, device=torch.device("cpu")
     )
     x, y = subset.tensor(), torch.from_numpy(subset.labels)
@@ -101,7 +101,7 @@ def test_same_seed_same_result_and_batch_size_does_not_matter():
     config = dataclasses.replace(PGD, random_start=True)
 
     def run(batch: int) -> np.ndarray:
-        predictions, _ = attacked_predictions(
+        predictions, _, _ = attacked_predictions(
             model, config, 0.1, subset, (0,), seed=3, batch_size=batch, device=torch.device("cpu")
         )
         return predictions
@@ -194,7 +194,8 @@ def test_masking_checks_read_only_the_cells_that_were_white_box_at_each_timestep
         "flag_large_epsilon_not_zero": False,
         "flag_whitebox_weaker_than_transfer": True,
         "flag_gradient_free_beats_whitebox": None,
-    }  # no Square cell
+        "flag_eot_beats_one_draw": None,
+    }  # no Square cell, no EOT cell
 
 
 def pd_isna(value) -> bool:
@@ -205,7 +206,7 @@ def pd_isna(value) -> bool:
 
 def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_attack():
     subset, model = data(16), build_model("digits-pcnn")
-    each, _ = attacked_predictions(
+    each, _, _ = attacked_predictions(
         model,
         dataclasses.replace(PGD, attack_timestep="each"),
         0.1,
@@ -215,7 +216,7 @@ def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_att
         batch_size=16,
         device=torch.device("cpu"),
     )
-    first, _ = attacked_predictions(
+    first, _, _ = attacked_predictions(
         model,
         dataclasses.replace(PGD, attack_timestep="first"),
         0.1,
@@ -225,7 +226,7 @@ def test_each_attacks_every_timestep_separately_and_first_is_the_feedforward_att
         batch_size=16,
         device=torch.device("cpu"),
     )
-    feedforward, _ = attacked_predictions(
+    feedforward, _, _ = attacked_predictions(
         build_model("digits-cnn"), PGD, 0.1, subset, (0,), seed=0, batch_size=16, device=torch.device("cpu")
     )
     assert each.shape == (3, 16) and (each[1] == -1).all() and (each[[0, 2]] >= 0).all()
@@ -282,7 +283,7 @@ def test_every_attack_kind_lowers_accuracy_and_targeted_hits_its_target(kind, ep
     )
 
     def run(config: AttackConfig) -> np.ndarray:
-        predictions, _ = attacked_predictions(
+        predictions, _, _ = attacked_predictions(
             model, config, epsilon, subset, (0,), seed=0, batch_size=30, device=torch.device("cpu")
         )
         return predictions[0]
@@ -306,7 +307,7 @@ def test_quick_iterative_attacks_dominate_fgsm_per_sample_so_no_baseline_flag_fi
     subset, model = data(None), build_model("digits-cnn")
 
     def correct(config: AttackConfig, epsilon: float) -> np.ndarray:
-        predictions, _ = attacked_predictions(
+        predictions, _, _ = attacked_predictions(
             model, config, epsilon, subset, (0,), seed=suite.seed, batch_size=128, device=torch.device("cpu")
         )
         return predictions[0] == subset.labels

@@ -142,6 +142,7 @@ def tables(
                     "label": truth,
                     "timestep": t,
                     "prediction": truth if sample in correct else truth + 1,
+                    "attacked_at": None,  # the cell's own rows (no attack × read-out matrix here)
                 }
             )
     scores = pd.DataFrame(scores).astype(

@@ -29,7 +29,7 @@ def invoke(*args: str) -> str:
     return result.output
 
 
-def test_compare_merges_directories_and_writes_three_csvs(stored: list[Path], tmp_path: Path) -> None:
+def test_compare_merges_directories_and_writes_the_csvs(stored: list[Path], tmp_path: Path) -> None:
     output = invoke(
         "compare",
         SUITE,
@@ -44,7 +44,12 @@ def test_compare_merges_directories_and_writes_three_csvs(stored: list[Path], tm
         "--timestep",
         "best",
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["syn-summary.csv", "syn-timesteps.csv", "syn.csv"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "syn-attack-readout.csv",  # the scenario has attack cells
+        "syn-summary.csv",
+        "syn-timesteps.csv",
+        "syn.csv",
+    ]
     long = pd.read_csv(tmp_path / "syn.csv")
     assert list(long.columns) == ["model", "metric", "timestep", "value", "ci_low", "ci_high", "n"]
     assert set(long["model"]) == {"ff", "pc"}

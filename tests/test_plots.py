@@ -19,7 +19,7 @@ def test_every_plot_is_a_non_empty_png(tmp_path: Path) -> None:
     written = write_plots(board, directory)
     assert directory == tmp_path / "lb" / "syn-plots"
     assert [path.name for path in written] == [f"{name}.png" for name in PLOTS]
-    assert len(written) == 8
+    assert len(written) == 9
     for path in written:
         data = path.read_bytes()
         assert data.startswith(PNG_SIGNATURE) and len(data) > 1024, path.name

@@ -60,6 +60,7 @@ def predictions_frame(model: str, cell: str, steps: int, samples: int = 5) -> pd
             "label": np.tile(np.arange(samples, dtype=np.int16) % 3, steps),
             "timestep": np.repeat(np.arange(steps, dtype=np.int16), samples),
             "prediction": np.arange(samples * steps, dtype=np.int16) % 3,
+            "attacked_at": pd.Series([None] * (samples * steps), dtype="Int16"),  # the cell's own rows
         }
     )
 

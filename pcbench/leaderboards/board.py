@@ -1,8 +1,9 @@
-"""Build every leaderboard table of a suite from its results, and write the three CSVs."""
+"""Build every leaderboard table of a suite from its results, and write its CSVs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import pandas as pd
@@ -13,6 +14,7 @@ from pcbench.leaderboards.masking import autoattack_warnings, masking_flags
 from pcbench.leaderboards.merge import Results
 from pcbench.leaderboards.metrics import metrics_table, resolve_baseline
 from pcbench.leaderboards.outcomes import ModelOutcomes, model_outcomes
+from pcbench.leaderboards.readout import attack_readout_path, attack_readout_table, write_attack_readout
 from pcbench.leaderboards.stats import Bootstrap
 from pcbench.leaderboards.summary import Selection, select_timesteps, summary_table
 
@@ -54,6 +56,11 @@ class Leaderboard:
         """The suite's name."""
         return self.results.suite
 
+    @cached_property
+    def attack_readout(self) -> pd.DataFrame:
+        """The attack × read-out matrix of every attack cell, long (:mod:`~pcbench.leaderboards.readout`)."""
+        return attack_readout_table(self.results.scores, self.results.attack_readout)
+
 
 def build_leaderboard(results: Results, options: CompareOptions | None = None) -> Leaderboard:
     """All tables of ``results``; PcbenchError for a bad baseline, sort metric or timestep."""
@@ -84,7 +91,8 @@ def csv_paths(directory: Path, suite: str) -> dict[str, Path]:
 
 
 def write_csvs(board: Leaderboard, directory: Path) -> list[Path]:
-    """Write the three CSVs atomically; return their paths.
+    """Write the three CSVs atomically, and the attack × read-out CSV where there are attack
+    cells; return their paths.
 
     The per-timestep table keeps four decimals; the long table and the summary keep six
     significant digits (p-values can be tiny).
@@ -94,4 +102,7 @@ def write_csvs(board: Leaderboard, directory: Path) -> list[Path]:
     for name in ("metrics", "summary"):
         frame = getattr(board, name)
         atomic_write(paths[name], lambda handle, f=frame: f.to_csv(handle, index=False, float_format="%.6g"))
-    return list(paths.values())
+    written = list(paths.values())
+    if not board.attack_readout.empty:
+        written.append(write_attack_readout(board.attack_readout, attack_readout_path(directory, board.suite)))
+    return written

@@ -43,13 +43,19 @@ _LISTED = 8  # conflicting cells named in the error message before "and N more"
 
 @dataclass(frozen=True)
 class Results:
-    """Scores and per-sample predictions of one suite, merged over ``directories``."""
+    """Scores and per-sample predictions of one suite, merged over ``directories``.
+
+    ``predictions`` are the cells' own rows (what the scores count); ``attack_readout`` the
+    off-diagonal attack × read-out rows of ``each`` attack cells (non-null ``attacked_at``,
+    :mod:`pcbench.store.schema`), None where the results were built without them.
+    """
 
     suite: str
     directories: tuple[Path, ...]
     scores: pd.DataFrame
     predictions: pd.DataFrame
     warnings: tuple[str, ...] = ()
+    attack_readout: pd.DataFrame | None = None
 
 
 def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "error") -> Results:
@@ -72,18 +78,23 @@ def load_results(directories: Sequence[Path], suite: str, on_conflict: str = "er
     if scores.empty:
         raise PcbenchError(f"no current results of suite '{suite}' are left: {'; '.join(registry_warnings)}")
     check_one_evaluation_set(scores)
-    predictions = [
-        read_predictions(directory / suite).merge(
-            scores.loc[scores[_SOURCE] == index, ROW_ID], on=ROW_ID, how="inner", validate="many_to_one"
-        )
-        for index, directory in enumerate(directories)
-    ]
+    predictions = pd.concat(
+        [
+            read_predictions(directory / suite, matrix=True).merge(
+                scores.loc[scores[_SOURCE] == index, ROW_ID], on=ROW_ID, how="inner", validate="many_to_one"
+            )
+            for index, directory in enumerate(directories)
+        ],
+        ignore_index=True,
+    )
+    off_diagonal = predictions["attacked_at"].notna()
     return Results(
         suite=suite,
         directories=directories,
         scores=scores.drop(columns=_SOURCE),
-        predictions=pd.concat(predictions, ignore_index=True),
+        predictions=predictions[~off_diagonal].reset_index(drop=True),
         warnings=(*registry_warnings, *provenance_warnings(scores)),
+        attack_readout=predictions[off_diagonal].reset_index(drop=True),
     )
 
 

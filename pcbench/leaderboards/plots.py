@@ -18,6 +18,10 @@ have data for:
                                    (bootstrap band; below 1 = the dynamics helped)
 ``robust-vs-epsilon.png``          one panel per attack: accuracy vs ε at timestep 0
                                    (dashed) and at the chosen timestep
+``attack-readout.png``             one heatmap per model, threat and ε: accuracy of the
+                                   images attacked at each timestep (rows; ``first``,
+                                   ``last``, ``mean``, ``sum``: one row each) read at each
+                                   timestep (columns) (:mod:`pcbench.leaderboards.readout`)
 
 A model stored at timestep 0 only (feedforward) is drawn as a dashed horizontal line in
 the plots over timesteps. Panels of one figure share their y-axis, and every accuracy axis
@@ -49,6 +53,7 @@ from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard
 from pcbench.leaderboards.differences import variant_differences
 from pcbench.leaderboards.families import FAMILIES
+from pcbench.leaderboards.readout import panels
 from pcbench.leaderboards.stats import wilson_interval
 from pcbench.leaderboards.view import short_name
 from pcbench.perturbations.corruptions import in_corruption_order
@@ -366,6 +371,40 @@ def epsilon_plot(board: Leaderboard) -> Figure | None:
     return figure
 
 
+#: Heatmap panels of ``attack-readout.png`` per row of the figure, and inches per grid cell.
+READOUT_COLUMNS = 3
+READOUT_CELL_INCHES = 0.34
+
+
+def attack_readout_plot(board: Leaderboard) -> Figure | None:
+    """The attack × read-out matrix: one heatmap per model, threat and ε (rows: attacked at;
+    columns: read out; accuracy in % written in each evaluated cell), one colour scale."""
+    found = panels(board.attack_readout)
+    if not found:
+        return None
+    columns = min(READOUT_COLUMNS, len(found))
+    rows = math.ceil(len(found) / columns)
+    width = max(max(len(panel.readouts) for panel in found) * READOUT_CELL_INCHES + 1.6, 3.0)
+    height = max(max(len(panel.rows) for panel in found) * READOUT_CELL_INCHES + 1.4, 2.0)
+    figure = Figure(figsize=(width * columns + 1.0, height * rows), layout="constrained")
+    axes = list(figure.subplots(rows, columns, squeeze=False).ravel())
+    for ax in axes[len(found) :]:
+        ax.set_visible(False)
+    image = None
+    for ax, panel in zip(axes, found, strict=False):
+        image = ax.imshow(panel.accuracy, vmin=0, vmax=1, cmap="viridis", aspect="auto")
+        ax.set_xticks(range(len(panel.readouts)), [str(t) for t in panel.readouts], fontsize="small")
+        ax.set_yticks(range(len(panel.rows)), panel.rows, fontsize="small")
+        for (row, column), value in np.ndenumerate(panel.accuracy):
+            if np.isfinite(value):
+                color = "white" if value < 0.6 else "black"
+                ax.text(column, row, f"{100 * value:.0f}", ha="center", va="center", fontsize="x-small", color=color)
+        ax.set(title=f"{panel.model}\n{panel.threat}@{panel.epsilon:g}", xlabel="read out at", ylabel="attacked at")
+    assert image is not None
+    figure.colorbar(image, ax=axes[: len(found)], label="accuracy")
+    return figure
+
+
 PLOTS: dict[str, Callable[[Leaderboard], Figure | None]] = {
     "clean": clean_plot,
     "corruption-families": family_plot,
@@ -375,4 +414,5 @@ PLOTS: dict[str, Callable[[Leaderboard], Figure | None]] = {
     "heatmap": heatmap_plot,
     "relative-corruption-error": relative_error_plot,
     "robust-vs-epsilon": epsilon_plot,
+    "attack-readout": attack_readout_plot,
 }

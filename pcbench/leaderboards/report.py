@@ -16,6 +16,7 @@ from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.board import Leaderboard, csv_paths
 from pcbench.leaderboards.metrics import NOTE
 from pcbench.leaderboards.paired import is_paired_variant
+from pcbench.leaderboards.readout import attack_readout_path
 from pcbench.leaderboards.summary import AT, summary_metrics
 from pcbench.leaderboards.view import format_value, short_name, summary_view
 
@@ -28,6 +29,7 @@ PLOT_TITLES = {
     "heatmap": "Accuracy per corruption",
     "relative-corruption-error": "Relative corruption error (Predify) vs timestep",
     "robust-vs-epsilon": "Adversarial accuracy vs ε",
+    "attack-readout": "Attack time × read-out time: accuracy of the images attacked at one timestep, read at each",
 }
 
 
@@ -62,6 +64,7 @@ def write_report(board: Leaderboard, path: Path, plots: Sequence[Path]) -> Path:
                 *_warnings(board),
                 *_masking_section(board),
                 *_variant_sections(board),
+                *_readout_section(board, path),
                 "## Plots",
                 *[
                     f"### {PLOT_TITLES.get(plot.stem, plot.stem)}\n\n![{plot.stem}]({_relative(plot, path)})"
@@ -211,6 +214,23 @@ def _variant_sections(board: Leaderboard) -> list[str]:
             "would gain without it).",
         ]
     return sections
+
+
+def _readout_section(board: Leaderboard, path: Path) -> list[str]:
+    """Where the attack × read-out matrix is (CSV and heatmap) and how to read it; nothing
+    without attack cells."""
+    if board.attack_readout.empty:
+        return []
+    csv = attack_readout_path(path.parent, board.suite)
+    return [
+        "## Attack time × read-out time",
+        f"[`{csv.name}`]({_relative(csv, path)}) and the plot *{PLOT_TITLES['attack-readout']}* below: per model, "
+        "attack and ε, the accuracy at every read-out timestep of the images attacked at each timestep "
+        '(`attack_timestep = "each"`: one row per attacked timestep, its diagonal the `each` numbers of the '
+        "other tables) or crafted once (`first`, `last`, `mean`, `sum`: one row). An attack that fades as the "
+        "dynamics unfold loses strength along its row; a timestep robust only to attacks aimed elsewhere is "
+        "high in its column but low on the diagonal.",
+    ]
 
 
 def _decisive_rows(summary: pd.DataFrame, model: str, base: str, columns: pd.Index) -> pd.DataFrame:

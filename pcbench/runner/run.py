@@ -213,7 +213,7 @@ def run_suite(
                     on_cell(stem)
                 started = time.perf_counter()
                 model = entry.built()
-                cell_data, attack_warnings = data, None
+                cell_data, attack_warnings, readout = data, None, None
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
                     correct = None
@@ -224,7 +224,7 @@ def run_suite(
                             clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
                         correct = clean_correct[entry.name]
                     cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
-                    predictions, attack_warnings = attacked_predictions(
+                    predictions, attack_warnings, readout = attacked_predictions(
                         model,
                         perturbation.attack,
                         perturbation.epsilon,
@@ -251,6 +251,7 @@ def run_suite(
                     },
                     corrupted,
                     attack_warnings,
+                    readout,
                 )
                 if before_commit is not None:
                     before_commit()
@@ -327,8 +328,15 @@ def _cell_key(
             "seed": suite.seed if perturbation.kind != "clean" else None,
             "timesteps": entry.timesteps,
             "corruption_source": _corruption_source(perturbation, corruptions),
+            # absent, not null, elsewhere: only `each` cells' files changed (they hold the whole matrix)
+            **({"readout": "every timestep"} if _each(perturbation) else {}),
         }
     )
+
+
+def _each(perturbation: Perturbation) -> bool:
+    """Whether ``perturbation`` is an attack with ``attack_timestep = "each"``."""
+    return perturbation.attack is not None and perturbation.attack.attack_timestep == "each"
 
 
 def _corruption_source(perturbation: Perturbation, corruptions: CorruptionSource | None) -> str | None:
@@ -384,12 +392,15 @@ def _tables(
     context: dict[str, Any],
     corrupted: CorruptedCell | None,
     attack_warnings: list[str] | None,
+    readout: np.ndarray | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The cell's score rows (one per evaluated timestep) and per-sample predictions.
 
     Corruption rows record their source and how many images / pixels were non-finite
     before the uint8 cast (and were repaired, see :mod:`pcbench.perturbations.corruptions`);
-    attack rows the distinct warnings of AutoAttack's checks as a JSON list.
+    attack rows the distinct warnings of AutoAttack's checks as a JSON list. The cell's own
+    prediction rows have a null ``attacked_at``; an ``each`` cell's ``readout`` matrix
+    (:func:`~pcbench.runner.adversarial.attacked_predictions`) adds its off-diagonal rows.
     """
     model_timesteps = np.asarray(entry.timesteps)
     kept = predictions[model_timesteps]
@@ -436,6 +447,29 @@ def _tables(
             "label": np.tile(data.labels, len(kept)).astype(np.int16),
             "timestep": np.repeat(model_timesteps, len(data)).astype(np.int16),
             "prediction": kept.ravel(),
+            "attacked_at": pd.array([None] * kept.size, dtype="Int16"),
         }
     )
+    if readout is not None:
+        per_sample = pd.concat([per_sample, _off_diagonal_rows(entry, perturbation, data, readout)], ignore_index=True)
     return scores, per_sample
+
+
+def _off_diagonal_rows(entry: Entry, perturbation: Perturbation, data: ImageSet, readout: np.ndarray) -> pd.DataFrame:
+    """Prediction rows of the attack × read-out matrix ``readout`` (``[attacked at, read out,
+    sample]``) off its diagonal, over the model's timesteps, ordered by ``attacked_at`` then
+    ``timestep``; the diagonal is the cell's own rows."""
+    pairs = [(a, r) for a in entry.timesteps for r in entry.timesteps if a != r]
+    attacked_at = np.array([a for a, _ in pairs], dtype=np.int64)
+    timestep = np.array([r for _, r in pairs], dtype=np.int64)
+    return pd.DataFrame(
+        {
+            "model": entry.name,
+            "cell": perturbation.label,
+            "sample_id": np.tile(data.ids, len(timestep)).astype(np.int32),
+            "label": np.tile(data.labels, len(timestep)).astype(np.int16),
+            "timestep": np.repeat(timestep, len(data)).astype(np.int16),
+            "prediction": readout[attacked_at, timestep].ravel(),
+            "attacked_at": pd.array(np.repeat(attacked_at, len(data)), dtype="Int16"),
+        }
+    )

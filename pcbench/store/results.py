@@ -4,7 +4,9 @@ Layout under ``root = <results>/<suite>/``::
 
     scores/<stem>.parquet       one row per (model, cell, timestep), as the runner built it
     predictions/<stem>.parquet  per-sample predictions of that cell (long format:
-                                model, cell, sample_id, label, timestep, prediction)
+                                model, cell, sample_id, label, timestep, prediction,
+                                attacked_at: null but on the off-diagonal rows of an
+                                ``each`` attack's attack × read-out matrix)
     .lock, .lock.holder         held by the one run writing here (:mod:`pcbench.store.lock`)
 
 There is one file pair per (model, cell), named by :func:`cell_stem`. Every file of a
@@ -50,11 +52,11 @@ CELL_KEY = b"pcbench.cell_key"
 SCORES = "scores"
 PREDICTIONS = "predictions"
 SCORE_SORT = ("model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep")
-PREDICTION_SORT = ("model", "cell", "timestep", "sample_id")
+PREDICTION_SORT = ("model", "cell", "attacked_at", "timestep", "sample_id")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_MAX
 _SCHEMAS = {SCORES: SCORES_SCHEMA, PREDICTIONS: PREDICTIONS_SCHEMA}
-_NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.float64(): pd.Float64Dtype()}
+_NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.int16(): pd.Int16Dtype(), pa.float64(): pd.Float64Dtype()}
 _LISTED = 8  # incomplete cells named in an error message before "and N more"
 
 
@@ -230,7 +232,8 @@ def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
 
 
 def _to_pandas(table: pa.Table, schema: pa.Schema) -> pd.DataFrame:
-    """``table`` as pandas; the schema's nullable int64 / float64 fields become ``Int64`` / ``Float64``.
+    """``table`` as pandas; the schema's nullable int64 / int16 / float64 fields become ``Int64`` /
+    ``Int16`` / ``Float64``.
 
     The dtypes follow the schema, not the pandas metadata of whichever file was read first,
     so they are the same whether or not a directory holds files written before a column existed.
@@ -338,16 +341,25 @@ def read_scores(root: Path) -> pd.DataFrame:
     return _read_dataset(root, SCORES, SCORE_SORT)
 
 
-def read_predictions(root: Path, model: str | None = None) -> pd.DataFrame:
+def read_predictions(root: Path, model: str | None = None, *, matrix: bool = False) -> pd.DataFrame:
     """All per-sample predictions at ``root``, optionally only those of ``model``.
 
     Columns are those of :data:`~pcbench.store.schema.PREDICTIONS_SCHEMA`, sorted by
-    :data:`PREDICTION_SORT` where present. An unknown ``model`` gives an empty frame.
-    Raises PcbenchError when no predictions file exists, one is corrupt or does not fit
-    the schema, or a cell's scores file is missing, unreadable or carries another key (for
-    any model: the check covers the whole directory).
+    :data:`PREDICTION_SORT` where present. By default only the cells' own rows (null
+    ``attacked_at``: one per sample and timestep, what the scores count); ``matrix=True``
+    adds the off-diagonal attack × read-out rows of ``each`` attack cells (non-null
+    ``attacked_at``). An unknown ``model`` gives an empty frame. Raises PcbenchError when
+    no predictions file exists, one is corrupt or does not fit the schema, or a cell's
+    scores file is missing, unreadable or carries another key (for any model: the check
+    covers the whole directory).
+
+    Example::
+
+        rows = read_predictions(Path("results/quick"), matrix=True)
+        off_diagonal = rows[rows["attacked_at"].notna()]
     """
-    return _read_dataset(root, PREDICTIONS, PREDICTION_SORT, model)
+    frame = _read_dataset(root, PREDICTIONS, PREDICTION_SORT, model)
+    return frame if matrix else frame[frame["attacked_at"].isna()].reset_index(drop=True)
 
 
 def remove_stale_temp_files(root: Path) -> int:

@@ -79,7 +79,14 @@ SCORES_SCHEMA = pa.schema(
     ]
 )
 
-#: Per-sample predictions of one cell in long format: one row per (sample, timestep).
+#: Per-sample predictions of one cell in long format: one row per (sample, timestep) with a
+#: null ``attacked_at``: the cell's predictions, what its scores count. An ``attack_timestep =
+#: "each"`` cell adds the off-diagonal of its attack × read-out matrix: one row per (sample,
+#: attacked_at, timestep) with attacked_at != timestep, the prediction at read-out ``timestep``
+#: on the images attacked at ``attacked_at`` (its diagonal is the cell's own rows). A reader
+#: that counts a cell's predictions keeps the rows whose ``attacked_at`` is null
+#: (:func:`pcbench.store.read_predictions` does unless asked for the matrix). Files written
+#: before the column existed read with it all null.
 PREDICTIONS_SCHEMA = pa.schema(
     [
         _required("model", pa.string()),
@@ -88,5 +95,6 @@ PREDICTIONS_SCHEMA = pa.schema(
         _required("label", pa.int16()),
         _required("timestep", pa.int16()),
         _required("prediction", pa.int16()),
+        _optional("attacked_at", pa.int16()),
     ]
 )
