@@ -11,14 +11,15 @@ The public API (:mod:`pcbench.api`) mirrors the command line, one call per comma
 
 Names are resolved on first use (PEP 562), so ``import pcbench`` imports neither torch nor
 any layer below the API until a function is called, and importing a low layer such as
-``pcbench.registry`` never drags the API in (the import direction stays one way).
+``pcbench.registry`` never drags the API in (the import direction stays one way). The same
+names are imported under ``TYPE_CHECKING``, so editors and type checkers see their signatures.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
@@ -69,6 +70,52 @@ _EXPORTS = {
 }
 
 __all__ = sorted([*_EXPORTS, "__version__"])
+
+if TYPE_CHECKING:  # what editors and type checkers see: the exports' real signatures (never run)
+    from pcbench.api import (  # noqa: F401
+        Evaluation,
+        cache_usage,
+        clear_cache,
+        describe_suites,
+        evaluate,
+        feedback_settings,
+        forget_run,
+        import_feedback,
+        leaderboard,
+        list_models,
+        list_suites,
+        load_model,
+        load_results,
+        load_suite,
+        model_card,
+        model_table,
+        plan,
+        register_file,
+        reproduce,
+        run,
+        run_task,
+        schema,
+        status,
+        train_feedback,
+        unregister,
+        wrap_pc,
+        write_report,
+        write_site,
+    )
+    from pcbench.errors import PcbenchError  # noqa: F401
+    from pcbench.executors.options import (  # noqa: F401
+        ExecutorOptions,
+        RayOptions,
+        SlurmOptions,
+    )
+    from pcbench.models.stepwise import Stepwise  # noqa: F401
+    from pcbench.registry import (  # noqa: F401
+        get_model_spec,
+        list_model_specs,
+        register,
+        register_model,
+    )
+    from pcbench.registry.spec import ModelSpec, PCConfig, PCLayer  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:
