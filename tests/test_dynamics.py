@@ -204,3 +204,22 @@ def test_an_evaluated_module_that_is_not_pc_is_a_recurrent_variant_of_its_base(t
     assert (row["variant"], row["base"]) == ("recurrent", "digits-cnn")
     assert row["delta_clean_acc:t0"] == 0.0  # H2[0] = X: timestep 0 is digits-cnn
 
+
+def test_the_dynamics_suite_pairs_every_dynamic_model_with_its_base_and_attacks_with_eot() -> None:
+    from pcbench.suite import load_suite
+
+    suite = load_suite("dynamics")
+    models = [get_model_spec(name) for name in suite.models]
+    assert {spec.base for spec in models if spec.variant != "feedforward"} <= set(suite.models)
+    assert [spec.name for spec in models if spec.variant != "feedforward"] == [
+        "digits-pcnn",
+        "digits-hgru",
+        "digits-kuramoto",
+    ]
+    assert suite.draws == 2
+    assert [attack.label for attack in suite.attacks] == [
+        "pgd-linf-n30",
+        "pgd-linf-n30-eot4",
+        "apgd-ce-linf-i20-n10",
+        "apgd-ce-linf-i20-n10-eot4",
+    ]
