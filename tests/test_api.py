@@ -39,10 +39,11 @@ def suite_file(tmp_path_factory):
 
 
 def test_list_models_takes_wildcards_and_filters():
-    assert pcbench.list_models("digits-*") == ["digits-cnn", "digits-pcnn"]
+    digits = ["digits-cnn", "digits-hgru", "digits-kuramoto", "digits-kuramoto-base", "digits-pcnn"]
+    assert pcbench.list_models("digits-*") == digits
     assert "digits-pcnn" in pcbench.list_models(variant="pc") and "digits-cnn" not in pcbench.list_models(variant="pc")
     assert pcbench.list_models("*resnet*", variant="pc") == ["presnet18", "presnet18-cifar100"]
-    assert pcbench.list_models(dataset="digits") == ["digits-cnn", "digits-pcnn"]
+    assert pcbench.list_models(dataset="digits") == digits
     with pytest.raises(pcbench.PcbenchError, match="variant = 'rnn' is not allowed"):
         pcbench.list_models(variant="rnn")
 
