@@ -10,7 +10,7 @@ import pandas as pd
 
 from pcbench.files import atomic_write, inside
 from pcbench.leaderboards.compare import leaderboard_table, write_leaderboard
-from pcbench.leaderboards.masking import autoattack_warnings, masking_flags
+from pcbench.leaderboards.masking import autoattack_warnings, masking_flags, stochastic_models
 from pcbench.leaderboards.merge import Results
 from pcbench.leaderboards.metrics import metrics_table, resolve_baseline
 from pcbench.leaderboards.outcomes import ModelOutcomes, model_outcomes
@@ -77,6 +77,9 @@ def build_leaderboard(results: Results, options: CompareOptions | None = None) -
     warned = autoattack_warnings(scores)
     if warned is not None:
         models["autoattack_warnings"] = models["model"].map(warned)  # NA: the model has no AutoAttack cell
+    stochastic = stochastic_models(scores)
+    if stochastic is not None:
+        models["stochastic"] = models["model"].map(stochastic)  # NA: stored before models were checked
     summary = summary_table(metrics, flags, outcomes, models, selection)
     return Leaderboard(results, options, baseline, models, outcomes, timesteps, metrics, flags, selection, summary)
 

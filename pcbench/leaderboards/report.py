@@ -128,6 +128,10 @@ MASKING_ADVICE = {
     "gradient-based attack at the same norm and ε, so the gradients are masked or misleading: trust only the "
     'best-known robust accuracy (which includes Square), and try `gradient_mode = "full"`, '
     '`attack_timestep = "sum"` or `"each"` and AutoAttack before reading any white-box number.',
+    "flag_eot_beats_one_draw": "an attack averaging its gradients over draws (`eot`) broke more samples than the "
+    "same attack with one draw, so the model's randomness masks single-draw gradients: read only EOT attacks and "
+    'the best-known robust accuracy for it, and raise `eot` (or use AutoAttack\'s `version = "rand"`) until the '
+    "accuracy stops falling.",
 }
 
 
@@ -179,6 +183,12 @@ def _masking_section(board: Leaderboard) -> list[str]:
                 continue  # no AutoAttack cell of this model
             said = "; ".join(f"“{message}”" for message in warned.split(" | ")) if warned else "no warning"
             lines.append(f"- AutoAttack's own checks on `{model}`: {said}.")
+    if "stochastic" in board.models.columns:
+        for model in board.models.loc[board.models["stochastic"].fillna(False).astype(bool), "model"]:
+            lines.append(
+                f"- `{model}` is **stochastic** (two forwards of the same batch differ): its cells are seeded per "
+                "cell, draw and batch and pooled over the suite's `draws`; its gradient attacks need `eot`."
+            )
     return ["## Gradient-masking checks", "\n".join(lines)]
 
 
