@@ -169,17 +169,20 @@ def list_suites() -> list[str]:
     return builtin_suite_names()
 
 
-def load_suite(name_or_path: str | Path | Suite, **overrides: Any) -> Suite:
+def load_suite(name_or_path: str | Path | Suite, *, without_data: bool = False, **overrides: Any) -> Suite:
     """A validated suite (built-in name or TOML path), with ``overrides`` applied: ``models``
     (names), ``limit``, ``seed``, ``root`` (replaces ``dataset.root``), ``corruptions_root``,
-    ``timesteps`` (T or a list of timesteps).
+    ``timesteps`` (T or a list of timesteps). With ``without_data`` a suite that names no
+    ``dataset.root`` or ``corruptions.root`` it needs loads anyway (for :func:`plan`).
 
     Example::
 
         suite = load_suite("quick", limit=50, models=["digits-cnn"])
+        planned = load_suite("imagenet-c", without_data=True)   # no ImageNet on this machine
     """
     from pcbench.suite import Suite
     from pcbench.suite import load_suite as load
+    from pcbench.suite.schema import DEFAULT_DATASETS
 
     unknown = sorted(set(overrides) - set(SUITE_OVERRIDES))
     if unknown:
@@ -192,7 +195,8 @@ def load_suite(name_or_path: str | Path | Suite, **overrides: Any) -> Suite:
             raise PcbenchError("load_suite: root and corruptions_root need a suite name or file, not a Suite")
         suite = name_or_path
     else:
-        suite = load(name_or_path, dataset_root=root, corruptions_root=corruptions_root)
+        datasets = dict.fromkeys(DEFAULT_DATASETS, False) if without_data else DEFAULT_DATASETS
+        suite = load(name_or_path, dataset_root=root, corruptions_root=corruptions_root, datasets=datasets)
     if "models" in overrides and overrides["models"] is not None:
         overrides["models"] = tuple(overrides["models"])
     return suite.with_overrides(**overrides)
@@ -207,28 +211,35 @@ def plan(
     device: str = "auto",
     batch_size: int = 128,
     checkpointing: bool = False,
+    precision: str = "fp32",
+    channels_last: bool = False,
     **overrides: Any,
 ) -> str:
     """What ``pcbench run --dry-run`` prints: the cells still to compute (those stored in
     ``results`` under their current key are done, unless not ``resume``), their forward and
-    gradient passes, and (with ``estimate``) a time estimate from timing each model's real
-    batches on ``device`` (see :mod:`pcbench.runner.plan`).
+    gradient passes, and (with ``estimate``) a time estimate and GPU-hours from timing each
+    model's batches on ``device`` with ``precision`` and ``channels_last`` (see
+    :mod:`pcbench.runner.plan`). Needs neither the data (random images of the data set's size
+    stand in) nor the weights.
 
     Example::
 
         print(plan("quick", limit=20))
+        print(plan("adversarial-imagenet", models=["pvgg16"], device="cuda", precision="bf16"))
     """
+    from pcbench.models.precision import Numerics
     from pcbench.runner.plan import format_plan, make_plan
 
     return format_plan(
         make_plan(
-            load_suite(suite, **overrides),
+            load_suite(suite, without_data=True, **overrides),
             results_dir=None if results is None else Path(results),
             resume=resume,
             estimate=estimate,
             device=device,
             batch_size=batch_size,
             checkpointing=checkpointing,
+            numerics=Numerics(precision, channels_last),
         )
     )
 
@@ -247,6 +258,8 @@ def run(
     replace: bool = False,
     wait: bool = True,
     executor: str | ExecutorOptions = "local",
+    precision: str = "fp32",
+    channels_last: bool = False,
     **overrides: Any,
 ) -> RunSummary:
     """What ``pcbench run SUITE`` does: evaluate every cell not yet stored, then (unless
@@ -258,14 +271,21 @@ def run(
     SLURM or Ray (:mod:`pcbench.executors`); the cells and their numbers are the same.
     With ``detach`` the tasks are submitted and no report is written (``summary.job_id``).
 
+    ``precision`` (``fp32``, ``tf32``, ``bf16``, ``fp16``) and ``channels_last`` say how the
+    models compute (:mod:`pcbench.models.precision`; tf32 and fp16 need CUDA); both are
+    recorded in every row and, unless fp32 contiguous, in the cell keys.
+
     Example::
 
         summary = run("quick", limit=50, results="results-50", progress=False)
+        run("quick", limit=50, results="results-bf16", precision="bf16", progress=False)
         len(summary.evaluated), summary.results
         run("quick", limit=50, executor=ExecutorOptions("ray", cells_per_task=4), progress=False)
     """
+    from pcbench.models.precision import Numerics
     from pcbench.runner import run_suite
 
+    numerics = Numerics(precision, channels_last)
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
     if options.executor not in EXECUTORS:
         raise PcbenchError(f"--executor {options.executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
@@ -293,6 +313,7 @@ def run(
         "workers": workers,
         "replace": replace,
         "wait": wait,
+        "numerics": numerics,
     }
     if options.distributed:
         from pcbench.executors.coordinator import run_distributed
@@ -360,6 +381,7 @@ def run_task(unit: WorkUnit) -> None:
             coordinated=True,
             on_cell=at_each_cell,
             before_commit=lease_check,
+            numerics=unit.numerics,
         )
 
 
@@ -651,6 +673,8 @@ def evaluate(
     progress: bool = False,
     workers: int | None = None,
     replace: bool = False,
+    precision: str = "fp32",
+    channels_last: bool = False,
     **overrides: Any,
 ) -> Evaluation:
     """RobustBench's ``benchmark()`` for dynamic models: evaluate your own ``nn.Module`` on a
@@ -665,7 +689,8 @@ def evaluate(
     the module's whole identity (structure, settings such as a PC model's β, every parameter
     and buffer: :mod:`pcbench.models.identity`), so a different module under a stored name is
     computed afresh, never answered with the old numbers; ``key`` adds what pcbench cannot
-    see (e.g. ``key="v2"``); ``resume=False`` recomputes everything.
+    see (e.g. ``key="v2"``); ``resume=False`` recomputes everything. ``precision`` and
+    ``channels_last`` are :func:`run`'s (in the rows and, unless fp32 contiguous, the keys).
 
     ``base`` names the feedforward model a dynamic module (T >= 1) is a variant of: a
     registered model (evaluated too, if not yet stored) or a name evaluated before into
@@ -681,9 +706,11 @@ def evaluate(
         result.accuracy                      # cells x timesteps
         result.summary                       # delta_clean_acc:last, p_clean_acc:last, ...
     """
+    from pcbench.models.precision import Numerics
     from pcbench.runner import run_suite
     from pcbench.runner.entries import UserModule, borrowed
 
+    numerics = Numerics(precision, channels_last)
     loaded = load_suite(suite, **overrides)
     if isinstance(model, str):
         if any(value is not None for value in (base, mean, std, key)):
@@ -716,6 +743,7 @@ def evaluate(
             workers=workers,
             replace=replace,
             modules=modules,
+            numerics=numerics,
         )
     stored = load_results(loaded, results)
     scores = stored.scores[stored.scores["model"] == name].reset_index(drop=True)

@@ -68,6 +68,16 @@ def cli() -> None:
     "--seed", type=click.IntRange(min=0), help="Override the suite seed (corruption noise, attack random starts)."
 )
 @click.option(
+    "--precision",
+    default="fp32",
+    show_default=True,
+    help="fp32, tf32 (CUDA), bf16 or fp16 (CUDA): autocast of the models' forward and the attacks' gradients; "
+    "recorded per row and in the cell key (docs/precision.md).",
+)
+@click.option(
+    "--channels-last", is_flag=True, help="Models and inputs in channels-last (NHWC) layout; recorded like --precision."
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Print the cells still to compute (stored ones are counted apart), their passes and a time "
@@ -141,6 +151,8 @@ def run(
     workers: int | None,
     replace: bool,
     no_wait: bool,
+    precision: str,
+    channels_last: bool,
     **placement: Any,
 ) -> None:
     """Evaluate SUITE (a built-in suite name or a TOML path) and print its leaderboard.
@@ -154,7 +166,13 @@ def run(
     from pcbench.leaderboards import format_leaderboard, leaderboard_table
 
     loaded = api.load_suite(
-        suite, root=root, corruptions_root=corruptions_root, seed=seed, limit=limit, models=models or None
+        suite,
+        root=root,
+        corruptions_root=corruptions_root,
+        seed=seed,
+        limit=limit,
+        models=models or None,
+        without_data=dry_run,  # a plan needs neither the data nor the weights
     )
     if dry_run:
         click.echo(
@@ -165,6 +183,8 @@ def run(
                 device=device,
                 batch_size=batch_size,
                 checkpointing=checkpointing,
+                precision=precision,
+                channels_last=channels_last,
             )
         )
         return
@@ -180,6 +200,8 @@ def run(
         replace=replace,
         wait=not no_wait,
         executor=_executor_options(**placement),
+        precision=precision,
+        channels_last=channels_last,
     )
     if summary.job_id is not None and placement["detach"]:
         click.echo(

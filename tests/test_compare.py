@@ -112,6 +112,8 @@ def tables(
                 "seed": 0,
                 "device": "cpu",
                 "batch_size": 10,
+                "precision": "fp32",
+                "memory_format": "contiguous",
                 "corruption_source": "generated:test" if columns["corruption"] else None,
                 "attack_params": json.dumps(params) if columns["attack"] else None,
                 "attack_warnings": "[]" if columns["attack"] else None,

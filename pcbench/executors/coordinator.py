@@ -33,6 +33,7 @@ from pcbench.executors.jobs import (
 from pcbench.executors.lease import LEASE_FILE, renewing
 from pcbench.executors.options import ExecutorOptions
 from pcbench.executors.units import Submission, WorkUnit, plan_units
+from pcbench.models.precision import FP32, Numerics
 from pcbench.registry import get_model_spec
 from pcbench.runner.run import RunSummary, cell_keys, evaluation_set, load_suite_data
 from pcbench.store import cell_stem, remove_stale_temp_files, results_lock, stored_key
@@ -61,6 +62,7 @@ def run_distributed(
     workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
+    numerics: Numerics = FP32,
 ) -> RunSummary:
     """Evaluate the cells of ``suite`` not yet stored in tasks of ``options.executor``;
     ``task`` is the task body (:func:`pcbench.api.run_task`).
@@ -76,7 +78,7 @@ def run_distributed(
     root = Path(results_dir) / suite.name
     evaluated_on = evaluation_set(suite, load_suite_data(suite))
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)
-    keys = cell_keys(suite)
+    keys = cell_keys(suite, numerics)
     summary = RunSummary(run_id=new_run_id(), results=root)
     jobs = jobs_root(results_dir, suite.name)
     with results_lock(root, wait=wait):
@@ -111,6 +113,7 @@ def run_distributed(
                 workers=workers or 1,
                 environment=tuple((name, os.environ[name]) for name in FORWARDED_ENVIRONMENT if name in os.environ),
                 lease=None if options.detach else str((run_dir / LEASE_FILE).absolute()),
+                numerics=numerics,
             )
             for index, (model, cells) in enumerate(plan_units(pending, options.cells_per_task))
         ]

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from pcbench.errors import PcbenchError
+from pcbench.models.precision import FP32, Numerics
 from pcbench.suite import Suite
 
 
@@ -20,7 +21,8 @@ class WorkUnit:
     default); ``workers``: corruption-generating processes (``--workers``, default 1 per task;
     a SLURM task uses its ``--slurm-cpus-per-task``); ``lease``: the coordinator's lease
     file, which a task of a foreground run watches before it writes anything
-    (:mod:`pcbench.executors.lease`; None for a detached run).
+    (:mod:`pcbench.executors.lease`; None for a detached run); ``numerics``: the precision and
+    layout the models compute with (:mod:`pcbench.models.precision`).
     """
 
     run_id: str
@@ -38,6 +40,7 @@ class WorkUnit:
     workers: int = 1
     environment: tuple[tuple[str, str], ...] = ()
     lease: str | None = None
+    numerics: Numerics = FP32
 
 
 def plan_units(pending: Mapping[str, Sequence[str]], cells_per_task: int) -> list[tuple[str, tuple[str, ...]]]:

@@ -18,7 +18,8 @@ Rows of different evaluation sets (data set, split or evaluated samples: the row
 ``dataset_hash``) are never compared: merging them is a :class:`PcbenchError` naming the
 models and cells of each set. Rows from different package versions or devices are merged,
 with a warning per differing column (:attr:`Results.warnings`), since floating point may
-differ between them.
+differ between them. Rows of different precisions or memory formats are merged with a
+warning of their own (the two differ more than floating point between machines).
 """
 
 from __future__ import annotations
@@ -36,6 +37,8 @@ from pcbench.store import read_predictions, read_scores
 ON_CONFLICT = ("error", "first")
 ROW_ID = ["model", "cell", "timestep"]
 PROVENANCE = ["cell_key", "checkpoint_hash"]
+#: Score columns saying how the numbers were computed (:mod:`pcbench.models.precision`).
+NUMERICS = ("precision", "memory_format")
 SCORE_ORDER = ["model", "perturbation", "corruption", "severity", "attack", "epsilon", "timestep"]
 _SOURCE = "_source"
 _LISTED = 8  # conflicting cells named in the error message before "and N more"
@@ -123,8 +126,14 @@ def check_one_evaluation_set(scores: pd.DataFrame) -> None:
 
 
 def provenance_warnings(scores: pd.DataFrame) -> tuple[str, ...]:
-    """One line per provenance column (package versions, device) whose value differs between rows."""
-    columns = [c for c in scores.columns if c.endswith("_version")] + ["device"]
+    """One line per provenance column (package versions, device, precision, memory format)
+    whose value differs between rows.
+
+    Rows of different precisions (``fp32``, ``bf16``, ...) are never put side by side
+    silently: their line says so, naming each precision's models, in every report and on
+    the command line.
+    """
+    columns = [c for c in scores.columns if c.endswith("_version")] + ["device", *NUMERICS]
     warnings = []
     for column in columns:
         if column not in scores.columns:
@@ -132,6 +141,12 @@ def provenance_warnings(scores: pd.DataFrame) -> tuple[str, ...]:
         groups = scores.dropna(subset=[column]).groupby(column, sort=True)["model"].unique()
         if len(groups) > 1:
             listed = "; ".join(f"{value} ({', '.join(models)})" for value, models in groups.items())
+            if column in NUMERICS:
+                warnings.append(
+                    f"rows of different {column.replace('_', ' ')}s are mixed in these tables: {listed}; "
+                    "their numbers are not computed alike (docs/precision.md)"
+                )
+                continue
             warnings.append(
                 f"rows come from different {column.removesuffix('_version')} "
                 f"{'values' if column == 'device' else 'versions'}: {listed}; "

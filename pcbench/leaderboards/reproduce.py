@@ -18,6 +18,14 @@ Within tolerance
     ``best_known_*``) may differ by up to :func:`allowed_samples` = max(2, 1 % of n)
     correctly classified samples, because floating-point differences between CPUs can
     flip a borderline sample during an iterative attack. ``n`` must match exactly.
+Reduced precision
+    A model whose rows here were computed at another precision than fp32 (``tf32``,
+    ``bf16``, ``fp16``: the rows' ``precision``, :mod:`pcbench.models.precision`) cannot
+    match an fp32 reference bitwise: every one of its metrics is compared within tolerance,
+    accuracies by up to :func:`allowed_reduced_samples` = max(3, 2 % of n) samples, other
+    metrics (mean corruption accuracies, mCE, relative mCE, relative corruption error) by
+    up to :data:`REDUCED_RELATIVE` (2 %) of the reference's value (what bf16 changed on
+    ``quick``: docs/precision.md). ``n`` must match exactly.
 Δ samples
     For accuracies (``*_acc``): Δcorrect = round(value · n) here − the same in the
     reference (= round(Δvalue × n) when the n match). For the aggregates (mean
@@ -33,6 +41,7 @@ The leaderboard is reproduced when no row differs and none is missing.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +57,10 @@ KEYS = ["model", "metric", "timestep"]
 WRITTEN = ["value", "ci_low", "ci_high"]
 TOLERANCE_SAMPLES = 2
 TOLERANCE_PERCENT = 1
+REDUCED_SAMPLES = 3
+REDUCED_PERCENT = 2
+#: Relative |Δvalue| a metric of a reduced-precision model that is not an accuracy may differ by.
+REDUCED_RELATIVE = 0.02
 EQUAL, WITHIN, DIFFERS, MISSING, EXTRA = "equal", "within tolerance", "differs", "missing here", "extra here"
 STATUSES = (EQUAL, WITHIN, DIFFERS, MISSING, EXTRA)
 #: Columns of :attr:`Reproduction.rows`.
@@ -85,6 +98,25 @@ def allowed_samples(n: int) -> int:
     return max(TOLERANCE_SAMPLES, n * TOLERANCE_PERCENT // 100)
 
 
+def allowed_reduced_samples(n: int) -> int:
+    """The |Δcorrect| any accuracy of a reduced-precision model over ``n`` samples may differ
+    by: max(3, 2 % of n).
+
+    >>> allowed_reduced_samples(60), allowed_reduced_samples(1000)
+    (3, 20)
+    """
+    return max(REDUCED_SAMPLES, n * REDUCED_PERCENT // 100)
+
+
+def reduced_precision_models(scores: pd.DataFrame) -> tuple[str, ...]:
+    """Models with a score row computed at another precision than fp32, in order of appearance.
+
+    >>> reduced_precision_models(pd.DataFrame({"model": ["a", "b", "b"], "precision": ["fp32", "fp32", "bf16"]}))
+    ('b',)
+    """
+    return tuple(pd.unique(scores.loc[scores["precision"] != "fp32", "model"]))
+
+
 @dataclass(frozen=True)
 class Reproduction:
     """The comparison of a long leaderboard with a reference.
@@ -92,13 +124,16 @@ class Reproduction:
     ``rows``: one row per (model, metric, timestep) of either table, the reference's
     first, columns :data:`ROW_COLUMNS`: ``status`` (one of :data:`STATUSES`), the
     ``reference`` and ``here`` values as written, ``delta_samples`` (Δcorrect, accuracies
-    only), ``delta_value``, ``allowed`` (|Δcorrect| tolerated: 0 for bitwise metrics),
+    only), ``delta_value``, ``allowed`` (|Δcorrect| tolerated: 0 for bitwise metrics, null
+    for a reduced-precision model's aggregates, which are bounded relatively),
     ``inside_ci`` (here's value inside the reference's interval) and both ``n``.
-    ``counts``: rows per status (columns :data:`STATUSES`), indexed by model.
+    ``counts``: rows per status (columns :data:`STATUSES`), indexed by model; ``reduced``:
+    the models compared as reduced precision.
     """
 
     rows: pd.DataFrame
     counts: pd.DataFrame
+    reduced: tuple[str, ...] = ()
 
     @property
     def failures(self) -> int:
@@ -147,11 +182,12 @@ def _bad_reference(path: Path, problem: str) -> PcbenchError:
     )
 
 
-def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Reproduction:
+def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame, reduced: Sequence[str] = ()) -> Reproduction:
     """Compare the long table ``metrics`` (this machine) with ``reference``, row by row.
 
     Both have the columns :data:`~pcbench.leaderboards.metrics.COLUMNS`; the rules are in
-    the module docstring. Example::
+    the module docstring; ``reduced`` names the models whose rows here are of reduced
+    precision (:func:`reduced_precision_models`). Example::
 
         >>> row = {"model": "m", "metric": "fgsm@0.05_acc", "timestep": 0, "ci_low": 0.6, "ci_high": 0.9}
         >>> row["n"] = 20
@@ -173,8 +209,14 @@ def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Repr
     accuracy = rows["metric"].str.endswith("_acc")
     attack = rows["metric"].map(is_attack_metric).astype(bool)
     delta_samples = (correct["here"] - correct["reference"]).where(accuracy)
-    allowed = rows["n_reference"].fillna(0).astype(int).map(allowed_samples).where(attack, 0).where(both)
-    within = same_n & attack & (delta_samples.abs() <= allowed)
+    lenient = rows["model"].isin(list(reduced))
+    n = rows["n_reference"].fillna(0).astype(int)
+    allowed = n.map(allowed_samples).where(attack, 0).where(~lenient, n.map(allowed_reduced_samples))
+    allowed = allowed.where(both & ~(lenient & ~accuracy))  # reduced-precision aggregates: a relative bound
+    close = (value["here"] - value["reference"]).abs() <= REDUCED_RELATIVE * value["reference"].abs()
+    within = same_n & (
+        ((attack | lenient) & (delta_samples.abs() <= allowed)) | (lenient & ~accuracy & close.fillna(False))
+    )
     low, high = (rows[f"{bound}_reference"].astype(float) for bound in ("ci_low", "ci_high"))
     inside = (low <= value["here"]) & (value["here"] <= high)
     table = rows[KEYS].assign(
@@ -191,7 +233,7 @@ def compare_to_reference(metrics: pd.DataFrame, reference: pd.DataFrame) -> Repr
     counts = pd.crosstab(table["model"], table["status"]).reindex(
         index=pd.unique(table["model"]), columns=list(STATUSES), fill_value=0
     )
-    return Reproduction(table, counts.rename_axis(index="model", columns=None))
+    return Reproduction(table, counts.rename_axis(index="model", columns=None), tuple(reduced))
 
 
 def _as_written(frame: pd.DataFrame) -> pd.DataFrame:
@@ -205,7 +247,10 @@ def format_reproduction(reproduction: Reproduction) -> str:
 
     Example of a verdict line: ``reproduced: no (1 row differs, 2 rows missing here)``.
     """
-    lines = [_model_line(str(model), counts) for model, counts in reproduction.counts.iterrows()]
+    lines = [
+        _model_line(str(model), counts, model in reproduction.reduced)
+        for model, counts in reproduction.counts.iterrows()
+    ]
     unequal = reproduction.rows[reproduction.rows["status"] != EQUAL]
     if not unequal.empty:
         lines += ["", _unequal_view(unequal).to_string(index=False), ""]
@@ -219,11 +264,11 @@ def format_reproduction(reproduction: Reproduction) -> str:
     return "\n".join(lines)
 
 
-def _model_line(model: str, counts: pd.Series) -> str:
+def _model_line(model: str, counts: pd.Series, reduced: bool = False) -> str:
     """E.g. ``digits-cnn: 231 rows equal, 12 within tolerance (attacks), 0 differ``."""
     parts = [
         _count(counts[EQUAL], "row", "equal"),
-        f"{counts[WITHIN]} within tolerance (attacks)",
+        f"{counts[WITHIN]} within tolerance ({'reduced precision: every metric' if reduced else 'attacks'})",
         f"{counts[DIFFERS]} differ",
     ]
     parts += [f"{counts[status]} {status}" for status in (MISSING, EXTRA) if counts[status]]

@@ -35,6 +35,7 @@ def build_model(
     device: str | torch.device = "cpu",
     timesteps: int | None = None,
     gradient_mode: GradientMode = "full",
+    weights: bool = True,
 ) -> TimestepModel:
     """Build ``spec`` (or a registered name) in eval mode with frozen parameters.
 
@@ -42,12 +43,13 @@ def build_model(
     (ignored for other feedforward models, which have T = 0); a stepwise spec is built as
     :class:`~pcbench.models.stepwise.Stepwise` around its network, a recurrent variant as
     :class:`~pcbench.models.protocol.UnrolledModel` around its ``arch(timesteps=T)``. Weights are read, never
-    trained or downloaded (see :func:`weights_path`).
+    trained or downloaded (see :func:`weights_path`); ``weights=False`` reads none (seeded
+    initial weights: the same computation, e.g. for timing a model whose files are absent).
     """
     spec = get_model_spec(spec) if isinstance(spec, str) else spec
     if spec.protocol == "stepwise":
         model: TimestepModel = Stepwise(
-            _backbone(spec),
+            _backbone(spec, load_weights=weights),
             spec.timesteps if timesteps is None else timesteps,
             reset=spec.reset,
             step=spec.step,
@@ -55,13 +57,13 @@ def build_model(
             std=spec.std,
         )
     elif spec.variant == "feedforward":
-        model = FeedforwardModel(_backbone(spec), _normalize(spec))
+        model = FeedforwardModel(_backbone(spec, load_weights=weights), _normalize(spec))
     elif spec.variant == "recurrent":
         steps = spec.timesteps if timesteps is None else timesteps
-        model = UnrolledModel(_backbone(spec, timesteps=steps), _normalize(spec), steps)
+        model = UnrolledModel(_backbone(spec, load_weights=weights, timesteps=steps), _normalize(spec), steps)
     else:
-        model = build_pc_model(spec, timesteps=timesteps, gradient_mode=gradient_mode)
-        path = weights_path(spec)
+        model = build_pc_model(spec, timesteps=timesteps, gradient_mode=gradient_mode, base_weights=weights)
+        path = weights_path(spec) if weights else None
         if path is not None:
             _load_into(model.predictors, path, spec)
     model.eval().requires_grad_(False)

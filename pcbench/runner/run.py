@@ -4,9 +4,10 @@ Each cell is evaluated once for all timesteps (one unroll per batch) and committ
 atomically, scores and per-sample predictions together (:mod:`pcbench.store`). A cell is
 skipped when its stored key equals the key it would be computed with now; the key covers
 exactly what determines the cell's numbers (model spec and checkpoint, perturbation, the
-evaluated data's content, timesteps, and the seed and corruption source where they
-matter; not the batch size: attacks draw their random starts per sample). So a changed
-model, checkpoint or suite entry re-runs exactly the cells it affects, and a killed run resumes where it stopped.
+evaluated data's content, timesteps, and the seed, corruption source and numerics
+(precision and layout other than fp32 contiguous) where they matter; not the batch size:
+attacks draw their random starts per sample). So a changed model, checkpoint or suite entry
+re-runs exactly the cells it affects, and a killed run resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pcbench.data import ImageSet, load_dataset
 from pcbench.errors import PcbenchError
 from pcbench.files import inside
 from pcbench.hashing import hash_arrays, hash_json
+from pcbench.models.precision import FP32, Numerics
 from pcbench.perturbations.corruption_cells import CorruptedCell, CorruptionSource
 from pcbench.perturbations.corruption_sources import open_corruptions
 from pcbench.runner.adversarial import attacked_predictions, attacked_samples, correct_at_every_timestep
@@ -106,6 +108,7 @@ def run_suite(
     coordinated: bool = False,
     on_cell: Callable[[str], None] | None = None,
     before_commit: Callable[[], None] | None = None,
+    numerics: Numerics = FP32,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
 
@@ -140,10 +143,13 @@ def run_suite(
     committed atomically, so they run side by side), ``on_cell(stem)`` is called before
     each cell is evaluated and ``before_commit()`` before each cell is committed (a task's
     check that its coordinator still holds the directory; it raises to stop the task).
+    ``numerics`` (:mod:`pcbench.models.precision`) is the precision and layout every model
+    computes with; it is recorded in each row and, unless fp32 contiguous, in the cell key.
     """
     if batch_size < 1:
         raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
     torch_device = resolve_device(device)
+    numerics.check(torch_device)
     data = load_suite_data(suite)
     root = inside(results_dir, suite.name)
     evaluated_on = evaluation_set(suite, data)
@@ -159,7 +165,7 @@ def run_suite(
     ]
     summary = RunSummary(run_id=new_run_id(), results=root)
     clean_correct: dict[str, np.ndarray] = {}  # model -> samples right on clean images at every timestep
-    context = _row_context(suite, data, summary.run_id, torch_device, batch_size)
+    context = _row_context(suite, data, summary.run_id, torch_device, batch_size, numerics)
     perturbations = expand_perturbations(suite)
     wanted = {
         (entry.name, p.label)
@@ -176,6 +182,7 @@ def run_suite(
     with (
         contextlib.nullcontext() if coordinated else results_lock(root, wait=wait),
         open_corruptions(suite, data, workers) as corruptions,
+        contextlib.ExitStack() as engaged,  # the models' numerics, for the whole run
         tqdm(
             total=sum(costs.values()),
             desc=f"{suite.name}",
@@ -196,7 +203,7 @@ def run_suite(
             for entry in entries:
                 if (entry.name, perturbation.label) not in wanted:
                     continue
-                key = _cell_key(entry, perturbation, suite, data, corruptions)
+                key = _cell_key(entry, perturbation, suite, data, corruptions, numerics)
                 stem = cell_stem(entry.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
@@ -213,6 +220,7 @@ def run_suite(
                     on_cell(stem)
                 started = time.perf_counter()
                 model = entry.built()
+                engaged.enter_context(numerics.applied(model, torch_device))  # a no-op once applied
                 cell_data, attack_warnings, readout = data, None, None
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
@@ -272,8 +280,9 @@ def run_suite(
     return summary
 
 
-def cell_keys(suite: Suite) -> dict[str, dict[str, str]]:
-    """Model -> perturbation label -> the key its cell is computed with now, in grid order.
+def cell_keys(suite: Suite, numerics: Numerics = FP32) -> dict[str, dict[str, str]]:
+    """Model -> perturbation label -> the key its cell is computed with now (with ``numerics``),
+    in grid order.
 
     Builds no model; PcbenchError where :func:`run_suite` would refuse the suite or a model.
     A cell is done when :func:`pcbench.store.stored_key` returns its key.
@@ -284,7 +293,9 @@ def cell_keys(suite: Suite) -> dict[str, dict[str, str]]:
     with open_corruptions(suite, data, 1) as corruptions:
         for perturbation in expand_perturbations(suite):
             for entry in entries:
-                keys[entry.name][perturbation.label] = _cell_key(entry, perturbation, suite, data, corruptions)
+                keys[entry.name][perturbation.label] = _cell_key(
+                    entry, perturbation, suite, data, corruptions, numerics
+                )
     return keys
 
 
@@ -318,6 +329,7 @@ def _cell_key(
     suite: Suite,
     data: ImageSet,
     corruptions: CorruptionSource | None,
+    numerics: Numerics = FP32,
 ) -> str:
     return hash_json(
         {
@@ -330,6 +342,8 @@ def _cell_key(
             "corruption_source": _corruption_source(perturbation, corruptions),
             # absent, not null, elsewhere: only `each` cells' files changed (they hold the whole matrix)
             **({"readout": "every timestep"} if _each(perturbation) else {}),
+            # absent for fp32 in the contiguous layout: the keys cells had before these options
+            **({} if numerics.key() is None else {"numerics": numerics.key()}),
         }
     )
 
@@ -367,7 +381,9 @@ def _image_batches(data: ImageSet, cell: CorruptedCell | None, batch_size: int) 
     return stream_batches(blocks, batch_size)
 
 
-def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int) -> dict[str, Any]:
+def _row_context(
+    suite: Suite, data: ImageSet, run_id: str, device: torch.device, batch_size: int, numerics: Numerics
+) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "suite": suite.name,
@@ -379,6 +395,8 @@ def _row_context(suite: Suite, data: ImageSet, run_id: str, device: torch.device
         "seed": suite.seed,
         "device": str(device),
         "batch_size": batch_size,
+        "precision": numerics.precision,
+        "memory_format": numerics.memory_format,
         **package_versions(),
     }
 

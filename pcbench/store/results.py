@@ -46,7 +46,7 @@ import pyarrow.parquet as pq
 
 from pcbench.errors import PcbenchError
 from pcbench.files import TEMP_SUFFIX, atomic_write
-from pcbench.store.schema import PREDICTIONS_SCHEMA, SCORES_SCHEMA
+from pcbench.store.schema import DEFAULTS, PREDICTIONS_SCHEMA, SCORES_SCHEMA
 
 CELL_KEY = b"pcbench.cell_key"
 SCORES = "scores"
@@ -207,7 +207,8 @@ def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
     """One file's ``table`` in exactly ``schema``, in its column order and without metadata.
 
     Files written before the explicit schema have Parquet ``null`` columns where their cell
-    left a column empty, and lack columns added since (``limit``); both become typed nulls.
+    left a column empty, and lack columns added since (``limit``); both become typed nulls,
+    except a column with a value in :data:`~pcbench.store.schema.DEFAULTS`, which takes it.
     Raises PcbenchError naming the file and the column for a column the schema lacks, a
     missing column that is never null, or a column whose values do not cast.
     """
@@ -217,6 +218,9 @@ def _conform(table: pa.Table, schema: pa.Schema, path: Path) -> pa.Table:
     columns = []
     for field in schema:
         if field.name not in table.column_names:
+            if field.name in DEFAULTS:
+                columns.append(pa.array([DEFAULTS[field.name]] * len(table), field.type))
+                continue
             if not field.nullable:
                 raise PcbenchError(f"{path} has no {field.name!r} column")
             columns.append(pa.nulls(len(table), field.type))

@@ -10,6 +10,10 @@ into any other field fails.
 A column added to :func:`pcbench.runner.run._tables` must be added here too; files
 written before it existed read back with it all null (:func:`pcbench.store.read_scores`).
 
+A column added later that is never null has a value in :data:`DEFAULTS` for files written
+before it existed: ``precision`` and ``memory_format`` read as ``fp32`` and ``contiguous``,
+which is how every cell was computed before ``--precision`` and ``--channels-last``.
+
 ``wall_time_s``, the seconds a cell took to evaluate, is a per-cell value: it is stored on
 the cell's first row (its first evaluated timestep) and null on the others, so that summing
 it over rows counts each cell once. Cells written by earlier versions repeat it on every
@@ -66,6 +70,8 @@ SCORES_SCHEMA = pa.schema(
         _required("seed", pa.int64()),
         _required("device", pa.string()),
         _required("batch_size", pa.int64()),
+        _required("precision", pa.string()),  # fp32, tf32, bf16 or fp16 (pcbench.models.precision)
+        _required("memory_format", pa.string()),  # contiguous or channels_last
         _required("python_version", pa.string()),
         _required("pcbench_version", pa.string()),
         _required("torch_version", pa.string()),
@@ -78,6 +84,9 @@ SCORES_SCHEMA = pa.schema(
         _required("created_at", pa.string()),
     ]
 )
+
+#: Values of never-null columns in files written before the column existed.
+DEFAULTS = {"precision": "fp32", "memory_format": "contiguous"}
 
 #: Per-sample predictions of one cell in long format: one row per (sample, timestep) with a
 #: null ``attacked_at``: the cell's predictions, what its scores count. An ``attack_timestep =
