@@ -396,7 +396,7 @@ def compare(
                                           attacked at each timestep, read at each timestep
 
     With --against, non-attack metrics must be equal as written (6 significant
-    digits), attack metrics within max(2, 1 % of n) samples (see the README).
+    digits), attack metrics within max(2, 1 % of n) samples (see the docs: Read a leaderboard).
     """
     from pcbench import api
     from pcbench.leaderboards.reproduce import format_reproduction, read_reference
@@ -546,7 +546,7 @@ def register(file: Path, replace: bool, drop_weights: bool) -> None:
     """Register the models in FILE (TOML, [models.NAME] tables) in the user registry.
 
     Each model is built with its weights and run once on a dummy input before anything
-    is saved; see the README for the format. A "module:function" arch found next to FILE
+    is saved; see the docs (Models and model files) for the format. A "module:function" arch found next to FILE
     or in the current directory keeps working from any directory (python_path). A PC
     variant replaced without weights in FILE keeps the feedback weights of its previous
     entry (one note says so) unless --drop-weights; one without any is marked untrained.

@@ -96,8 +96,8 @@ def _introduction(board: Leaderboard, path: Path) -> str:
         f"{'y' if len(board.results.directories) == 1 else 'ies'}; {cells} cells "
         f"({scores['cell'].nunique()} perturbations), {board.models.shape[0]} models. mCE baseline: {baseline}. "
         f"Shown at timestep `{options.timestep}`, "
-        f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the README, "
-        "*Reading the leaderboard*)."
+        f"sorted by `{board.selection.sort}`. Tables: {files} (columns documented in the docs, "
+        "*Metrics and leaderboard files*)."
     )
 
 
