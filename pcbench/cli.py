@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import errno
 import sys
-import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from pcbench.boundary import guarded
 from pcbench.errors import PcbenchError
 from pcbench.executors.options import DEFAULT_CELLS_PER_TASK, ExecutorOptions, RayOptions, SlurmOptions
 
@@ -770,93 +769,8 @@ def _warn(warnings: Sequence[str]) -> None:
         click.echo(f"warning: {warning}", err=True)
 
 
-_FREE_SPACE = "free space there and rerun the same command (finished work is kept)"
-_ACCESS = "give this user access or choose another path"
-#: What an OSError's errno means when it comes from the user's environment -- a full disk, a path
-#: this user may not use, a file where a directory belongs, a path that does not exist -- rather
-#: than from a bug: (what happened, what to do). :func:`main` prints these as one ``error:``
-#: line with exit status 2; an OSError with any other errno is treated as a bug.
-ENVIRONMENT_ERRNOS: Mapping[int, tuple[str, str]] = MappingProxyType(
-    {
-        errno.ENOSPC: ("no space left on the device", _FREE_SPACE),
-        errno.EDQUOT: ("disk quota exceeded", _FREE_SPACE),
-        errno.EACCES: ("permission denied", _ACCESS),
-        errno.EPERM: ("operation not permitted", _ACCESS),
-        errno.EROFS: ("read-only file system", "choose a path on a writable file system"),
-        errno.ENOTDIR: (
-            "not a directory (a part of the path is a file)",
-            "choose a path whose folders are directories",
-        ),
-        errno.EISDIR: ("is a directory", "name a file"),
-        errno.EEXIST: ("already exists and is not a directory", "remove it or choose another path"),
-        errno.ENOENT: ("no such file or directory", "check the path"),
-        errno.ENAMETOOLONG: ("file name too long", "choose a shorter path"),
-    }
-)
-
-
-def environment_error(error: OSError) -> str | None:
-    """The one-line message for an OSError listed in :data:`ENVIRONMENT_ERRNOS`, else ``None``.
-
-    It names the path the system reports (for a full disk, the directory of the file being
-    written), e.g. ``/data/results/quick/scores: no space left on the device (ENOSPC); free
-    space there and rerun the same command (finished work is kept)``.
-    """
-    if error.errno not in ENVIRONMENT_ERRNOS:
-        return None
-    what, advice = ENVIRONMENT_ERRNOS[error.errno]
-    what = f"{what} ({errno.errorcode[error.errno]})"
-    paths = [str(name) for name in (error.filename, error.filename2) if name is not None]
-    if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        if not paths:  # e.g. a write to an open file: the system names none
-            return (
-                f"{what} while writing; free space where pcbench writes (--results, --leaderboards, "
-                "$PCBENCH_HOME) and rerun the same command (finished work is kept)"
-            )
-        paths = [name if Path(name).is_dir() else str(Path(name).parent) for name in paths[:1]]
-    return f"{' -> '.join(paths)}: {what}; {advice}" if paths else f"{what}; {advice}"
-
-
-def _one_line(text: str) -> str:
-    """``text`` with its line breaks (and runs of spaces) collapsed."""
-    return " ".join(text.split())
-
-
 def main() -> None:
-    """Console entry point: the one boundary between pcbench and its user.
-
-    Every expected failure becomes one line on stderr, ``error: <what, where, what is allowed>``,
-    and exit status 2: a :class:`PcbenchError`, a usage error (bad option or command), and an
-    OSError of the environment (:data:`ENVIRONMENT_ERRNOS`). Ctrl-C exits with status 130. Any
-    other exception is a bug: its traceback, then a line asking to report it, exit status 1.
-    """
-    try:
-        cli.main(standalone_mode=False)
-    except PcbenchError as exc:
-        click.echo(f"error: {_one_line(str(exc))}", err=True)
-        sys.exit(exc.exit_status)
-    except click.exceptions.Abort:
-        click.echo("interrupted: finished cells are saved; run the same command to resume", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        context = exc.ctx if isinstance(exc, click.UsageError) else None
-        hint = f" (see {context.command_path} --help)" if context is not None else ""
-        click.echo(f"error: {_one_line(exc.format_message())}{hint}", err=True)
-        sys.exit(2)
-    except OSError as exc:
-        message = environment_error(exc)
-        if message is None:
-            _report_bug()
-        click.echo(f"error: {_one_line(message)}", err=True)
-        sys.exit(2)
-    except Exception:  # noqa: BLE001 -- the boundary: anything else is a bug in pcbench
-        _report_bug()
-
-
-def _report_bug() -> NoReturn:
-    """Print the exception being handled with its traceback, ask for a report and exit with status 1."""
-    from pcbench import __version__
-
-    traceback.print_exc()
-    click.echo(f"pcbench {__version__} hit an internal error; please report it with the traceback above", err=True)
-    sys.exit(1)
+    """Console entry point: every command runs inside the process error boundary
+    (:func:`pcbench.boundary.guarded`), so an expected failure is one ``error:`` line with exit
+    status 2, Ctrl-C exits with 130, and a bug shows its traceback and exits with 1."""
+    guarded(lambda: cli.main(standalone_mode=False))

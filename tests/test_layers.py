@@ -37,7 +37,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("pcbench.runner", "pcbench.leaderboards"),
     ("pcbench.executors",),
     ("pcbench.api",),
-    ("pcbench.cli", "pcbench.__main__"),
+    ("pcbench.cli", "pcbench.boundary", "pcbench.__main__"),
 ]
 
 
