@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pcbench.errors import PcbenchError
-from pcbench.executors.options import EXECUTORS, ExecutorOptions
+from pcbench.executors.options import ExecutorOptions
 from pcbench.names import check_name
 from pcbench.registry import get_model_spec, list_model_specs
 from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec, PCLayer
@@ -287,18 +287,7 @@ def run(
 
     numerics = Numerics(precision, channels_last)
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
-    if options.executor not in EXECUTORS:
-        raise PcbenchError(f"--executor {options.executor!r} is not allowed; allowed: {', '.join(EXECUTORS)}")
-    if options.detach and options.executor != "slurm":
-        raise PcbenchError(
-            f"--detach needs --executor slurm (only SLURM tasks outlive this process); --executor "
-            f"{options.executor} runs its tasks within this run: drop --detach"
-        )
-    if options.devices and options.executor != "local":
-        raise PcbenchError(
-            f"--devices is for --executor local; with --executor {options.executor} ask for GPUs per task "
-            "(--slurm-gpus-per-task, --ray-num-gpus)"
-        )
+    options.check()
     loaded = load_suite(suite, **overrides)
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:

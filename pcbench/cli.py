@@ -5,14 +5,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import click
 
 from pcbench.boundary import guarded
-from pcbench.errors import PcbenchError
-from pcbench.executors.options import DEFAULT_CELLS_PER_TASK, ExecutorOptions, RayOptions, SlurmOptions
+from pcbench.executors.options import DEFAULT_CELLS_PER_TASK, from_flags
 
 if TYPE_CHECKING:
     from pcbench.leaderboards.board import Leaderboard
@@ -198,7 +196,7 @@ def run(
         workers=workers,
         replace=replace,
         wait=not no_wait,
-        executor=_executor_options(**placement),
+        executor=from_flags(**placement),
         precision=precision,
         channels_last=channels_last,
     )
@@ -214,70 +212,6 @@ def run(
     click.echo(format_leaderboard(leaderboard_table(api.load_results(loaded, results).scores)))
     written = [path for path in summary.report if path.suffix != ".png"]
     click.echo(f"leaderboard written to {', '.join(map(str, written))}", err=True)
-
-
-#: Defaults of ``pcbench run``'s --slurm-* and --ray-* options (giving one for another executor is refused).
-_PLACEMENT_DEFAULTS = MappingProxyType(
-    {
-        "slurm_partition": None,
-        "slurm_gpus_per_task": None,
-        "slurm_cpus_per_task": 1,
-        "slurm_mem": None,
-        "slurm_time": 60,
-        "slurm_array_parallelism": 256,
-        "ray_address": None,
-        "ray_num_cpus": 1.0,
-        "ray_num_gpus": 0.0,
-        "ray_cluster_cpus": None,
-    }
-)
-
-
-def _executor_options(
-    executor: str,
-    cells_per_task: int,
-    devices: str | None,
-    detach: bool,
-    slurm_opt: tuple[str, ...],
-    **settings: Any,
-) -> ExecutorOptions:
-    """``pcbench run``'s placement options as :class:`ExecutorOptions`."""
-    extra: list[tuple[str, str | bool]] = []
-    for option in slurm_opt:
-        key, sep, value = option.partition("=")
-        key = key.strip().removeprefix("--")
-        if not key or (sep and not value):
-            raise PcbenchError(
-                f"--slurm-opt {option!r} is not allowed; allowed: key=value (e.g. qos=high) or a flag's key (e.g. hold)"
-            )
-        extra.append((key, value if sep else True))
-    given = [name for name, default in _PLACEMENT_DEFAULTS.items() if settings[name] != default]
-    given += ["slurm_opt"] if slurm_opt else []
-    for name in given:
-        if not name.startswith(executor + "_"):
-            option = "--" + name.replace("_", "-")
-            raise PcbenchError(f"{option} is for --executor {name.split('_')[0]}, not --executor {executor}")
-    return ExecutorOptions(
-        executor=executor,
-        cells_per_task=cells_per_task,
-        devices=tuple(part.strip() for part in devices.split(",")) if devices else (),
-        detach=detach,
-        slurm=SlurmOptions(
-            partition=settings["slurm_partition"],
-            gpus_per_task=settings["slurm_gpus_per_task"],
-            cpus_per_task=settings["slurm_cpus_per_task"],
-            mem=settings["slurm_mem"],
-            time_min=settings["slurm_time"],
-            array_parallelism=settings["slurm_array_parallelism"],
-            extra=tuple(extra),
-        ),
-        ray=RayOptions(
-            address=settings["ray_address"],
-            num_cpus=settings["ray_num_cpus"],
-            num_gpus=settings["ray_num_gpus"],
-            cluster_cpus=settings["ray_cluster_cpus"],
-        ),
-    )
 
 
 @cli.command("status")
