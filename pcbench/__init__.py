@@ -52,7 +52,6 @@ _EXPORTS = {
             "register_file",
             "reproduce",
             "run",
-            "run_task",
             "schema",
             "status",
             "train_feedback",
@@ -65,6 +64,7 @@ _EXPORTS = {
     "PcbenchError": "pcbench.errors",
     "Stepwise": "pcbench.models.stepwise",
     **{name: "pcbench.executors.options" for name in ("ExecutorOptions", "RayOptions", "SlurmOptions")},
+    "run_task": "pcbench.executors.task",
     **{name: "pcbench.registry" for name in ("get_model_spec", "list_model_specs", "register", "register_model")},
     **{name: "pcbench.registry.spec" for name in ("ModelSpec", "PCConfig", "PCLayer")},
 }
@@ -93,7 +93,6 @@ if TYPE_CHECKING:  # what editors and type checkers see: the exports' real signa
         register_file,
         reproduce,
         run,
-        run_task,
         schema,
         status,
         train_feedback,
@@ -108,6 +107,7 @@ if TYPE_CHECKING:  # what editors and type checkers see: the exports' real signa
         RayOptions,
         SlurmOptions,
     )
+    from pcbench.executors.task import run_task  # noqa: F401
     from pcbench.models.stepwise import Stepwise  # noqa: F401
     from pcbench.registry import (  # noqa: F401
         get_model_spec,

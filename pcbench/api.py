@@ -26,7 +26,7 @@ from pcbench.errors import PcbenchError
 from pcbench.executors.options import ExecutorOptions
 from pcbench.names import check_name
 from pcbench.registry import get_model_spec, list_model_specs
-from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec, PCLayer
+from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec
 
 if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench``
     import pandas as pd
@@ -35,7 +35,6 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
 
     from pcbench.array_cache import CacheUsage, Cleared
     from pcbench.executors.status import RunStatus
-    from pcbench.executors.units import WorkUnit
     from pcbench.leaderboards.board import Leaderboard
     from pcbench.leaderboards.merge import Results
     from pcbench.leaderboards.reproduce import Reproduction
@@ -288,6 +287,8 @@ def run(
     numerics = Numerics(precision, channels_last)
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
     options.check()
+    from pcbench.store.locations import check_output_dir
+
     loaded = load_suite(suite, **overrides)
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:
@@ -306,6 +307,7 @@ def run(
     }
     if options.distributed:
         from pcbench.executors.coordinator import run_distributed
+        from pcbench.executors.task import run_task
 
         summary = run_distributed(loaded, run_task, options=options, **settings)
         if options.detach and summary.job_id is not None:
@@ -327,51 +329,6 @@ def _check_no_active_tasks(results: Path, suite: Suite) -> None:
     from pcbench.executors.jobs import jobs_root
 
     check_no_active_tasks(jobs_root(results, suite.name))
-
-
-def run_task(unit: WorkUnit) -> None:
-    """The body of one task of a distributed run (what SLURM, Ray or a device worker runs):
-    set the submitter's ``PCBENCH_*`` environment and torch's threads, then evaluate the
-    unit's cells of its model into the shared results directory, recording the task's
-    state and output under the run's jobs folder (:mod:`pcbench.executors.jobs`); before
-    each cell and each commit it checks its coordinator's lease (:mod:`pcbench.executors.lease`).
-
-    Example (what a task does with the units :func:`run` planned)::
-
-        run_task(unit)
-    """
-    import os
-
-    import torch
-
-    from pcbench.executors.jobs import task_record
-    from pcbench.executors.lease import held
-    from pcbench.runner import run_suite
-
-    os.environ.update(dict(unit.environment))
-    if unit.threads is not None:
-        torch.set_num_threads(unit.threads)
-    with task_record(unit) as at_cell, held(None if unit.lease is None else Path(unit.lease)) as lease_check:
-
-        def at_each_cell(stem: str) -> None:
-            lease_check()  # the coordinator still holds the results directory for this task
-            at_cell(stem)
-
-        run_suite(
-            unit.suite,
-            results_dir=Path(unit.results),
-            device=unit.device,
-            batch_size=unit.batch_size,
-            progress=False,
-            checkpointing=unit.checkpointing,
-            workers=unit.workers,
-            resume=unit.resume,
-            cells={unit.model: unit.cells},
-            coordinated=True,
-            on_cell=at_each_cell,
-            before_commit=lease_check,
-            numerics=unit.numerics,
-        )
 
 
 def status(suite: str | Path | Suite, *, results: str | Path = "results", **overrides: Any) -> RunStatus:
@@ -400,37 +357,9 @@ def forget_run(suite: str | Path | Suite, *, results: str | Path = "results") ->
     """
     from pcbench.executors.jobs import forget_run as forget
     from pcbench.executors.jobs import jobs_root
+    from pcbench.store.locations import suite_name
 
     return forget(jobs_root(Path(results), suite_name(suite)))
-
-
-def check_output_dir(option: str, path: Path) -> None:
-    """Refuse an output directory that cannot become one, naming ``option``: ``path`` or a folder
-    above it is a file, the deepest existing folder is not writable (permissions, read-only),
-    or it overlaps the pcbench home (inside it, or containing it), whose cache pcbench clears."""
-    import os
-
-    existing = path.absolute()
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        where = "is a file" if existing == path.absolute() else f"lies below {existing}, which is a file"
-        raise PcbenchError(f"--{option} {path} {where}, not a directory; allowed: a directory (created if missing)")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise PcbenchError(
-            f"--{option} {path}: cannot write in {existing} (permission denied or a read-only file "
-            "system); allowed: a directory this user can write"
-        )
-    from pcbench.files import real_path
-    from pcbench.paths import pcbench_home
-
-    home, target = real_path(pcbench_home()), real_path(path)
-    if target == home or home in target.parents or target in home.parents:
-        where = "contains" if target in home.parents else "lies inside"
-        raise PcbenchError(
-            f"--{option} {path} {where} the pcbench home {home} (its cache and user registry, which "
-            "cache clear deletes from); allowed: a directory apart from it"
-        )
 
 
 def load_results(
@@ -445,6 +374,7 @@ def load_results(
         results.scores.query("perturbation == 'clean'")[["model", "timestep", "accuracy"]]
     """
     from pcbench.leaderboards.merge import load_results as load
+    from pcbench.store.locations import suite_name
 
     directories = [results] if isinstance(results, (str, Path)) else list(results)
     return load([Path(directory) for directory in directories], suite_name(suite), on_conflict)
@@ -612,17 +542,6 @@ def clear_cache(dataset: str | None = None) -> Cleared:
     return clear(dataset)
 
 
-def suite_name(suite: str | Path | Suite) -> str:
-    """The name results of ``suite`` are stored under: a Suite's name, a TOML file's
-    ``name``, or the built-in name as given."""
-    from pcbench.suite import Suite
-
-    if isinstance(suite, Suite):
-        return suite.name
-    candidate = Path(suite)
-    return load_suite(suite).name if candidate.suffix == ".toml" or candidate.is_file() else str(suite)
-
-
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
     """What :func:`evaluate` returns.
@@ -698,6 +617,7 @@ def evaluate(
     from pcbench.models.precision import Numerics
     from pcbench.runner import run_suite
     from pcbench.runner.entries import UserModule, borrowed
+    from pcbench.store.locations import check_output_dir
 
     numerics = Numerics(precision, channels_last)
     loaded = load_suite(suite, **overrides)
@@ -870,65 +790,19 @@ def train_feedback(
     """
     from pcbench.runner.run import resolve_device
     from pcbench.training import feedback
+    from pcbench.training.trained_entry import save_trained, trained_entry_name
 
     spec = get_model_spec(name)
     settings = settings or feedback_settings(name)
     data = feedback.training_data(spec, settings)
     path = feedback.output_path(spec, None if out is None else Path(out))
-    target = _feedback_entry_name(spec, path, entry_name, settings)
+    target = trained_entry_name(spec, path, entry_name, settings)
     torch_device = device if not isinstance(device, str) else resolve_device(device)
     result = feedback.train_feedback(spec, settings, torch_device, path, data)
     if target is None:
         return result
-    _save_trained(spec, target, path, result.layers, settings)
+    save_trained(spec, target, path, result.layers, settings)
     return dataclasses.replace(result, registered=target)
-
-
-def _feedback_entry_name(spec: ModelSpec, out: Path, entry_name: str | None, settings: FeedbackSettings) -> str | None:
-    """The user registry entry the result goes to; ``None`` when the model loads ``out``."""
-    from pcbench.files import real_path
-    from pcbench.models.build import expected_weights_path
-    from pcbench.registry.user_file import check_savable
-
-    if entry_name is None and spec.source == "user":
-        return spec.name
-    expected = expected_weights_path(spec)
-    loads_out = expected is not None and real_path(expected) == out
-    if entry_name is None and loads_out and not settings.hyperparameter_epochs:
-        return None
-    check_savable(spec)
-    target = entry_name or f"{spec.name}-trained"
-    taken = next((s for s in list_model_specs() if s.name == target and s.source != "user"), None)
-    if taken is not None:
-        raise PcbenchError(f"model '{target}' is already registered (source: {taken.source}); choose --name")
-    return target
-
-
-def _save_trained(
-    spec: ModelSpec,
-    target: str,
-    out: Path,
-    layers: tuple[PCLayer, ...],
-    settings: FeedbackSettings,
-) -> None:
-    from pcbench.models.build import validate_model
-    from pcbench.registry.user_file import save_user_spec
-
-    assert spec.pc is not None
-    learned = ", learned hyperparameters" if settings.hyperparameter_epochs else ""
-    trained = dataclasses.replace(
-        spec,
-        name=target,
-        weights=str(out),
-        weights_sha256=None,
-        pc=dataclasses.replace(spec.pc, layers=layers),
-        source="user",
-        description=(
-            f"{spec.name} with feedback trained on {settings.dataset}/{settings.split}, "
-            f"{settings.epochs} epochs{learned}"
-        ),
-    )
-    save_user_spec(trained, validate=validate_model, replace=True)  # replaces an earlier result of that name
 
 
 def import_feedback(name: str, files: Sequence[str | Path], out: str | Path | None = None) -> ImportResult:
