@@ -125,6 +125,8 @@ def tables(
                 "nonfinite_pixels": None,
                 "limit": None,
                 "wall_time_s": 0.0,
+                "stochastic": False,
+                "draws": 1,
                 "created_at": "2026-01-01T00:00:00+00:00",
                 "pcbench_version": "0",
                 "torchvision_version": "0",
@@ -144,6 +146,7 @@ def tables(
                     "label": truth,
                     "timestep": t,
                     "prediction": truth if sample in correct else truth + 1,
+                    "draw": 0,  # a deterministic model's one draw
                     "attacked_at": None,  # the cell's own rows (no attack × read-out matrix here)
                 }
             )

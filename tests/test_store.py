@@ -27,7 +27,8 @@ def _placeholder(field: pa.Field, rows: int) -> pd.Series:
     if pa.types.is_string(field.type):
         return pd.Series([None if field.nullable else "-"] * rows, dtype="str")
     if field.nullable:
-        return pd.Series([None] * rows, dtype={pa.int64(): "Int64", pa.float64(): "Float64"}[field.type])
+        nullable = {pa.int64(): "Int64", pa.float64(): "Float64", pa.bool_(): "boolean"}
+        return pd.Series([None] * rows, dtype=nullable[field.type])
     return pd.Series([0] * rows, dtype=field.type.to_pandas_dtype())
 
 
@@ -60,6 +61,7 @@ def predictions_frame(model: str, cell: str, steps: int, samples: int = 5) -> pd
             "label": np.tile(np.arange(samples, dtype=np.int16) % 3, steps),
             "timestep": np.repeat(np.arange(steps, dtype=np.int16), samples),
             "prediction": np.arange(samples * steps, dtype=np.int16) % 3,
+            "draw": np.zeros(samples * steps, dtype=np.int16),  # a deterministic model's one draw
             "attacked_at": pd.Series([None] * (samples * steps), dtype="Int16"),  # the cell's own rows
         }
     )

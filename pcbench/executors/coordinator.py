@@ -78,7 +78,7 @@ def run_distributed(
     root = Path(results_dir) / suite.name
     evaluated_on = evaluation_set(suite, load_suite_data(suite))
     check_evaluation_set(root, evaluated_on, suite.models, replace=replace)
-    keys = cell_keys(suite, numerics)
+    keys = cell_keys(suite, numerics, batch_size)
     summary = RunSummary(run_id=new_run_id(), results=root)
     jobs = jobs_root(results_dir, suite.name)
     with results_lock(root, wait=wait):

@@ -193,7 +193,7 @@ def make_plan(
     torch_device = resolve_device(device)
     numerics.check(torch_device)
     known = resume and results_dir is not None and note is None
-    done = _stored_cells(suite, results_dir, numerics) if known and results_dir is not None else set()
+    done = _stored_cells(suite, results_dir, numerics, batch_size) if known and results_dir is not None else set()
     models = []
     for name in suite.models:
         entry, weights_note = _timed_entry(name, suite, data, torch_device, checkpointing)
@@ -389,14 +389,14 @@ def _timed_entry(
         return entry, f"{name}: timed with its initial weights ({first}); the same computation as with them"
 
 
-def _stored_cells(suite: Suite, results_dir: Path, numerics: Numerics) -> set[tuple[str, str]]:
+def _stored_cells(suite: Suite, results_dir: Path, numerics: Numerics, batch_size: int) -> set[tuple[str, str]]:
     """(model, perturbation label) of the cells stored in ``results_dir`` under their current key."""
     root = Path(results_dir) / suite.name
     if not root.is_dir():
         return set()
     return {
         (model, label)
-        for model, keys in cell_keys(suite, numerics).items()
+        for model, keys in cell_keys(suite, numerics, batch_size).items()
         for label, key in keys.items()
         if stored_key(root, cell_stem(model, label)) == key
     }

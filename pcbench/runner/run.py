@@ -8,6 +8,10 @@ evaluated data's content, timesteps, and the seed, corruption source and numeric
 (precision and layout other than fp32 contiguous) where they matter; not the batch size:
 attacks draw their random starts per sample). So a changed model, checkpoint or suite entry
 re-runs exactly the cells it affects, and a killed run resumes where it stopped.
+
+A stochastic model (:mod:`pcbench.runner.stochastic`: detected before its first key) is
+evaluated ``suite.draws`` times per cell, every forward seeded from the cell's key, the draw
+and the batch; its cells' keys also record the draws and the batch size.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import errno
 import json
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -39,11 +43,12 @@ from pcbench.runner.entries import Entry, UserModule, module_entry, registered_e
 from pcbench.runner.evaluate import predict_batches
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.runner.notices import announce_run
+from pcbench.runner.stochastic import DETECTION_SAMPLES, Draw, is_stochastic, stochastic_key
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id, package_versions
 from pcbench.streams import array_blocks, stream_batches
-from pcbench.suite import Suite
+from pcbench.suite import AttackConfig, Suite
 
 
 @dataclass
@@ -204,6 +209,7 @@ def run_suite(
                 if (entry.name, perturbation.label) not in wanted:
                     continue
                 key = _cell_key(entry, perturbation, suite, data, corruptions, numerics)
+                key = _drawn_key(entry, key, suite, data, batch_size, torch_device)
                 stem = cell_stem(entry.name, perturbation.label)
                 if resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
@@ -221,45 +227,65 @@ def run_suite(
                 started = time.perf_counter()
                 model = entry.built()
                 engaged.enter_context(numerics.applied(model, torch_device))  # a no-op once applied
-                cell_data, attack_warnings, readout = data, None, None
+                draws = [Draw(key, index) for index in range(suite.draws)] if entry.stochastic else [None]
+                cell_data, attack_warnings, drawn = data, None, []
                 if perturbation.kind == "attack":
                     assert perturbation.attack is not None and perturbation.epsilon is not None
                     correct = None
                     if perturbation.attack.samples == "correct":
                         if entry.name not in clean_correct:  # once per model and run
+                            seed = (
+                                Draw(entry.spec_hash + entry.checkpoint, 0).batches("clean")
+                                if entry.stochastic
+                                else None
+                            )
                             batches = _image_batches(data, None, batch_size)
-                            clean = predict_batches(model, batches, device=torch_device)
+                            clean = predict_batches(model, batches, device=torch_device, seed=seed)
                             clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
                         correct = clean_correct[entry.name]
                     cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
-                    predictions, attack_warnings, readout = attacked_predictions(
-                        model,
-                        perturbation.attack,
-                        perturbation.epsilon,
-                        cell_data,
-                        entry.timesteps,
-                        seed=suite.seed,
-                        batch_size=batch_size,
-                        device=torch_device,
-                    )
+                    warned: list[str] = []
+                    for draw in draws:
+                        predictions, messages, readout = attacked_predictions(
+                            model,
+                            _drawn_attack(entry, perturbation.attack),
+                            perturbation.epsilon,
+                            cell_data,
+                            entry.timesteps,
+                            seed=suite.seed,
+                            batch_size=batch_size,
+                            device=torch_device,
+                            draw=draw,
+                        )
+                        drawn.append((predictions, readout))
+                        warned += messages
+                    attack_warnings = list(dict.fromkeys(warned))
                 else:
-                    batches = _image_batches(data, corrupted, batch_size)
-                    predictions = predict_batches(model, batches, device=torch_device)
+                    for draw in draws:
+                        batches = _image_batches(data, corrupted, batch_size)
+                        seed = None if draw is None else draw.batches("batch")
+                        drawn.append((predict_batches(model, batches, device=torch_device, seed=seed), None))
                 wall = time.perf_counter() - started
-                scores, per_sample = _tables(
-                    entry,
-                    perturbation,
-                    predictions,
-                    cell_data,
-                    key,
-                    {
-                        **context,
-                        "subset_hash": hash_arrays(cell_data.ids),
-                        "wall_time_s": _first_row_only(wall, len(entry.timesteps)),
-                    },
-                    corrupted,
-                    attack_warnings,
-                    readout,
+                scores, per_sample = _pooled_draws(
+                    [
+                        _tables(
+                            entry,
+                            perturbation,
+                            predictions,
+                            cell_data,
+                            key,
+                            {
+                                **context,
+                                "subset_hash": hash_arrays(cell_data.ids),
+                                "wall_time_s": _first_row_only(wall, len(entry.timesteps)),
+                            },
+                            corrupted,
+                            attack_warnings,
+                            readout,
+                        )
+                        for predictions, readout in drawn
+                    ],
+                    bool(entry.stochastic),
                 )
                 if before_commit is not None:
                     before_commit()
@@ -280,11 +306,13 @@ def run_suite(
     return summary
 
 
-def cell_keys(suite: Suite, numerics: Numerics = FP32) -> dict[str, dict[str, str]]:
-    """Model -> perturbation label -> the key its cell is computed with now (with ``numerics``),
-    in grid order.
+def cell_keys(suite: Suite, numerics: Numerics = FP32, batch_size: int = 128) -> dict[str, dict[str, str]]:
+    """Model -> perturbation label -> the key its cell is computed with now (with ``numerics``,
+    and for a stochastic model ``batch_size``), in grid order.
 
-    Builds no model; PcbenchError where :func:`run_suite` would refuse the suite or a model.
+    Builds each model on the CPU, only to tell whether it is stochastic (its cells' keys then
+    record the draws and the batch size, :mod:`pcbench.runner.stochastic`); PcbenchError
+    where :func:`run_suite` would refuse the suite or a model.
     A cell is done when :func:`pcbench.store.stored_key` returns its key.
     """
     data = load_suite_data(suite)
@@ -293,8 +321,9 @@ def cell_keys(suite: Suite, numerics: Numerics = FP32) -> dict[str, dict[str, st
     with open_corruptions(suite, data, 1) as corruptions:
         for perturbation in expand_perturbations(suite):
             for entry in entries:
-                keys[entry.name][perturbation.label] = _cell_key(
-                    entry, perturbation, suite, data, corruptions, numerics
+                key = _cell_key(entry, perturbation, suite, data, corruptions, numerics)
+                keys[entry.name][perturbation.label] = _drawn_key(
+                    entry, key, suite, data, batch_size, torch.device("cpu")
                 )
     return keys
 
@@ -351,6 +380,44 @@ def _cell_key(
 def _each(perturbation: Perturbation) -> bool:
     """Whether ``perturbation`` is an attack with ``attack_timestep = "each"``."""
     return perturbation.attack is not None and perturbation.attack.attack_timestep == "each"
+
+
+def _drawn_key(entry: Entry, key: str, suite: Suite, data: ImageSet, batch_size: int, device: torch.device) -> str:
+    """The key of an ``entry``'s cell whose deterministic key is ``key``: ``key`` itself, or
+    for a stochastic model :func:`~pcbench.runner.stochastic.stochastic_key` (with the suite's
+    draws and the batch size). The model is built and checked (twice run on the first images
+    of ``data``, :func:`~pcbench.runner.stochastic.is_stochastic`) on first use."""
+    if entry.stochastic is None:
+        images = data.tensor(data.images[:DETECTION_SAMPLES])
+        entry.stochastic = is_stochastic(entry.built(), images, device)
+    return stochastic_key(key, suite.draws, batch_size) if entry.stochastic else key
+
+
+def _drawn_attack(entry: Entry, attack: AttackConfig) -> AttackConfig:
+    """The attack as run on ``entry``: with one draw (``eot = 1``) for a deterministic model,
+    whose ``eot`` equal gradients average to the one gradient (the rows still record the
+    suite's ``eot``)."""
+    return attack if entry.stochastic else replace(attack, eot=1)
+
+
+def _pooled_draws(
+    drawn: list[tuple[pd.DataFrame, pd.DataFrame]], stochastic: bool
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """One cell's score rows and prediction rows from each draw's (:func:`_tables`): the
+    score rows count every draw's predictions (``correct`` and ``n`` summed over draws, so
+    ``accuracy`` is the mean accuracy over draws) and record ``stochastic`` and ``draws``; the
+    prediction rows of draw d have ``draw = d``. One draw (a deterministic model) gives its
+    rows unchanged, plus ``stochastic``, ``draws = 1`` and ``draw = 0``."""
+    scores = drawn[0][0].copy()
+    scores["correct"] = np.sum([rows["correct"].to_numpy() for rows, _ in drawn], axis=0)
+    scores["n"] = scores["n"] * len(drawn)
+    scores["accuracy"] = scores["correct"] / scores["n"]
+    scores["stochastic"] = stochastic
+    scores["draws"] = len(drawn)
+    per_sample = pd.concat(
+        [rows.assign(draw=np.int16(index)) for index, (_, rows) in enumerate(drawn)], ignore_index=True
+    )
+    return scores, per_sample
 
 
 def _corruption_source(perturbation: Perturbation, corruptions: CorruptionSource | None) -> str | None:

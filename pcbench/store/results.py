@@ -56,7 +56,12 @@ PREDICTION_SORT = ("model", "cell", "attacked_at", "timestep", "sample_id")
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_PART = 80  # characters kept of model and label: stems stay far below NAME_MAX
 _SCHEMAS = {SCORES: SCORES_SCHEMA, PREDICTIONS: PREDICTIONS_SCHEMA}
-_NULLABLE_DTYPES = {pa.int64(): pd.Int64Dtype(), pa.int16(): pd.Int16Dtype(), pa.float64(): pd.Float64Dtype()}
+_NULLABLE_DTYPES = {
+    pa.int64(): pd.Int64Dtype(),
+    pa.int16(): pd.Int16Dtype(),
+    pa.float64(): pd.Float64Dtype(),
+    pa.bool_(): pd.BooleanDtype(),
+}
 _LISTED = 8  # incomplete cells named in an error message before "and N more"
 
 

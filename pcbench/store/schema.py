@@ -81,6 +81,8 @@ SCORES_SCHEMA = pa.schema(
         _required("numpy_version", pa.string()),
         _optional("pyautoattack_version", pa.string()),
         _optional("wall_time_s", pa.float64()),  # once per cell: on its first row, null on the others
+        _optional("stochastic", pa.bool_()),  # null in files written before models were checked
+        _optional("draws", pa.int64()),  # draws pooled in correct and n; null before draws existed (one)
         _required("created_at", pa.string()),
     ]
 )
@@ -104,6 +106,7 @@ PREDICTIONS_SCHEMA = pa.schema(
         _required("label", pa.int16()),
         _required("timestep", pa.int16()),
         _required("prediction", pa.int16()),
+        _optional("draw", pa.int16()),  # which draw of a stochastic model (0 otherwise); null before draws existed
         _optional("attacked_at", pa.int16()),
     ]
 )
