@@ -20,13 +20,14 @@ import dataclasses
 import fnmatch
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pcbench.errors import PcbenchError
-from pcbench.executors.options import ExecutorOptions
+from pcbench.executors.options import Executor, ExecutorOptions
+from pcbench.models.precision import Precision
 from pcbench.names import check_name
 from pcbench.registry import get_model_spec, list_model_specs
-from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec
+from pcbench.registry.spec import PAPER_ALPHA, PAPER_BETA, PAPER_LAMBDA, VARIANTS, ModelSpec, Variant
 
 if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench``
     import pandas as pd
@@ -36,8 +37,9 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
     from pcbench.array_cache import CacheUsage, Cleared
     from pcbench.executors.status import RunStatus
     from pcbench.leaderboards.board import Leaderboard
-    from pcbench.leaderboards.merge import Results
+    from pcbench.leaderboards.merge import OnConflict, Results
     from pcbench.leaderboards.reproduce import Reproduction
+    from pcbench.leaderboards.summary import TimestepChoice
     from pcbench.models.pc import PCModel
     from pcbench.models.protocol import TimestepModel
     from pcbench.runner.run import RunSummary
@@ -49,7 +51,7 @@ if TYPE_CHECKING:  # heavy imports (torch, pandas) stay out of ``import pcbench`
 SUITE_OVERRIDES = ("models", "limit", "seed", "root", "corruptions_root", "timesteps")
 
 
-def list_models(pattern: str = "*", *, variant: str | None = None, dataset: str | None = None) -> list[str]:
+def list_models(pattern: str = "*", *, variant: Variant | None = None, dataset: str | None = None) -> list[str]:
     """Registered model names matching a shell-style ``pattern``, sorted.
 
     Example::
@@ -210,7 +212,7 @@ def plan(
     device: str = "auto",
     batch_size: int = 128,
     checkpointing: bool = False,
-    precision: str = "fp32",
+    precision: Precision = "fp32",
     channels_last: bool = False,
     **overrides: Any,
 ) -> str:
@@ -256,8 +258,8 @@ def run(
     workers: int | None = None,
     replace: bool = False,
     wait: bool = True,
-    executor: str | ExecutorOptions = "local",
-    precision: str = "fp32",
+    executor: Executor | ExecutorOptions = "local",
+    precision: Precision = "fp32",
     channels_last: bool = False,
     **overrides: Any,
 ) -> RunSummary:
@@ -363,7 +365,9 @@ def forget_run(suite: str | Path | Suite, *, results: str | Path = "results") ->
 
 
 def load_results(
-    suite: str | Path | Suite, results: str | Path | Sequence[str | Path] = ("results",), on_conflict: str = "error"
+    suite: str | Path | Suite,
+    results: str | Path | Sequence[str | Path] = ("results",),
+    on_conflict: OnConflict = "error",
 ) -> Results:
     """Scores and per-sample predictions of ``suite`` (DataFrames), merged over the result
     directories (one evaluation set; conflicts raise unless ``on_conflict="first"``).
@@ -385,12 +389,13 @@ def leaderboard(
     *,
     results: str | Path | Sequence[str | Path] = ("results",),
     baseline: str | None = None,
-    timestep: str | int = "last",
+    timestep: TimestepChoice | int | str = "last",
     sort: str | None = None,
-    on_conflict: str = "error",
+    on_conflict: OnConflict = "error",
 ) -> Leaderboard:
     """The tables ``pcbench compare`` writes: ``.metrics`` (long), ``.timesteps`` (per
-    timestep), ``.summary`` (one row per model), plus masking ``.flags``.
+    timestep), ``.summary`` (one row per model), plus masking ``.flags``. ``timestep``:
+    ``"last"``, ``"best"`` (by ``sort``) or a timestep number (also as text, as ``--timestep``).
 
     Example::
 
@@ -501,10 +506,11 @@ def describe_suites() -> list[tuple[str, str]]:
 
 
 #: The files ``pcbench schema`` describes: a suite, a model file.
-SCHEMA_KINDS = ("suite", "models")
+SchemaKind = Literal["suite", "models"]
+SCHEMA_KINDS: tuple[SchemaKind, ...] = get_args(SchemaKind)
 
 
-def schema(kind: Literal["suite", "models"]) -> dict[str, Any]:
+def schema(kind: SchemaKind) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a suite file (``"suite"``) or a model file
     (``"models"``), from the pydantic models that validate them: what ``pcbench schema
     suite|models`` prints and ``schema/suite.json`` / ``schema/models.json`` hold, for an editor
@@ -581,7 +587,7 @@ def evaluate(
     progress: bool = False,
     workers: int | None = None,
     replace: bool = False,
-    precision: str = "fp32",
+    precision: Precision = "fp32",
     channels_last: bool = False,
     **overrides: Any,
 ) -> Evaluation:

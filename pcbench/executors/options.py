@@ -7,11 +7,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Literal, get_args
 
 from pcbench.errors import PcbenchError
 
-EXECUTORS = ("local", "slurm", "ray")
+#: Where a run's cells are evaluated: this process, a SLURM job array, Ray tasks.
+Executor = Literal["local", "slurm", "ray"]
+EXECUTORS: tuple[Executor, ...] = get_args(Executor)
 #: Cells per work unit: big enough that a task's start (imports, model build; seconds) is
 #: small next to its cells, small enough that a suite of one model still spreads out.
 DEFAULT_CELLS_PER_TASK = 8
@@ -49,7 +51,7 @@ class ExecutorOptions:
     cells; ``devices``: one local worker process per device (``executor = "local"``);
     ``detach``: submit and return without waiting (SLURM only)."""
 
-    executor: str = "local"
+    executor: Executor = "local"
     cells_per_task: int = DEFAULT_CELLS_PER_TASK
     devices: tuple[str, ...] = ()
     detach: bool = False
@@ -100,7 +102,7 @@ FLAG_DEFAULTS: Mapping[str, Any] = MappingProxyType(
 
 
 def from_flags(
-    executor: str,
+    executor: Executor,
     cells_per_task: int,
     devices: str | None,
     detach: bool,

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import pandas as pd
 
@@ -34,7 +35,9 @@ from pcbench.errors import PcbenchError
 from pcbench.leaderboards.registered import check_against_registry
 from pcbench.store import read_predictions, read_scores
 
-ON_CONFLICT = ("error", "first")
+#: What ``--on-conflict`` does with a cell stored twice with different provenance: refuse, or keep the first copy.
+OnConflict = Literal["error", "first"]
+ON_CONFLICT: tuple[OnConflict, ...] = get_args(OnConflict)
 ROW_ID = ["model", "cell", "timestep"]
 PROVENANCE = ["cell_key", "checkpoint_hash"]
 #: Score columns saying how the numbers were computed (:mod:`pcbench.models.precision`).

@@ -46,6 +46,7 @@ Rows are sorted by the sort metric at the chosen timestep (best first, missing l
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -67,7 +68,9 @@ SUMMARY_HEADLINE = (
     "mce",
     "relative_mce",
 )
-CHOICES = ("last", "best")
+#: The named choices of ``--timestep`` (besides a timestep number).
+TimestepChoice = Literal["last", "best"]
+CHOICES: tuple[TimestepChoice, ...] = get_args(TimestepChoice)
 
 
 def parse_timestep(text: str) -> str | int:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from pcbench.errors import PcbenchError
 
@@ -40,7 +40,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 #: Every ``--precision``; the first is the default.
-PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+Precision = Literal["fp32", "tf32", "bf16", "fp16"]
+PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 #: ``memory_format`` values of the rows: the default layout, and ``--channels-last``.
 MEMORY_FORMATS = ("contiguous", "channels_last")
 #: Precisions that need a CUDA device.
@@ -61,7 +62,7 @@ class Numerics:
             logits = model(images)          # float32 logits from a bfloat16 forward
     """
 
-    precision: str = "fp32"
+    precision: Precision = "fp32"
     channels_last: bool = False
 
     def __post_init__(self) -> None:
