@@ -285,8 +285,8 @@ def run(
     """
     from pcbench.models.precision import Numerics
     from pcbench.runner import run_suite
+    from pcbench.runner.settings import RunSettings
 
-    numerics = Numerics(precision, channels_last)
     options = ExecutorOptions(executor) if isinstance(executor, str) else executor
     options.check()
     from pcbench.store.locations import check_output_dir
@@ -295,28 +295,27 @@ def run(
     check_output_dir("results", Path(results))  # before anything is evaluated, not after
     if leaderboards is not None:
         check_output_dir("leaderboards", Path(leaderboards))
-    settings = {
-        "results_dir": Path(results),
-        "device": device,
-        "batch_size": batch_size,
-        "resume": resume,
-        "progress": progress,
-        "checkpointing": checkpointing,
-        "workers": workers,
-        "replace": replace,
-        "wait": wait,
-        "numerics": numerics,
-    }
+    settings = RunSettings(
+        results_dir=Path(results),
+        device=device,
+        batch_size=batch_size,
+        resume=resume,
+        progress=progress,
+        checkpointing=checkpointing,
+        workers=workers,
+        replace=replace,
+        wait=wait,
+        numerics=Numerics(precision, channels_last),
+    )
     if options.distributed:
         from pcbench.executors.coordinator import run_distributed
-        from pcbench.executors.task import run_task
 
-        summary = run_distributed(loaded, run_task, options=options, **settings)
+        summary = run_distributed(loaded, settings, options)
         if options.detach and summary.job_id is not None:
             return summary
     else:
         _check_no_active_tasks(Path(results), loaded)
-        summary = run_suite(loaded, **settings)
+        summary = run_suite(loaded, settings)
     if leaderboards is not None:
         board = leaderboard(loaded, results=[results])
         summary.report = write_report(board, leaderboards)
@@ -623,9 +622,19 @@ def evaluate(
     from pcbench.models.precision import Numerics
     from pcbench.runner import run_suite
     from pcbench.runner.entries import UserModule, borrowed
+    from pcbench.runner.settings import RunSettings
     from pcbench.store.locations import check_output_dir
 
-    numerics = Numerics(precision, channels_last)
+    settings = RunSettings(
+        results_dir=Path(results),
+        device=device,
+        batch_size=batch_size,
+        resume=resume,
+        progress=progress,
+        workers=workers,
+        replace=replace,
+        numerics=Numerics(precision, channels_last),
+    )
     loaded = load_suite(suite, **overrides)
     if isinstance(model, str):
         if any(value is not None for value in (base, mean, std, key)):
@@ -648,18 +657,7 @@ def evaluate(
     loaded = loaded.with_overrides(models=models)
     _check_no_active_tasks(Path(results), loaded)
     with borrowed([user.module for user in modules.values()]):
-        summary = run_suite(
-            loaded,
-            results_dir=Path(results),
-            device=device,
-            batch_size=batch_size,
-            resume=resume,
-            progress=progress,
-            workers=workers,
-            replace=replace,
-            modules=modules,
-            numerics=numerics,
-        )
+        summary = run_suite(loaded, settings, modules=modules)
     stored = load_results(loaded, results)
     scores = stored.scores[stored.scores["model"] == name].reset_index(drop=True)
     accuracy = scores.pivot_table(index="cell", columns="timestep", values="accuracy", sort=False)

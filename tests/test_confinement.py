@@ -163,6 +163,7 @@ def test_an_unknown_split_names_the_suite_file(tmp_path, run_main):
 def test_a_planted_task_log_link_is_not_written_through(suite_file, tmp_path):
     import pcbench
     from pcbench.executors.units import WorkUnit
+    from pcbench.runner.settings import RunSettings
 
     victim = tmp_path / "precious.txt"
     victim.write_text("keep me")
@@ -175,9 +176,8 @@ def test_a_planted_task_log_link_is_not_written_through(suite_file, tmp_path):
         suite=pcbench.load_suite(suite_file),
         model="digits-cnn",
         cells=("clean",),
-        results=str(tmp_path / "results"),
+        settings=RunSettings(tmp_path / "results", device="cpu", progress=False, workers=1),
         jobs=str(run_dir),
-        device="cpu",
     )
     with pytest.raises(OSError, match="Too many levels of symbolic links"):
         pcbench.run_task(unit)

@@ -11,6 +11,7 @@ import pcbench
 from pcbench.executors import lease as lease_module
 from pcbench.executors.lease import LEASE_FILE, LeaseLost, held, renew
 from pcbench.executors.units import WorkUnit
+from pcbench.runner.settings import RunSettings
 
 
 class Clock:
@@ -66,9 +67,8 @@ def test_a_task_whose_coordinator_is_gone_commits_nothing(tmp_path, monkeypatch)
         suite=pcbench.load_suite(suite_file),
         model="digits-cnn",
         cells=("clean",),
-        results=str(tmp_path / "results"),
+        settings=RunSettings(tmp_path / "results", device="cpu", progress=False, workers=1),
         jobs=str(run_dir),
-        device="cpu",
         lease=str(run_dir / LEASE_FILE),
     )
     with pytest.raises(LeaseLost):

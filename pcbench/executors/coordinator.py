@@ -13,6 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from tqdm import tqdm
@@ -32,10 +33,11 @@ from pcbench.executors.jobs import (
 )
 from pcbench.executors.lease import LEASE_FILE, renewing
 from pcbench.executors.options import ExecutorOptions
+from pcbench.executors.task import run_task
 from pcbench.executors.units import Submission, WorkUnit, plan_units
-from pcbench.models.precision import FP32, Numerics
 from pcbench.registry import get_model_spec
 from pcbench.runner.run import RunSummary, cell_keys, evaluation_set, load_suite_data
+from pcbench.runner.settings import RunSettings
 from pcbench.store import cell_stem, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import check_evaluation_set, drop_cells
 from pcbench.store.provenance import new_run_id
@@ -50,22 +52,12 @@ FORWARDED_ENVIRONMENT = ("PCBENCH_HOME", "PCBENCH_WEIGHTS")
 
 def run_distributed(
     suite: Suite,
-    task: Callable[[WorkUnit], None],
-    *,
-    results_dir: Path,
+    settings: RunSettings,
     options: ExecutorOptions,
-    device: str = "auto",
-    batch_size: int = 128,
-    resume: bool = True,
-    progress: bool = True,
-    checkpointing: bool = False,
-    workers: int | None = None,
-    replace: bool = False,
-    wait: bool = True,
-    numerics: Numerics = FP32,
+    task: Callable[[WorkUnit], None] = run_task,
 ) -> RunSummary:
-    """Evaluate the cells of ``suite`` not yet stored in tasks of ``options.executor``;
-    ``task`` is the task body (:func:`pcbench.api.run_task`).
+    """Evaluate the cells of ``suite`` not yet stored, with ``settings``, in tasks of
+    ``options.executor``; ``task`` is the task body (:func:`pcbench.executors.task.run_task`).
 
     Refused before anything is submitted: a missing extra (``pcbench[slurm]``,
     ``pcbench[ray]``), no ``sbatch``, an unreachable Ray address, another evaluation set in
@@ -75,21 +67,21 @@ def run_distributed(
     backend = {"local": local, "slurm": slurm, "ray": ray_tasks}[options.executor]
     backend.check(options)
     check_importable(suite.models, options.executor)
-    root = Path(results_dir) / suite.name
+    root = Path(settings.results_dir) / suite.name
     evaluated_on = evaluation_set(suite, load_suite_data(suite))
-    check_evaluation_set(root, evaluated_on, suite.models, replace=replace)
-    keys = cell_keys(suite, numerics, batch_size)
+    check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace)
+    keys = cell_keys(suite, settings.numerics, settings.batch_size)
     summary = RunSummary(run_id=new_run_id(), results=root)
-    jobs = jobs_root(results_dir, suite.name)
-    with results_lock(root, wait=wait):
+    jobs = jobs_root(settings.results_dir, suite.name)
+    with results_lock(root, wait=settings.wait):
         check_no_active_tasks(jobs)  # before anything is dropped or cleaned under their feet
-        drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
+        drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace))
         remove_stale_temp_files(root)
         planned = {}
         for model, cells in keys.items():
             for label, key in cells.items():
                 stem = cell_stem(model, label)
-                if resume and stored_key(root, stem) == key:
+                if settings.resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
                 else:
                     planned[stem] = key
@@ -97,6 +89,9 @@ def run_distributed(
             model: [label for label in cells if cell_stem(model, label) in planned] for model, cells in keys.items()
         }
         run_dir = jobs / summary.run_id
+        in_tasks = replace(  # what each task runs with: one absolute directory, no bar, 1 worker by default
+            settings, results_dir=Path(settings.results_dir).absolute(), progress=False, workers=settings.workers or 1
+        )
         units = [
             WorkUnit(
                 run_id=summary.run_id,
@@ -104,16 +99,10 @@ def run_distributed(
                 suite=suite,
                 model=model,
                 cells=cells,
-                results=str(Path(results_dir).absolute()),
+                settings=in_tasks,
                 jobs=str(run_dir.absolute()),
-                device=device,
-                batch_size=batch_size,
-                checkpointing=checkpointing,
-                resume=resume,
-                workers=workers or 1,
                 environment=tuple((name, os.environ[name]) for name in FORWARDED_ENVIRONMENT if name in os.environ),
                 lease=None if options.detach else str((run_dir / LEASE_FILE).absolute()),
-                numerics=numerics,
             )
             for index, (model, cells) in enumerate(plan_units(pending, options.cells_per_task))
         ]
@@ -131,7 +120,7 @@ def run_distributed(
             if options.detach:
                 return summary
             try:
-                _follow(submission, root, planned, progress, suite.name)
+                _follow(submission, root, planned, settings.progress, suite.name)
             except BaseException:
                 submission.cancel()  # no task may go on writing once the lock is released
                 raise

@@ -7,7 +7,6 @@ runs tasks from the plan until none is left. ``--devices all`` means every CUDA 
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -94,4 +93,4 @@ def _claim(queue: object, coordinator: int) -> None:
 def _on_claimed_device(task: Callable[[WorkUnit], None], unit: WorkUnit) -> None:
     """Run ``task`` on this worker's device (a CPU worker on one thread)."""
     device = _claimed["device"]
-    task(dataclasses.replace(unit, device=device, threads=1 if device == "cpu" else unit.threads))
+    task(unit.placed(device, threads=1 if device == "cpu" else unit.threads))

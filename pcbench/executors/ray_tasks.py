@@ -10,7 +10,6 @@ retried by Ray: a rerun of ``pcbench run`` resubmits what is missing.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import socket
 from collections.abc import Callable
@@ -97,7 +96,7 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
     remote = ray.remote(num_cpus=settings.num_cpus, num_gpus=settings.num_gpus, max_retries=0)(task)
     threads = max(1, math.floor(settings.num_cpus))
     refs = [
-        remote.remote(dataclasses.replace(unit, threads=threads, device="cuda" if settings.num_gpus else unit.device))
+        remote.remote(unit.placed("cuda" if settings.num_gpus else unit.settings.device, threads=threads))
         for unit in units
     ]
     failures: dict[int, str] = {}

@@ -11,7 +11,6 @@ follows the tasks, and a rerun resubmits only the missing cells.
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import shutil
 import subprocess
@@ -57,11 +56,10 @@ def submit(units: list[WorkUnit], task: Callable[[WorkUnit], None], options: Exe
         parameters["gpus_per_task"] = settings.gpus_per_task
     executor.update_parameters(**{name: value for name, value in parameters.items() if value is not None})
     placed = [
-        dataclasses.replace(
-            unit,
+        unit.placed(
+            "cuda" if settings.gpus_per_task else unit.settings.device,
             threads=settings.cpus_per_task,
             workers=settings.cpus_per_task,
-            device="cuda" if settings.gpus_per_task else unit.device,
         )
         for unit in units
     ]

@@ -36,16 +36,9 @@ def run_task(unit: WorkUnit) -> None:
 
         run_suite(
             unit.suite,
-            results_dir=Path(unit.results),
-            device=unit.device,
-            batch_size=unit.batch_size,
-            progress=False,
-            checkpointing=unit.checkpointing,
-            workers=unit.workers,
-            resume=unit.resume,
+            unit.settings,
             cells={unit.model: unit.cells},
             coordinated=True,
             on_cell=at_each_cell,
             before_commit=lease_check,
-            numerics=unit.numerics,
         )

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pcbench.errors import PcbenchError
-from pcbench.models.precision import FP32, Numerics
+from pcbench.runner.settings import RunSettings
 from pcbench.suite import Suite
 
 
@@ -15,14 +15,15 @@ class WorkUnit:
     """One task of a distributed run: evaluate ``cells`` (perturbation labels) of ``model``.
 
     Plain data only (no model, no images): the task rebuilds the model from the registry
-    and the data from the suite, on the shared file system. ``environment`` holds the
-    ``PCBENCH_*`` variables of the submitting process (registry home, weights), set in the
-    task before anything is looked up; ``threads``: torch's intra-op threads (None: torch's
-    default); ``workers``: corruption-generating processes (``--workers``, default 1 per task;
-    a SLURM task uses its ``--slurm-cpus-per-task``); ``lease``: the coordinator's lease
-    file, which a task of a foreground run watches before it writes anything
-    (:mod:`pcbench.executors.lease`; None for a detached run); ``numerics``: the precision and
-    layout the models compute with (:mod:`pcbench.models.precision`).
+    and the data from the suite, on the shared file system. ``settings``: the run's
+    :class:`~pcbench.runner.settings.RunSettings` (its ``results_dir`` absolute, no progress
+    bar, ``workers``: corruption-generating processes, default 1 per task; a SLURM task uses
+    its ``--slurm-cpus-per-task``); ``jobs``: the run's folder of task records;
+    ``environment`` holds the ``PCBENCH_*`` variables of the submitting process (registry
+    home, weights), set in the task before anything is looked up; ``threads``: torch's
+    intra-op threads (None: torch's default); ``lease``: the coordinator's lease file, which a
+    task of a foreground run watches before it writes anything
+    (:mod:`pcbench.executors.lease`; None for a detached run).
     """
 
     run_id: str
@@ -30,17 +31,22 @@ class WorkUnit:
     suite: Suite
     model: str
     cells: tuple[str, ...]
-    results: str
+    settings: RunSettings
     jobs: str
-    device: str = "auto"
-    batch_size: int = 128
-    checkpointing: bool = False
-    resume: bool = True
     threads: int | None = None
-    workers: int = 1
     environment: tuple[tuple[str, str], ...] = ()
     lease: str | None = None
-    numerics: Numerics = FP32
+
+    def placed(self, device: str, threads: int | None, workers: int | None = None) -> WorkUnit:
+        """This unit as it runs on ``device`` with ``threads`` torch threads (and ``workers``
+        corruption processes, if given).
+
+        Example::
+
+            unit.placed("cuda", threads=4, workers=4)   # a SLURM task with 4 CPUs and a GPU
+        """
+        settings = replace(self.settings, device=device, workers=workers or self.settings.workers)
+        return replace(self, settings=settings, threads=threads)
 
 
 def plan_units(pending: Mapping[str, Sequence[str]], cells_per_task: int) -> list[tuple[str, tuple[str, ...]]]:

@@ -43,6 +43,7 @@ from pcbench.runner.entries import Entry, UserModule, module_entry, registered_e
 from pcbench.runner.evaluate import predict_batches
 from pcbench.runner.grid import Perturbation, expand_perturbations
 from pcbench.runner.notices import announce_run
+from pcbench.runner.settings import RunSettings
 from pcbench.runner.stochastic import DETECTION_SAMPLES, Draw, is_stochastic, stochastic_key
 from pcbench.store import cell_stem, commit_cell, remove_stale_temp_files, results_lock, stored_key
 from pcbench.store.evaluation_set import EvaluationSet, check_evaluation_set, drop_cells
@@ -98,24 +99,20 @@ def load_suite_data(suite: Suite) -> ImageSet:
 
 def run_suite(
     suite: Suite,
+    settings: RunSettings | None = None,
     *,
-    results_dir: Path,
-    device: str = "auto",
-    batch_size: int = 128,
-    resume: bool = True,
-    progress: bool = True,
-    checkpointing: bool = False,
-    workers: int | None = None,
-    replace: bool = False,
-    wait: bool = True,
     modules: Mapping[str, UserModule] | None = None,
     cells: Mapping[str, Collection[str]] | None = None,
     coordinated: bool = False,
     on_cell: Callable[[str], None] | None = None,
     before_commit: Callable[[], None] | None = None,
-    numerics: Numerics = FP32,
+    **changes: Any,
 ) -> RunSummary:
     """Evaluate every cell of ``suite`` for ``suite.models`` and store the results.
+
+    ``settings`` (:class:`~pcbench.runner.settings.RunSettings`, default: its defaults) say
+    where the results go and how the cells are evaluated; ``changes`` replace some of its
+    fields, e.g. ``run_suite(suite, results_dir=Path("results"), device="cpu")``.
 
     ``modules`` maps some of ``suite.models`` to users' own modules (:class:`UserModule`,
     evaluated as they are: the caller lends them with :func:`pcbench.runner.entries.borrowed`);
@@ -151,26 +148,25 @@ def run_suite(
     ``numerics`` (:mod:`pcbench.models.precision`) is the precision and layout every model
     computes with; it is recorded in each row and, unless fp32 contiguous, in the cell key.
     """
-    if batch_size < 1:
-        raise PcbenchError(f"--batch-size {batch_size} must be >= 1")
-    torch_device = resolve_device(device)
-    numerics.check(torch_device)
+    settings = replace(settings or RunSettings(), **changes)
+    torch_device = resolve_device(settings.device)
+    settings.numerics.check(torch_device)
     data = load_suite_data(suite)
-    root = inside(results_dir, suite.name)
+    root = inside(settings.results_dir, suite.name)
     evaluated_on = evaluation_set(suite, data)
     if not coordinated:
-        check_evaluation_set(root, evaluated_on, suite.models, replace=replace)  # refused before any file is made
+        check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace)  # before any file is made
     modules = modules or {}
     entries = [
         module_entry(name, modules[name], suite, data, torch_device)
         if name in modules
-        else registered_entry(name, suite, data, torch_device, checkpointing)
+        else registered_entry(name, suite, data, torch_device, settings.checkpointing)
         for name in suite.models
         if cells is None or name in cells
     ]
     summary = RunSummary(run_id=new_run_id(), results=root)
     clean_correct: dict[str, np.ndarray] = {}  # model -> samples right on clean images at every timestep
-    context = _row_context(suite, data, summary.run_id, torch_device, batch_size, numerics)
+    context = _row_context(suite, data, summary.run_id, torch_device, settings.batch_size, settings.numerics)
     perturbations = expand_perturbations(suite)
     wanted = {
         (entry.name, p.label)
@@ -185,22 +181,22 @@ def run_suite(
         if (entry.name, p.label) in wanted
     }
     with (
-        contextlib.nullcontext() if coordinated else results_lock(root, wait=wait),
-        open_corruptions(suite, data, workers) as corruptions,
+        contextlib.nullcontext() if coordinated else results_lock(root, wait=settings.wait),
+        open_corruptions(suite, data, settings.workers) as corruptions,
         contextlib.ExitStack() as engaged,  # the models' numerics, for the whole run
         tqdm(
             total=sum(costs.values()),
             desc=f"{suite.name}",
             unit="pass",
             unit_scale=True,
-            disable=not progress,
+            disable=not settings.progress,
             bar_format=_BAR_FORMAT,
             postfix=f"0/{len(wanted)} cells",
         ) as bar,
     ):
         if not coordinated:
             # checked again under the lock: a run that held it before may have written another set
-            drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=replace))
+            drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace))
             remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
         announce_run(root, {entry.name: entry.spec_hash for entry in entries}, wanted)
         for perturbation in perturbations:
@@ -208,10 +204,10 @@ def run_suite(
             for entry in entries:
                 if (entry.name, perturbation.label) not in wanted:
                     continue
-                key = _cell_key(entry, perturbation, suite, data, corruptions, numerics)
-                key = _drawn_key(entry, key, suite, data, batch_size, torch_device)
+                key = _cell_key(entry, perturbation, suite, data, corruptions, settings.numerics)
+                key = _drawn_key(entry, key, suite, data, settings.batch_size, torch_device)
                 stem = cell_stem(entry.name, perturbation.label)
-                if resume and stored_key(root, stem) == key:
+                if settings.resume and stored_key(root, stem) == key:
                     summary.skipped.append(stem)
                     _show_cells(bar, summary, len(wanted))
                     bar.update(costs[entry.name, perturbation.label])
@@ -226,7 +222,7 @@ def run_suite(
                     on_cell(stem)
                 started = time.perf_counter()
                 model = entry.built()
-                engaged.enter_context(numerics.applied(model, torch_device))  # a no-op once applied
+                engaged.enter_context(settings.numerics.applied(model, torch_device))  # a no-op once applied
                 draws = [Draw(key, index) for index in range(suite.draws)] if entry.stochastic else [None]
                 cell_data, attack_warnings, drawn = data, None, []
                 if perturbation.kind == "attack":
@@ -239,7 +235,7 @@ def run_suite(
                                 if entry.stochastic
                                 else None
                             )
-                            batches = _image_batches(data, None, batch_size)
+                            batches = _image_batches(data, None, settings.batch_size)
                             clean = predict_batches(model, batches, device=torch_device, seed=seed)
                             clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
                         correct = clean_correct[entry.name]
@@ -253,7 +249,7 @@ def run_suite(
                             cell_data,
                             entry.timesteps,
                             seed=suite.seed,
-                            batch_size=batch_size,
+                            batch_size=settings.batch_size,
                             device=torch_device,
                             draw=draw,
                         )
@@ -262,7 +258,7 @@ def run_suite(
                     attack_warnings = list(dict.fromkeys(warned))
                 else:
                     for draw in draws:
-                        batches = _image_batches(data, corrupted, batch_size)
+                        batches = _image_batches(data, corrupted, settings.batch_size)
                         seed = None if draw is None else draw.batches("batch")
                         drawn.append((predict_batches(model, batches, device=torch_device, seed=seed), None))
                 wall = time.perf_counter() - started
