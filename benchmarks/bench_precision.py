@@ -35,14 +35,14 @@ def differing_predictions(one: Path, other: Path) -> pd.DataFrame:
     """Per kind of cell: predictions compared and differing, cells with a difference, and the
     largest |Δcorrect| of one score row, between the results directories ``one`` and ``other``."""
     keys = ["model", "cell", "sample_id", "timestep"]
-    both = read_predictions(one).set_index(keys).join(read_predictions(other).set_index(keys), rsuffix="_other")
+    both = read_predictions(one).set_index(keys).join(read_predictions(other).set_index(keys).add_suffix("_other"))
     both["differs"] = both["prediction"] != both["prediction_other"]
     both["kind"] = both.index.get_level_values("cell").map(kind_of)
     rows = ["model", "cell", "timestep"]
     scores = (
         read_scores(one)
         .set_index(rows)[["correct"]]
-        .join(read_scores(other).set_index(rows)[["correct"]], rsuffix="_other")
+        .join(read_scores(other).set_index(rows)[["correct"]].add_suffix("_other"))
     )
     scores["delta"] = (scores["correct"] - scores["correct_other"]).abs()
     scores["kind"] = scores.index.get_level_values("cell").map(kind_of)
