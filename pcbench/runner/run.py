@@ -149,157 +149,222 @@ def run_suite(
     computes with; it is recorded in each row and, unless fp32 contiguous, in the cell key.
     """
     settings = replace(settings or RunSettings(), **changes)
-    torch_device = resolve_device(settings.device)
-    settings.numerics.check(torch_device)
+    device = resolve_device(settings.device)
+    settings.numerics.check(device)
     data = load_suite_data(suite)
     root = inside(settings.results_dir, suite.name)
     evaluated_on = evaluation_set(suite, data)
     if not coordinated:
         check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace)  # before any file is made
-    modules = modules or {}
-    entries = [
-        module_entry(name, modules[name], suite, data, torch_device)
-        if name in modules
-        else registered_entry(name, suite, data, torch_device, settings.checkpointing)
-        for name in suite.models
-        if cells is None or name in cells
-    ]
-    summary = RunSummary(run_id=new_run_id(), results=root)
-    clean_correct: dict[str, np.ndarray] = {}  # model -> samples right on clean images at every timestep
-    context = _row_context(suite, data, summary.run_id, torch_device, settings.batch_size, settings.numerics)
+    entries = _entries(suite, data, device, settings.checkpointing, modules or {}, cells)
     perturbations = expand_perturbations(suite)
-    wanted = {
-        (entry.name, p.label)
-        for entry in entries
-        for p in perturbations
-        if cells is None or p.label in cells[entry.name]
-    }
-    costs = {
-        (entry.name, p.label): p.cost(len(data), max(entry.timesteps) + 1)
-        for entry in entries
-        for p in perturbations
-        if (entry.name, p.label) in wanted
-    }
+    costs = _costs(entries, perturbations, cells, len(data))
+    summary = RunSummary(run_id=new_run_id(), results=root)
     with (
         contextlib.nullcontext() if coordinated else results_lock(root, wait=settings.wait),
         open_corruptions(suite, data, settings.workers) as corruptions,
         contextlib.ExitStack() as engaged,  # the models' numerics, for the whole run
-        tqdm(
-            total=sum(costs.values()),
-            desc=f"{suite.name}",
-            unit="pass",
-            unit_scale=True,
-            disable=not settings.progress,
-            bar_format=_BAR_FORMAT,
-            postfix=f"0/{len(wanted)} cells",
-        ) as bar,
+        _progress_bar(suite.name, costs, settings.progress) as bar,
     ):
         if not coordinated:
             # checked again under the lock: a run that held it before may have written another set
             drop_cells(root, check_evaluation_set(root, evaluated_on, suite.models, replace=settings.replace))
             remove_stale_temp_files(root)  # one writer at a time: whoever wrote a temp file is gone
-        announce_run(root, {entry.name: entry.spec_hash for entry in entries}, wanted)
+        announce_run(root, {entry.name: entry.spec_hash for entry in entries}, set(costs))
+        context = _row_context(suite, data, summary.run_id, device, settings.batch_size, settings.numerics)
+        run = _Run(
+            suite, settings, device, data, corruptions, summary, costs, context, bar, engaged, on_cell, before_commit
+        )
         for perturbation in perturbations:
-            todo = []
-            for entry in entries:
-                if (entry.name, perturbation.label) not in wanted:
-                    continue
-                key = _cell_key(entry, perturbation, suite, data, corruptions, settings.numerics)
-                key = _drawn_key(entry, key, suite, data, settings.batch_size, torch_device)
-                stem = cell_stem(entry.name, perturbation.label)
-                if settings.resume and stored_key(root, stem) == key:
-                    summary.skipped.append(stem)
-                    _show_cells(bar, summary, len(wanted))
-                    bar.update(costs[entry.name, perturbation.label])
-                else:
-                    todo.append((entry, key, stem))
-            if not todo:
-                continue
-            corrupted = _corrupted_cell(perturbation, corruptions)
-            for entry, key, stem in todo:
-                _show_cells(bar, summary, len(wanted), f"{entry.name} {perturbation.label}")
-                if on_cell is not None:
-                    on_cell(stem)
-                started = time.perf_counter()
-                model = entry.built()
-                engaged.enter_context(settings.numerics.applied(model, torch_device))  # a no-op once applied
-                draws = [Draw(key, index) for index in range(suite.draws)] if entry.stochastic else [None]
-                cell_data, attack_warnings, drawn = data, None, []
-                if perturbation.kind == "attack":
-                    assert perturbation.attack is not None and perturbation.epsilon is not None
-                    correct = None
-                    if perturbation.attack.samples == "correct":
-                        if entry.name not in clean_correct:  # once per model and run
-                            seed = (
-                                Draw(entry.spec_hash + entry.checkpoint, 0).batches("clean")
-                                if entry.stochastic
-                                else None
-                            )
-                            batches = _image_batches(data, None, settings.batch_size)
-                            clean = predict_batches(model, batches, device=torch_device, seed=seed)
-                            clean_correct[entry.name] = correct_at_every_timestep(clean, data.labels, entry.timesteps)
-                        correct = clean_correct[entry.name]
-                    cell_data = attacked_samples(data, perturbation.attack, suite.seed, correct, entry.name)
-                    warned: list[str] = []
-                    for draw in draws:
-                        predictions, messages, readout = attacked_predictions(
-                            model,
-                            _drawn_attack(entry, perturbation.attack),
-                            perturbation.epsilon,
-                            cell_data,
-                            entry.timesteps,
-                            seed=suite.seed,
-                            batch_size=settings.batch_size,
-                            device=torch_device,
-                            draw=draw,
-                        )
-                        drawn.append((predictions, readout))
-                        warned += messages
-                    attack_warnings = list(dict.fromkeys(warned))
-                else:
-                    for draw in draws:
-                        batches = _image_batches(data, corrupted, settings.batch_size)
-                        seed = None if draw is None else draw.batches("batch")
-                        drawn.append((predict_batches(model, batches, device=torch_device, seed=seed), None))
-                wall = time.perf_counter() - started
-                scores, per_sample = _pooled_draws(
-                    [
-                        _tables(
-                            entry,
-                            perturbation,
-                            predictions,
-                            cell_data,
-                            key,
-                            {
-                                **context,
-                                "subset_hash": hash_arrays(cell_data.ids),
-                                "wall_time_s": _first_row_only(wall, len(entry.timesteps)),
-                            },
-                            corrupted,
-                            attack_warnings,
-                            readout,
-                        )
-                        for predictions, readout in drawn
-                    ],
-                    bool(entry.stochastic),
-                )
-                if before_commit is not None:
-                    before_commit()
-                try:
-                    commit_cell(root, stem, key, scores, per_sample)
-                except OSError as error:  # atomic writes: the cell's temporary file is already gone
-                    if error.errno not in (errno.ENOSPC, errno.EDQUOT):
-                        raise
-                    raise PcbenchError(
-                        f"the file system holding {root} is full ({errno.errorcode[error.errno]}) while "
-                        f"committing cell {stem}: {len(summary.evaluated)} cell(s) committed by this run, "
-                        f"{len(summary.skipped)} already stored, nothing half-written; free space there and "
-                        "rerun the same command to resume"
-                    ) from None
-                summary.evaluated.append(stem)
-                _show_cells(bar, summary, len(wanted))
-                bar.update(costs[entry.name, perturbation.label])
+            todo = _cells_to_compute(run, entries, perturbation)
+            corrupted = _corrupted_cell(perturbation, corruptions) if todo else None
+            for entry, key in todo:
+                _evaluate_cell(run, entry, perturbation, key, corrupted)
     return summary
+
+
+@dataclass
+class _Run:
+    """What the steps of one :func:`run_suite` share: its inputs, the open corruption source,
+    the summary and progress bar it updates, and each model's clean-correct samples."""
+
+    suite: Suite
+    settings: RunSettings
+    device: torch.device
+    data: ImageSet
+    corruptions: CorruptionSource | None
+    summary: RunSummary
+    costs: dict[tuple[str, str], int]  # the run's cells (model, label) -> their passes
+    context: dict[str, Any]  # the columns every row of this run carries
+    bar: tqdm
+    engaged: contextlib.ExitStack  # the models' numerics, for the whole run
+    on_cell: Callable[[str], None] | None = None
+    before_commit: Callable[[], None] | None = None
+    clean_correct: dict[str, np.ndarray] = field(default_factory=dict)  # model -> right at every timestep
+
+    def advance(self, entry: Entry, perturbation: Perturbation) -> None:
+        """Count a cell done (stored before or just committed) on the progress bar."""
+        _show_cells(self.bar, self.summary, len(self.costs))
+        self.bar.update(self.costs[entry.name, perturbation.label])
+
+
+def _entries(
+    suite: Suite,
+    data: ImageSet,
+    device: torch.device,
+    checkpointing: bool,
+    modules: Mapping[str, UserModule],
+    cells: Mapping[str, Collection[str]] | None,
+) -> list[Entry]:
+    """The run's models: users' own modules by name, the others from the registry (only the
+    models ``cells`` names, when given)."""
+    return [
+        module_entry(name, modules[name], suite, data, device)
+        if name in modules
+        else registered_entry(name, suite, data, device, checkpointing)
+        for name in suite.models
+        if cells is None or name in cells
+    ]
+
+
+def _costs(
+    entries: list[Entry], perturbations: list[Perturbation], cells: Mapping[str, Collection[str]] | None, n: int
+) -> dict[tuple[str, str], int]:
+    """(model, label) -> passes of each cell the run covers (all, or those ``cells`` names)."""
+    return {
+        (entry.name, p.label): p.cost(n, max(entry.timesteps) + 1)
+        for entry in entries
+        for p in perturbations
+        if cells is None or p.label in cells[entry.name]
+    }
+
+
+def _progress_bar(name: str, costs: dict[tuple[str, str], int], shown: bool) -> tqdm:
+    """The run's bar, counting forward/backward passes and cells."""
+    return tqdm(
+        total=sum(costs.values()),
+        desc=name,
+        unit="pass",
+        unit_scale=True,
+        disable=not shown,
+        bar_format=_BAR_FORMAT,
+        postfix=f"0/{len(costs)} cells",
+    )
+
+
+def _cells_to_compute(run: _Run, entries: list[Entry], perturbation: Perturbation) -> list[tuple[Entry, str]]:
+    """(model, key) of the run's cells of ``perturbation`` that are not stored under their key
+    now; stored ones are counted as skipped."""
+    todo = []
+    for entry in entries:
+        if (entry.name, perturbation.label) not in run.costs:
+            continue
+        key = _cell_key(entry, perturbation, run.suite, run.data, run.corruptions, run.settings.numerics)
+        key = _drawn_key(entry, key, run.suite, run.data, run.settings.batch_size, run.device)
+        stem = cell_stem(entry.name, perturbation.label)
+        if run.settings.resume and stored_key(run.summary.results, stem) == key:
+            run.summary.skipped.append(stem)
+            run.advance(entry, perturbation)
+        else:
+            todo.append((entry, key))
+    return todo
+
+
+def _evaluate_cell(
+    run: _Run, entry: Entry, perturbation: Perturbation, key: str, corrupted: CorruptedCell | None
+) -> None:
+    """Evaluate one cell (every draw of a stochastic model) and commit it."""
+    stem = cell_stem(entry.name, perturbation.label)
+    _show_cells(run.bar, run.summary, len(run.costs), f"{entry.name} {perturbation.label}")
+    if run.on_cell is not None:
+        run.on_cell(stem)
+    started = time.perf_counter()
+    model = entry.built()
+    run.engaged.enter_context(run.settings.numerics.applied(model, run.device))  # a no-op once applied
+    draws = [Draw(key, index) for index in range(run.suite.draws)] if entry.stochastic else [None]
+    if perturbation.kind == "attack":
+        cell_data, drawn, attack_warnings = _attacked(run, entry, perturbation, model, draws)
+    else:
+        cell_data, drawn, attack_warnings = run.data, _predicted(run, model, corrupted, draws), None
+    columns = {
+        **run.context,
+        "subset_hash": hash_arrays(cell_data.ids),
+        "wall_time_s": _first_row_only(time.perf_counter() - started, len(entry.timesteps)),
+    }
+    tables = [
+        _tables(entry, perturbation, predictions, cell_data, key, columns, corrupted, attack_warnings, readout)
+        for predictions, readout in drawn
+    ]
+    scores, per_sample = _pooled_draws(tables, bool(entry.stochastic))
+    if run.before_commit is not None:
+        run.before_commit()
+    _commit(run.summary, stem, key, scores, per_sample)
+    run.summary.evaluated.append(stem)
+    run.advance(entry, perturbation)
+
+
+def _predicted(
+    run: _Run, model: torch.nn.Module, corrupted: CorruptedCell | None, draws: list[Draw | None]
+) -> list[tuple[np.ndarray, None]]:
+    """Per draw, the model's predictions on the clean or corrupted images."""
+    drawn = []
+    for draw in draws:
+        batches = _image_batches(run.data, corrupted, run.settings.batch_size)
+        seed = None if draw is None else draw.batches("batch")
+        drawn.append((predict_batches(model, batches, device=run.device, seed=seed), None))
+    return drawn
+
+
+def _attacked(
+    run: _Run, entry: Entry, perturbation: Perturbation, model: torch.nn.Module, draws: list[Draw | None]
+) -> tuple[ImageSet, list[tuple[np.ndarray, np.ndarray | None]], list[str]]:
+    """The attacked samples, per draw the predictions on their adversarial images (and the
+    read-out), and the attack's warnings."""
+    assert perturbation.attack is not None and perturbation.epsilon is not None
+    correct = _clean_correct(run, entry, model) if perturbation.attack.samples == "correct" else None
+    cell_data = attacked_samples(run.data, perturbation.attack, run.suite.seed, correct, entry.name)
+    drawn, warned = [], []
+    for draw in draws:
+        predictions, messages, readout = attacked_predictions(
+            model,
+            _drawn_attack(entry, perturbation.attack),
+            perturbation.epsilon,
+            cell_data,
+            entry.timesteps,
+            seed=run.suite.seed,
+            batch_size=run.settings.batch_size,
+            device=run.device,
+            draw=draw,
+        )
+        drawn.append((predictions, readout))
+        warned += messages
+    return cell_data, drawn, list(dict.fromkeys(warned))
+
+
+def _clean_correct(run: _Run, entry: Entry, model: torch.nn.Module) -> np.ndarray:
+    """The samples ``entry`` classifies right on clean images at every timestep (once per
+    model and run)."""
+    if entry.name not in run.clean_correct:
+        seed = Draw(entry.spec_hash + entry.checkpoint, 0).batches("clean") if entry.stochastic else None
+        batches = _image_batches(run.data, None, run.settings.batch_size)
+        clean = predict_batches(model, batches, device=run.device, seed=seed)
+        run.clean_correct[entry.name] = correct_at_every_timestep(clean, run.data.labels, entry.timesteps)
+    return run.clean_correct[entry.name]
+
+
+def _commit(summary: RunSummary, stem: str, key: str, scores: pd.DataFrame, per_sample: pd.DataFrame) -> None:
+    """Commit a cell's tables; a full file system is one line saying what is kept."""
+    try:
+        commit_cell(summary.results, stem, key, scores, per_sample)
+    except OSError as error:  # atomic writes: the cell's temporary file is already gone
+        if error.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise PcbenchError(
+            f"the file system holding {summary.results} is full ({errno.errorcode[error.errno]}) while "
+            f"committing cell {stem}: {len(summary.evaluated)} cell(s) committed by this run, "
+            f"{len(summary.skipped)} already stored, nothing half-written; free space there and "
+            "rerun the same command to resume"
+        ) from None
 
 
 def cell_keys(suite: Suite, numerics: Numerics = FP32, batch_size: int = 128) -> dict[str, dict[str, str]]:
