@@ -87,8 +87,8 @@ def test_the_tutorial_shows_the_readme_script_itself(site):
 
 def test_the_committed_example_is_published(site):
     assert (site / "example" / "quick-report" / "index.html").is_file()
-    assert (site / "example" / "quick-plots" / "pc-vs-base.png").read_bytes() == (
-        ROOT / "leaderboards" / "quick-plots" / "pc-vs-base.png"
+    assert (site / "example" / "quick-plots" / "variant-vs-base.png").read_bytes() == (
+        ROOT / "leaderboards" / "quick-plots" / "variant-vs-base.png"
     ).read_bytes()
 
 
