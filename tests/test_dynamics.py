@@ -205,7 +205,7 @@ def test_an_evaluated_module_that_is_not_pc_is_a_recurrent_variant_of_its_base(t
     assert row["delta_clean_acc:t0"] == 0.0  # H2[0] = X: timestep 0 is digits-cnn
 
 
-def test_the_dynamics_suite_pairs_every_dynamic_model_with_its_base_and_attacks_with_eot() -> None:
+def test_the_dynamics_suite_pairs_every_dynamic_model_with_its_base_and_attacks_with_eot_and_at_each_timestep() -> None:
     from pcbench.suite import load_suite
 
     suite = load_suite("dynamics")
@@ -220,6 +220,7 @@ def test_the_dynamics_suite_pairs_every_dynamic_model_with_its_base_and_attacks_
     assert [attack.label for attack in suite.attacks] == [
         "pgd-linf-n30",
         "pgd-linf-n30-eot4",
+        "pgd-linf-n30-each",
         "apgd-ce-linf-i20-n10",
         "apgd-ce-linf-i20-n10-eot4",
     ]
