@@ -133,7 +133,7 @@ KIND_KEYS = {
     "fab-t": ("norm", "n_iter", "n_target_classes", "batch_size"),
     "square": ("norm", "n_restarts", "n_queries", "batch_size"),
 }
-COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples")
+COMMON_KEYS = ("kind", "epsilons", "gradient_mode", "attack_timestep", "limit", "samples", "eot")
 OVERRIDES = {"n_iter": 7, "n_restarts": 2, "n_queries": 30, "n_target_classes": 3}
 OWNERS = {
     "apgd-ce": "apgd",

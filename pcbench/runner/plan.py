@@ -493,15 +493,18 @@ def _repeated_seconds(call: Callable[[], None], device: torch.device, warmed: bo
 
 
 def _duration(seconds: float | None, digits: int = 0) -> str:
-    """``45 s``, ``12 min``, ``3.2 h``; ``-`` when unknown; ``digits`` significant digits below 90 s.
+    """``45 s``, ``0.42 s``, ``12 min``, ``3.2 h``; ``-`` when unknown; ``digits`` significant
+    digits below 90 s (two below 10 s when not given, so a short estimate never reads ``0 s``).
 
-    >>> _duration(0.01234, 3), _duration(45.4), _duration(7200)
-    ('0.0123 s', '45 s', '2.0 h')
+    >>> _duration(0.01234, 3), _duration(0.4234), _duration(45.4), _duration(7200)
+    ('0.0123 s', '0.42 s', '45 s', '2.0 h')
     """
     if seconds is None:
         return "-"
     if seconds < 90:
-        return f"{seconds:.{digits}g} s" if digits else f"{seconds:.0f} s"
+        if not digits:
+            return f"{seconds:.2g} s" if seconds < 10 else f"{seconds:.0f} s"
+        return f"{seconds:.{digits}g} s"
     if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
