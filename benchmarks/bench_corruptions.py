@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pcbench.suite import with_overrides
+
 
 def use_temporary_home(folder: Path) -> None:
     """Point ``PCBENCH_HOME`` at ``folder``, sharing the current home's trained models."""
@@ -137,7 +139,11 @@ def bench_second_model(images: int) -> None:
             before = calls[0]
             started = time.perf_counter()
             summary = run_suite(
-                suite.with_overrides(models=[model]), results_dir=Path(results), device="cpu", progress=False, workers=1
+                with_overrides(suite, models=[model]),
+                results_dir=Path(results),
+                device="cpu",
+                progress=False,
+                workers=1,
             )
             print(
                 f"    {model:<12} {len(summary.evaluated):3d} cells evaluated   corruption calls "

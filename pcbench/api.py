@@ -181,7 +181,7 @@ def load_suite(name_or_path: str | Path | Suite, *, without_data: bool = False, 
         suite = load_suite("quick", limit=50, models=["digits-cnn"])
         planned = load_suite("imagenet-c", without_data=True)   # no ImageNet on this machine
     """
-    from pcbench.suite import Suite
+    from pcbench.suite import Suite, with_overrides
     from pcbench.suite import load_suite as load
     from pcbench.suite.schema import DEFAULT_DATASETS
 
@@ -200,7 +200,7 @@ def load_suite(name_or_path: str | Path | Suite, *, without_data: bool = False, 
         suite = load(name_or_path, dataset_root=root, corruptions_root=corruptions_root, datasets=datasets)
     if "models" in overrides and overrides["models"] is not None:
         overrides["models"] = tuple(overrides["models"])
-    return suite.with_overrides(**overrides)
+    return with_overrides(suite, **overrides)
 
 
 def plan(
@@ -624,6 +624,7 @@ def evaluate(
     from pcbench.runner.entries import UserModule, borrowed
     from pcbench.runner.settings import RunSettings
     from pcbench.store.locations import check_output_dir
+    from pcbench.suite import with_overrides
 
     settings = RunSettings(
         results_dir=Path(results),
@@ -654,7 +655,7 @@ def evaluate(
     if leaderboards is not None:
         check_output_dir("leaderboards", Path(leaderboards))
     models = [name] if base is None else _with_base(name, base, loaded, results)
-    loaded = loaded.with_overrides(models=models)
+    loaded = with_overrides(loaded, models=models)
     _check_no_active_tasks(Path(results), loaded)
     with borrowed([user.module for user in modules.values()]):
         summary = run_suite(loaded, settings, modules=modules)

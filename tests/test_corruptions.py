@@ -19,7 +19,7 @@ from pcbench.perturbations.corruptions import CORRUPTIONS, SEEDED_CORRUPTIONS, c
 from pcbench.perturbations.generated import GeneratedCorruptions
 from pcbench.runner import run_suite
 from pcbench.store import read_scores
-from pcbench.suite import parse_suite
+from pcbench.suite import parse_suite, with_overrides
 
 # Sample ids of the digits test split whose spatter at severity 1 (suite seed 0) is NaN
 # everywhere before the uint8 cast: the random liquid layer of a 32x32 image is empty, 0/0.
@@ -223,7 +223,7 @@ def test_runs_record_nonfinite_counts_and_a_second_model_generates_nothing(fresh
     run_suite(suite, results_dir=tmp_path, device="cpu", progress=False, workers=1)
     assert len(calls) == 30
     run_suite(
-        suite.with_overrides(models=["digits-pcnn"]), results_dir=tmp_path, device="cpu", progress=False, workers=1
+        with_overrides(suite, models=["digits-pcnn"]), results_dir=tmp_path, device="cpu", progress=False, workers=1
     )
     assert len(calls) == 30
     scores = read_scores(tmp_path / "nan")

@@ -13,7 +13,7 @@ from pcbench.cli import cli
 from pcbench.runner import run_suite
 from pcbench.runner.grid import expand_perturbations
 from pcbench.runner.plan import AGREEMENT, CPU_PER_GPU, CellBatches, cell_batches, make_plan, projected_seconds
-from pcbench.suite import load_suite
+from pcbench.suite import load_suite, with_overrides
 
 SUITE = """
 name = "planmini"
@@ -69,7 +69,7 @@ def test_dry_run_prints_the_grid_and_passes_without_evaluating(tmp_path):
 
 def test_the_plan_counts_only_cells_still_to_compute(suite_file, tmp_path):
     suite = load_suite(suite_file)
-    run_suite(suite.with_overrides(models=["digits-cnn"]), results_dir=tmp_path, device="cpu", progress=False)
+    run_suite(with_overrides(suite, models=["digits-cnn"]), results_dir=tmp_path, device="cpu", progress=False)
     plan = make_plan(suite, results_dir=tmp_path, device="cpu")
     cnn, pcnn = plan.models
     assert (cnn.cells, cnn.stored, cnn.forward_passes, cnn.gradient_passes, cnn.seconds) == (0, 4, 0, 0, 0.0)
@@ -77,7 +77,7 @@ def test_the_plan_counts_only_cells_still_to_compute(suite_file, tmp_path):
     assert (pcnn.cells, pcnn.stored, pcnn.forward_passes) == (4, 0, 240) and pcnn.seconds > 0
     assert (plan.cells, plan.stored) == (4, 4)
     # another seed changes the key of every attack cell, not that of the clean cell
-    reseeded = make_plan(suite.with_overrides(seed=8), results_dir=tmp_path, estimate=False)
+    reseeded = make_plan(with_overrides(suite, seed=8), results_dir=tmp_path, estimate=False)
     assert [(m.cells, m.stored) for m in reseeded.models] == [(3, 1), (4, 0)]
     assert [(m.cells, m.stored) for m in make_plan(suite, results_dir=tmp_path, resume=False).models] == [
         (4, 0),

@@ -18,7 +18,7 @@ from pcbench.models.precision import FP32, Numerics
 from pcbench.runner import run_suite
 from pcbench.runner.run import cell_keys
 from pcbench.store import read_scores
-from pcbench.suite import load_suite
+from pcbench.suite import load_suite, with_overrides
 
 SUITE = """
 name = "precmini"
@@ -130,7 +130,7 @@ def test_files_written_before_the_columns_read_as_fp32_contiguous(suite, tmp_pat
 
 def test_rows_of_different_precisions_are_never_mixed_without_a_warning(suite, tmp_path):
     run_suite(suite, results_dir=tmp_path, device="cpu", progress=False)
-    pc = suite.with_overrides(models=("digits-pcnn",), timesteps=(0, 1))
+    pc = with_overrides(suite, models=("digits-pcnn",), timesteps=(0, 1))
     run_suite(pc, results_dir=tmp_path, device="cpu", progress=False, numerics=Numerics("bf16"))
     warnings = load_results([tmp_path], "precmini").warnings
     assert (

@@ -14,7 +14,7 @@ import pytest
 from pcbench.leaderboards import leaderboard_table
 from pcbench.runner import run_suite
 from pcbench.store import read_predictions, read_scores
-from pcbench.suite import load_suite
+from pcbench.suite import load_suite, with_overrides
 
 SUITE = """
 name = "mini"
@@ -164,7 +164,11 @@ def test_changed_seed_reruns_exactly_the_cells_it_affects(first_run, suite_file,
     _, results = first_run
     shutil.copytree(results / "mini", tmp_path / "mini")
     summary = run_suite(
-        load_suite(suite_file).with_overrides(seed=8), results_dir=tmp_path, device="cpu", batch_size=16, progress=False
+        with_overrides(load_suite(suite_file), seed=8),
+        results_dir=tmp_path,
+        device="cpu",
+        batch_size=16,
+        progress=False,
     )
     assert sorted(s.split("__")[1] for s in summary.skipped) == ["clean", "clean"]
     assert len(summary.evaluated) == 2 * (CELLS - 1)  # the seed reaches every cell but clean

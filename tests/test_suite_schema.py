@@ -13,6 +13,7 @@ from pcbench.suite import (
     builtin_suite_names,
     load_suite,
     parse_suite,
+    with_overrides,
 )
 
 QUICK_FILE = Path(__file__).resolve().parents[1] / "suites" / "quick.toml"
@@ -191,14 +192,14 @@ def test_content_hash_ignores_key_order_but_not_values():
 
 def test_with_overrides_recomputes_hash():
     base = parse_suite(minimal())
-    seeded = base.with_overrides(seed=5)
+    seeded = with_overrides(base, seed=5)
     assert seeded.seed == 5 and base.seed == 0
     assert seeded.content_hash == parse_suite(minimal(seed=5)).content_hash != base.content_hash
-    limited = base.with_overrides(limit=10, models=["a", "b"])
+    limited = with_overrides(base, limit=10, models=["a", "b"])
     assert limited.dataset.limit == 10 and limited.models == ("a", "b")
     assert limited.content_hash not in (base.content_hash, seeded.content_hash)
     with pytest.raises(PcbenchError, match=r"dataset.limit = 0"):
-        base.with_overrides(limit=0)
+        with_overrides(base, limit=0)
 
 
 # --- errors ---------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from pcbench.suite.schema import (
     DatasetConfig,
     Suite,
 )
-from pcbench.suite.tables import parse_suite
+from pcbench.suite.tables import parse_suite, with_overrides
 
 __all__ = [
     "ATTACK_KINDS",
@@ -19,4 +19,5 @@ __all__ = [
     "builtin_suite_names",
     "load_suite",
     "parse_suite",
+    "with_overrides",
 ]

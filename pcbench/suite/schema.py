@@ -8,7 +8,7 @@ file's tables (pydantic) and builds the :class:`Suite` defined here.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -300,23 +300,6 @@ class Suite:
     attacks: tuple[AttackConfig, ...]
     content_hash: str
     draws: int = 1
-
-    def with_overrides(
-        self,
-        *,
-        seed: int | None = None,
-        limit: int | None = None,
-        models: Sequence[str] | None = None,
-        timesteps: int | Sequence[int] | None = None,
-    ) -> Suite:
-        """A copy with the suite seed, the data subset size, the models or the timesteps
-        (T, or a list) replaced."""
-        from pcbench.suite.tables import checked_overrides  # the tables build Suites: imported when used
-
-        changes = checked_overrides(seed=seed, limit=limit, models=models, timesteps=timesteps)
-        if "limit" in changes:
-            changes["dataset"] = dataclasses.replace(self.dataset, limit=changes.pop("limit"))
-        return with_content_hash(dataclasses.replace(self, **changes))
 
 
 def with_content_hash(suite: Suite) -> Suite:

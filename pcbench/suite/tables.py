@@ -72,7 +72,7 @@ _ATTACK_DEFAULTS: Mapping[str, tuple[int, float | None, bool]] = MappingProxyTyp
     }
 )
 
-_OVERRIDES = "overrides"  # the source named in errors raised by Suite.with_overrides
+_OVERRIDES = "overrides"  # the source named in errors raised by with_overrides
 _TIMESTEPS = "an integer T >= 0 (timesteps 0..T) or a non-empty list of distinct integers >= 0"
 
 
@@ -604,7 +604,7 @@ class SuiteTable(Table):
 
 
 class _Overrides(Table):
-    """What :meth:`Suite.with_overrides` replaces, checked as the suite's keys are."""
+    """What :func:`with_overrides` replaces, checked as the suite's keys are."""
 
     seed: Seed | None = None
     limit: Count | None = Field(None, alias="dataset.limit")
@@ -612,23 +612,28 @@ class _Overrides(Table):
     timesteps: Timesteps | None = None
 
 
-def checked_overrides(
+def with_overrides(
+    suite: Suite,
     *,
     seed: int | None = None,
     limit: int | None = None,
     models: Sequence[str] | None = None,
     timesteps: int | Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """The overrides of :meth:`Suite.with_overrides` that are given, checked as a suite's keys
-    are (errors name ``overrides``); ``timesteps`` as a tuple (T means 0..T).
+) -> Suite:
+    """A copy of ``suite`` with the suite seed, the data subset size, the models or the
+    timesteps (T, or a list) replaced and its content hash recomputed; the values given are
+    checked as a suite's keys are (errors name ``overrides``).
 
     Example::
 
-        checked_overrides(limit=10, timesteps=2)  # {'limit': 10, 'timesteps': (0, 1, 2)}
+        with_overrides(load_suite("quick"), limit=10, timesteps=2)  # timesteps (0, 1, 2)
     """
     given = {"seed": seed, "dataset.limit": limit, "models": models, "timesteps": timesteps}
     if isinstance(timesteps, Sequence):
         given["timesteps"] = list(timesteps)
     checked = validated(_Overrides, {key: value for key, value in given.items() if value is not None}, _OVERRIDES)
     values = {name: getattr(checked, name) for name in _Overrides.model_fields}  # tuples, as validated
-    return {name: value for name, value in values.items() if value is not None}
+    changes = {name: value for name, value in values.items() if value is not None}
+    if "limit" in changes:
+        changes["dataset"] = dataclasses.replace(suite.dataset, limit=changes.pop("limit"))
+    return with_content_hash(dataclasses.replace(suite, **changes))
